@@ -1,0 +1,31 @@
+# The two commands of the README:
+#   make book   builds the course: environment, notebooks executed, HTML in _build/html
+#   make test   runs the whole test suite (unit tests + every notebook under nbval)
+SHELL := /bin/bash
+VENV ?= $(or $(COURSE_VENV),$(HOME)/.cache/gnn-recsys-course/venv)
+export COURSE_VENV := $(VENV)
+# Use the datasets beside the clone when they are there (CI, course machines); else download.
+SHARED_DATA := $(abspath ../shared/datasets)
+ifneq ($(wildcard $(SHARED_DATA)/ml-latest-small),)
+export COURSE_DATA_DIR ?= $(SHARED_DATA)
+endif
+export PATH := $(VENV)/bin:$(PATH)
+
+.PHONY: book test setup notebooks clean
+
+setup:
+	@bash scripts/setup.sh
+
+book: setup
+	jupyter-book build --all --warningiserror --keep-going .
+	@echo "Open $(CURDIR)/_build/html/index.html in a browser."
+
+test: setup
+	python -m pytest $(PYTEST_ARGS)
+
+# Re-execute the notebooks in place, refreshing the stored outputs nbval compares against.
+notebooks: setup
+	python scripts/execute_notebooks.py book/*.ipynb
+
+clean:
+	rm -rf _build .pytest_cache

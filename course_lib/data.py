@@ -1,0 +1,556 @@
+"""The course's one data layer: MovieLens ml-latest-small and HetRec 2011 side information.
+
+Every chapter, in PyTorch Geometric and in JAX, starts from :func:`load_movielens`. It hands out
+pandas tables plus the raw-id <-> index mappings; :mod:`course_lib.graph` turns them into the one
+bipartite graph and the one seeded split that both frameworks use.
+
+Where the files come from, in this order:
+
+1. ``data_dir=`` if given, else the directory in the environment variable ``COURSE_DATA_DIR``
+   (tests and CI point it at ``../shared/datasets``). It must contain ``ml-latest-small/`` (and
+   ``hetrec2011-movielens-2k/`` for the side information). Nothing is downloaded in this mode.
+2. The cache directory ``COURSE_CACHE_DIR`` (default ``~/.cache/gnn-recsys-course/datasets``),
+   filled by an earlier download.
+3. A download of the official zip from GroupLens into the cache. Each file the course reads is
+   verified against its known sha256 before the cache directory appears, and extraction is atomic:
+   an interrupted download or a bad archive leaves no half-written cache behind.
+
+Any problem with the files raises one :class:`DatasetError` that names the file, says what was
+expected and how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ENV_DATA_DIR = "COURSE_DATA_DIR"
+ENV_CACHE_DIR = "COURSE_CACHE_DIR"
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "gnn-recsys-course" / "datasets"
+
+
+class DatasetError(RuntimeError):
+    """A dataset file is missing, corrupt or not in the expected format.
+
+    The message names the file, what was expected, and how to fix it.
+    """
+
+
+# --------------------------------------------------------------------------------------------------
+# Dataset specifications
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a dataset comes from and which of its files the course reads.
+
+    ``files`` maps each file name the course needs to its sha256, or to ``None`` where only the
+    file's presence and format are checked (a file that exists in more than one official version).
+    """
+
+    name: str
+    url: str
+    files: dict[str, str | None]
+    citation: str = ""
+
+    def checked_files(self) -> dict[str, str]:
+        return {f: h for f, h in self.files.items() if h is not None}
+
+
+MOVIELENS_CITATION = (
+    "F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and Context. "
+    "ACM Transactions on Interactive Intelligent Systems (TiiS) 5, 4: 19:1-19:19. "
+    "https://doi.org/10.1145/2827872"
+)
+HETREC_CITATION = (
+    "Iván Cantador, Peter Brusilovsky and Tsvi Kuflik. 2011. 2nd Workshop on Information "
+    "Heterogeneity and Fusion in Recommender Systems (HetRec 2011). RecSys 2011. "
+    "Data: GroupLens (MovieLens), IMDb (https://www.imdb.com) and Rotten Tomatoes "
+    "(https://www.rottentomatoes.com)."
+)
+
+ML_LATEST_SMALL = DatasetSpec(
+    name="ml-latest-small",
+    url="https://files.grouplens.org/datasets/movielens/ml-latest-small.zip",
+    files={
+        "ratings.csv": "aa289ca83157595d0df6aea1be6a4ded676ddc4385472e8313a8ed9805352646",
+        "movies.csv": "5a5f32dd9bb3797b8e728a1b98958789d2b13f294a69fdfbc5727f8a9611aa07",
+        "links.csv": "97ad18e4e56a09363c65676b6cb3482ce3e2cea2372a24620c1599c843325f31",
+    },
+    citation=MOVIELENS_CITATION,
+)
+
+# The actors file differs between the complete official download and the top-10 subset in
+# ../shared/datasets, so only its format is checked.
+HETREC_2K = DatasetSpec(
+    name="hetrec2011-movielens-2k",
+    url="https://files.grouplens.org/datasets/hetrec2011/hetrec2011-movielens-2k-v2.zip",
+    files={
+        "movies.dat": "8c9a7ea36bfde2e426fa658ad9eff12930a91099ce43d2401d56bc0d784e230e",
+        "movie_genres.dat": "c2eaa3088b1136135c0fac9c25c6a3c85b9ec8db71c6e503aafdf00f0d36c6fc",
+        "movie_directors.dat": None,
+        "movie_actors.dat": None,
+    },
+    citation=HETREC_CITATION,
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Locating, downloading and verifying
+# --------------------------------------------------------------------------------------------------
+
+
+def sha256_of(path: Path | str, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_files(directory: Path, spec: DatasetSpec) -> None:
+    """Check that every file of ``spec`` is in ``directory`` and has its known sha256."""
+    for fname in spec.files:
+        path = directory / fname
+        if not path.is_file():
+            raise DatasetError(
+                f"{path}: file missing. Expected the {spec.name} file {fname!r} here. Fix: make "
+                f"sure the folder holds the unpacked {spec.name} dataset ({spec.url})."
+            )
+    for fname, expected in spec.checked_files().items():
+        got = sha256_of(directory / fname)
+        if got != expected:
+            raise DatasetError(
+                f"{directory / fname}: checksum mismatch (sha256 expected {expected}, got {got}). "
+                f"The file is corrupt, truncated or a different version of {spec.name}. Fix: "
+                f"delete {directory} and load again to re-download it, or point "
+                f"{ENV_DATA_DIR} at an unmodified copy."
+            )
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(ENV_CACHE_DIR) or DEFAULT_CACHE_DIR).expanduser()
+
+
+def _locate_members(root: Path, spec: DatasetSpec) -> Path:
+    """The folder inside an unpacked archive that holds the spec's files (zips differ in nesting)."""
+    first = next(iter(spec.files))
+    hits = sorted(root.rglob(first), key=lambda p: len(p.parts))
+    if not hits:
+        raise DatasetError(
+            f"{spec.url}: the archive has no {first!r}. Expected the official {spec.name} zip. "
+            f"Fix: check the URL, or download it by hand and set {ENV_DATA_DIR}."
+        )
+    return hits[0].parent
+
+
+def download_dataset(spec: DatasetSpec, cache: Path | None = None, *, progress: bool = True) -> Path:
+    """Download ``spec.url`` into ``cache/spec.name``, verified and atomically.
+
+    The zip is streamed to a temporary file, unpacked into a temporary folder, every file is
+    verified, and only then is the folder renamed into place. On any failure the temporary files
+    are removed and a :class:`DatasetError` says what went wrong.
+    """
+    cache = Path(cache) if cache is not None else cache_dir()
+    target = cache / spec.name
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=cache))
+    try:
+        archive = tmp / "archive.zip"
+        _fetch(spec.url, archive, progress=progress)
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                bad = zf.testzip()
+                if bad is not None:
+                    raise DatasetError(f"{spec.url}: member {bad!r} of the zip is corrupt.")
+                zf.extractall(tmp / "unpacked")
+        except zipfile.BadZipFile as e:
+            raise DatasetError(
+                f"{spec.url}: the download is not a valid zip ({e}). Expected the official "
+                f"{spec.name} archive. Fix: try again; if it persists, download it by hand, unpack "
+                f"it and set {ENV_DATA_DIR} to the folder that holds {spec.name}/."
+            ) from None
+        members = _locate_members(tmp / "unpacked", spec)
+        verify_files(members, spec)
+        if target.exists():  # another process finished first; keep its copy
+            return target
+        os.replace(members, target)
+        return target
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fetch(url: str, dest: Path, *, progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            total = response.length
+            received = 0
+            with open(dest, "wb") as out, tqdm(
+                total=total, unit="B", unit_scale=True, desc=f"Downloading {url.rsplit('/', 1)[-1]}",
+                disable=not progress,
+            ) as bar:
+                while block := response.read(1 << 16):
+                    out.write(block)
+                    received += len(block)
+                    bar.update(len(block))
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+        raise DatasetError(
+            f"{url}: download failed ({e}). Fix: check your internet connection, or download the zip "
+            f"by hand, unpack it and set {ENV_DATA_DIR} to the folder that holds its contents."
+        ) from None
+    if total is not None and received != total:
+        raise DatasetError(
+            f"{url}: download interrupted ({received} of {total} bytes). Fix: load again to retry."
+        )
+
+
+def dataset_dir(spec: DatasetSpec, data_dir: Path | str | None = None, *, download: bool = True,
+                verify: bool = True) -> Path:
+    """The local folder holding ``spec``'s files: explicit folder, else cache, else download."""
+    root = data_dir if data_dir is not None else os.environ.get(ENV_DATA_DIR)
+    if root:
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            source = "data_dir" if data_dir is not None else f"${ENV_DATA_DIR}"
+            raise DatasetError(
+                f"{root}: directory not found ({source}). Expected a folder containing "
+                f"{spec.name}/. Fix: point {source} at the folder that holds the unpacked datasets, "
+                f"or unset {ENV_DATA_DIR} to download them."
+            )
+        # Accept both the parent folder (root/ml-latest-small/...) and the dataset folder itself.
+        directory = root / spec.name if (root / spec.name).is_dir() else root
+        if not (directory / next(iter(spec.files))).exists() and directory == root:
+            raise DatasetError(
+                f"{root / spec.name}: directory not found. Expected {spec.name}/ with "
+                f"{', '.join(spec.files)} inside {root}. Fix: unpack {spec.url} there, or unset "
+                f"{ENV_DATA_DIR} to download it."
+            )
+    else:
+        directory = cache_dir() / spec.name
+        if not directory.is_dir():
+            if not download:
+                raise DatasetError(
+                    f"{directory}: not downloaded yet and download=False. Fix: call with "
+                    f"download=True or set {ENV_DATA_DIR}."
+                )
+            directory = download_dataset(spec)
+    if verify:
+        verify_files(directory, spec)
+    else:
+        verify_files(directory, DatasetSpec(spec.name, spec.url, dict.fromkeys(spec.files)))
+    return directory
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading tables with clear errors
+# --------------------------------------------------------------------------------------------------
+
+
+def _read_table(path: Path, columns: list[str], *, sep: str = ",", encoding: str = "utf-8",
+                dtypes: dict | None = None, required: list[str] | None = None) -> pd.DataFrame:
+    """Read a delimited file, insisting on the given header and complete rows."""
+    try:
+        df = pd.read_csv(path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False,
+                         na_values=[""], quoting=3 if sep == "\t" else 0)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file missing.") from None
+    except pd.errors.EmptyDataError:
+        raise DatasetError(f"{path}: file is empty. Expected a header {columns} and data rows. "
+                           "Fix: re-download the dataset.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path}: malformed file ({e}). Fix: re-download the dataset.") from None
+    df.columns = [c.strip() for c in df.columns]
+    if list(df.columns) != columns:
+        raise DatasetError(
+            f"{path}: wrong columns. Expected {columns}, got {list(df.columns)}. Fix: use the "
+            "unmodified dataset file."
+        )
+    if len(df) == 0:
+        raise DatasetError(f"{path}: no data rows after the header. Fix: re-download the dataset.")
+    must = required if required is not None else columns
+    missing = df[must].isna().any(axis=1).to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DatasetError(
+            f"{path}: truncated or malformed at data row {row + 1} (line {row + 2}): missing "
+            f"values in {df.columns[df.iloc[row].isna()].tolist()}. Fix: re-download the dataset."
+        )
+    for col, dtype in (dtypes or {}).items():
+        try:
+            df[col] = df[col].str.strip().astype(dtype) if dtype is not str else df[col]
+        except (ValueError, TypeError):
+            bad = pd.to_numeric(df[col], errors="coerce").isna() & df[col].notna()
+            row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
+            raise DatasetError(
+                f"{path}: column {col!r} should hold {np.dtype(dtype).name} values, but data row "
+                f"{row + 1} (line {row + 2}) holds {df[col].iloc[row]!r}. Fix: re-download the "
+                "dataset."
+            ) from None
+    return df
+
+
+def read_ratings(path: Path) -> pd.DataFrame:
+    df = _read_table(path, ["userId", "movieId", "rating", "timestamp"],
+                     dtypes={"userId": np.int64, "movieId": np.int64, "rating": np.float32,
+                             "timestamp": np.int64})
+    bad = ~df["rating"].between(0.5, 5.0)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DatasetError(f"{path}: rating {df['rating'].iloc[row]} at data row {row + 1} is "
+                           "outside 0.5-5.0. Fix: re-download the dataset.")
+    return df
+
+
+YEAR_RE = re.compile(r"\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
+
+
+def read_movies(path: Path) -> pd.DataFrame:
+    df = _read_table(path, ["movieId", "title", "genres"], dtypes={"movieId": np.int64})
+    df["title"] = df["title"].str.strip()
+    years = df["title"].str.extract(YEAR_RE, expand=False)
+    df["year"] = pd.to_numeric(years, errors="coerce").astype("Int64")
+    return df
+
+
+def read_links(path: Path) -> pd.DataFrame:
+    df = _read_table(path, ["movieId", "imdbId", "tmdbId"], dtypes={"movieId": np.int64,
+                     "imdbId": np.int64}, required=["movieId", "imdbId"])
+    return df[["movieId", "imdbId"]]
+
+
+# --------------------------------------------------------------------------------------------------
+# MovieLens
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MovieLens:
+    """MovieLens ml-latest-small as tables plus raw-id <-> index mappings.
+
+    * ``ratings``: one row per rating with ``userId, movieId, rating, timestamp`` (raw ids) and
+      ``user, movie`` (0-based indices).
+    * ``movies``: one row per movie, in index order: ``movieId, title, year, genres`` (list of str),
+      ``imdbId``.
+    * ``genres``: the 0/1 genre matrix from ``str.get_dummies('|')``, one row per movie (index order).
+    * ``user_ids[i]`` / ``movie_ids[j]``: the raw id of user index ``i`` / movie index ``j``.
+
+    Users are the 610 raters; movies are all 9,742 rows of ``movies.csv`` (18 were never rated
+    and are isolated nodes). Indices follow ascending raw ids.
+    """
+
+    ratings: pd.DataFrame
+    movies: pd.DataFrame
+    genres: pd.DataFrame
+    user_ids: np.ndarray
+    movie_ids: np.ndarray
+    directory: Path | None = None
+    _user_index: pd.Index = field(init=False, repr=False)
+    _movie_index: pd.Index = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self._user_index = pd.Index(self.user_ids)
+        self._movie_index = pd.Index(self.movie_ids)
+
+    @property
+    def num_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def num_movies(self) -> int:
+        return len(self.movie_ids)
+
+    def user_index(self, raw_ids) -> np.ndarray:
+        """Raw ``userId`` (scalar or array) -> 0-based user index. Unknown ids raise KeyError."""
+        return _lookup(self._user_index, raw_ids, "userId")
+
+    def movie_index(self, raw_ids) -> np.ndarray:
+        """Raw ``movieId`` (scalar or array) -> 0-based movie index. Unknown ids raise KeyError."""
+        return _lookup(self._movie_index, raw_ids, "movieId")
+
+    def user_id(self, index):
+        """0-based user index -> raw ``userId``."""
+        return self.user_ids[index]
+
+    def movie_id(self, index):
+        """0-based movie index -> raw ``movieId``."""
+        return self.movie_ids[index]
+
+    def title(self, movie_index) -> str | list[str]:
+        return self.movies["title"].to_numpy()[movie_index]
+
+    def summary(self) -> pd.Series:
+        """The headline statistics shown in the data chapter."""
+        r = self.ratings
+        return pd.Series({
+            "users": self.num_users,
+            "movies": self.num_movies,
+            "rated movies": r["movie"].nunique(),
+            "ratings": len(r),
+            "genres": self.genres.shape[1],
+            "density": len(r) / (self.num_users * self.num_movies),
+            "mean rating": float(r["rating"].mean()),
+        }, dtype=object)
+
+
+def _lookup(index: pd.Index, raw_ids, what: str):
+    scalar = np.ndim(raw_ids) == 0
+    arr = np.atleast_1d(np.asarray(raw_ids))
+    pos = index.get_indexer(arr)
+    if (pos < 0).any():
+        unknown = arr[pos < 0][:5].tolist()
+        raise KeyError(f"unknown {what} {unknown}")
+    return int(pos[0]) if scalar else pos
+
+
+def load_movielens(data_dir: Path | str | None = None, *, download: bool = True,
+                   verify: bool = True) -> MovieLens:
+    """Load ml-latest-small (see the module docstring for where the files come from)."""
+    directory = dataset_dir(ML_LATEST_SMALL, data_dir, download=download, verify=verify)
+    ratings = read_ratings(directory / "ratings.csv")
+    movies = read_movies(directory / "movies.csv")
+    links = read_links(directory / "links.csv")
+
+    movies = movies.sort_values("movieId", kind="stable").reset_index(drop=True)
+    if movies["movieId"].duplicated().any():
+        dup = movies.loc[movies["movieId"].duplicated(), "movieId"].iloc[0]
+        raise DatasetError(f"{directory / 'movies.csv'}: movieId {dup} appears twice.")
+    movie_ids = movies["movieId"].to_numpy()
+    user_ids = np.sort(ratings["userId"].unique())
+
+    unknown = ~ratings["movieId"].isin(movie_ids)
+    if unknown.any():
+        raise DatasetError(
+            f"{directory / 'ratings.csv'}: {int(unknown.sum())} ratings name movies missing from "
+            f"movies.csv (e.g. movieId {int(ratings.loc[unknown, 'movieId'].iloc[0])}). Fix: use "
+            "files from the same download."
+        )
+    ratings = ratings.assign(
+        user=pd.Index(user_ids).get_indexer(ratings["userId"]),
+        movie=pd.Index(movie_ids).get_indexer(ratings["movieId"]),
+    )
+
+    genres = movies["genres"].str.get_dummies("|").astype(np.float32)
+    movies = movies.assign(genres=movies["genres"].str.split("|"))
+    movies = movies.merge(links, on="movieId", how="left")
+    movies["imdbId"] = movies["imdbId"].astype("Int64")
+    return MovieLens(ratings=ratings, movies=movies, genres=genres, user_ids=user_ids,
+                     movie_ids=movie_ids, directory=directory)
+
+
+# --------------------------------------------------------------------------------------------------
+# HetRec 2011 side information
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HetRec:
+    """HetRec 2011 MovieLens-2k tables (ids as in the files: MovieLens movie ids)."""
+
+    movies: pd.DataFrame      # movieID, imdbID, title, year
+    genres: pd.DataFrame      # movieID, genre
+    directors: pd.DataFrame   # movieID, directorID, directorName
+    actors: pd.DataFrame      # movieID, actorID, actorName, ranking
+    directory: Path | None = None
+
+
+def load_hetrec(data_dir: Path | str | None = None, *, download: bool = True,
+                verify: bool = True) -> HetRec:
+    """Load HetRec 2011 MovieLens-2k side information (tab-separated, Latin-1)."""
+    d = dataset_dir(HETREC_2K, data_dir, download=download, verify=verify)
+    enc = "latin-1"
+    movies = pd.read_csv(d / "movies.dat", sep="\t", encoding=enc, dtype=str, quoting=3,
+                         usecols=lambda c: c in {"id", "title", "imdbID", "year"})
+    if list(movies.columns) != ["id", "title", "imdbID", "year"]:
+        raise DatasetError(f"{d / 'movies.dat'}: wrong columns {list(movies.columns)}; expected "
+                           "id, title, imdbID, year first. Fix: re-download HetRec 2011.")
+    movies = movies.rename(columns={"id": "movieID"})
+    movies = _typed(movies, d / "movies.dat", {"movieID": np.int64, "imdbID": np.int64})
+    genres = _read_table(d / "movie_genres.dat", ["movieID", "genre"], sep="\t", encoding=enc,
+                         dtypes={"movieID": np.int64})
+    directors = _read_table(d / "movie_directors.dat", ["movieID", "directorID", "directorName"],
+                            sep="\t", encoding=enc, dtypes={"movieID": np.int64})
+    actors = _read_table(d / "movie_actors.dat", ["movieID", "actorID", "actorName", "ranking"],
+                         sep="\t", encoding=enc, dtypes={"movieID": np.int64, "ranking": np.int64},
+                         required=["movieID", "actorID", "ranking"])
+    for df in (directors, actors):
+        for col in df.columns:
+            if df[col].dtype == object:
+                df[col] = df[col].str.strip()
+    return HetRec(movies=movies, genres=genres, directors=directors, actors=actors, directory=d)
+
+
+def _typed(df: pd.DataFrame, path: Path, dtypes: dict) -> pd.DataFrame:
+    for col, dtype in dtypes.items():
+        values = pd.to_numeric(df[col], errors="coerce")
+        if values.isna().any():
+            row = int(np.flatnonzero(values.isna().to_numpy())[0])
+            raise DatasetError(f"{path}: column {col!r} at data row {row + 1} holds "
+                               f"{df[col].iloc[row]!r}, expected an integer. Fix: re-download.")
+        df[col] = values.astype(dtype)
+    return df
+
+
+@dataclass
+class SideInformation:
+    """HetRec side information restricted to ml-latest-small movies whose IMDb ids agree.
+
+    Every table carries ``movie`` (the ml-latest-small movie index) next to HetRec's columns.
+    ``consistent`` lists the movie indices kept; ``mismatched`` the shared ids dropped because
+    HetRec linked them to another IMDb film (e.g. movieId 7 *Sabrina (1995)* -> the 1954 film).
+    """
+
+    consistent: np.ndarray
+    mismatched: np.ndarray
+    genres: pd.DataFrame
+    directors: pd.DataFrame
+    actors: pd.DataFrame
+
+
+def join_side_information(ml: MovieLens, hetrec: HetRec, top_k_actors: int = 10) -> SideInformation:
+    """Join HetRec to ml-latest-small on the MovieLens movie id, keeping IMDb-consistent movies."""
+    both = ml.movies[["movieId", "imdbId"]].merge(
+        hetrec.movies[["movieID", "imdbID"]], left_on="movieId", right_on="movieID")
+    agree = both["imdbId"].astype("int64").to_numpy() == both["imdbID"].to_numpy()
+    keep_ids = both.loc[agree, "movieId"].to_numpy()
+    drop_ids = both.loc[~agree, "movieId"].to_numpy()
+
+    def restrict(df: pd.DataFrame) -> pd.DataFrame:
+        out = df[df["movieID"].isin(keep_ids)].copy()
+        out.insert(0, "movie", ml.movie_index(out["movieID"].to_numpy()))
+        return out.reset_index(drop=True)
+
+    actors = hetrec.actors[hetrec.actors["ranking"] <= top_k_actors]
+    return SideInformation(
+        consistent=np.sort(ml.movie_index(keep_ids)),
+        mismatched=np.sort(ml.movie_index(drop_ids)),
+        genres=restrict(hetrec.genres),
+        directors=restrict(hetrec.directors),
+        actors=restrict(actors),
+    )
+
+
+def side_information_coverage(ml: MovieLens, side: SideInformation) -> pd.DataFrame:
+    """How many ml-latest-small movies, and what share of the ratings, each source covers."""
+    rated = ml.ratings["movie"].to_numpy()
+    rows = {}
+    for name, table in [("IMDb-consistent movies", None), ("genres", side.genres),
+                        ("directors", side.directors), ("actors", side.actors)]:
+        movies = side.consistent if table is None else np.unique(table["movie"].to_numpy())
+        rows[name] = {"movies": len(movies),
+                      "share of ratings": float(np.isin(rated, movies).mean())}
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -1,0 +1,1 @@
+"""JAX side of the course (jraph + flax + optax). Mirrors :mod:`course_lib.pyg` file for file."""

@@ -1,0 +1,62 @@
+"""The shared graph and split as a jraph ``GraphsTuple`` (the PyG twin is ``course_lib/pyg/data.py``).
+
+Node layout (offsets): users are nodes ``0 .. num_users-1``; movie ``j`` is node
+``num_users + j`` (:func:`movie_offset`). Edge layout: the first ``E`` edges run user -> movie
+(``rates``), the next ``E`` run movie -> user (``rev_rates``), edge ``E + e`` being the reverse of
+edge ``e``. One graph in the tuple: ``n_node = [num_users + num_movies]``, ``n_edge = [2E]``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import jraph
+import numpy as np
+
+from ..graph import BipartiteGraph, EdgeSplit, bipartite_to_directed
+
+
+def movie_offset(graph: BipartiteGraph) -> int:
+    """Node id of movie 0 in the ``GraphsTuple`` (movies follow the users)."""
+    return graph.num_users
+
+
+def to_graphstuple(graph: BipartiteGraph, edge_ids: np.ndarray | None = None) -> jraph.GraphsTuple:
+    """A ``GraphsTuple`` whose edges are ``graph``'s edges ``edge_ids`` (all if None), both ways.
+
+    ``nodes`` is a dict: ``node_id`` (index within its type), ``is_movie`` (bool) and ``x`` (the 20
+    genre indicators; zeros for users). ``edges`` is a dict with ``rating`` and ``is_reverse``.
+    """
+    ei = graph.edge_index if edge_ids is None else graph.edge_index[:, np.asarray(edge_ids)]
+    rating = graph.rating if edge_ids is None else graph.rating[np.asarray(edge_ids)]
+    senders, receivers = bipartite_to_directed(ei, graph.num_users)
+    num_edges = ei.shape[1]
+    x = np.zeros((graph.num_nodes, graph.movie_x.shape[1]), dtype=np.float32)
+    x[graph.num_users:] = graph.movie_x
+    nodes = {
+        "node_id": jnp.asarray(np.concatenate([np.arange(graph.num_users),
+                                               np.arange(graph.num_movies)]), dtype=jnp.int32),
+        "is_movie": jnp.asarray(np.arange(graph.num_nodes) >= graph.num_users),
+        "x": jnp.asarray(x),
+    }
+    edges = {
+        "rating": jnp.asarray(np.concatenate([rating, rating])),
+        "is_reverse": jnp.asarray(np.arange(2 * num_edges) >= num_edges),
+    }
+    return jraph.GraphsTuple(
+        nodes=nodes, edges=edges,
+        senders=jnp.asarray(senders, dtype=jnp.int32),
+        receivers=jnp.asarray(receivers, dtype=jnp.int32),
+        n_node=jnp.asarray([graph.num_nodes], dtype=jnp.int32),
+        n_edge=jnp.asarray([2 * num_edges], dtype=jnp.int32),
+        globals=None,
+    )
+
+
+def split_graphstuple(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, jraph.GraphsTuple]:
+    """``{'train', 'val', 'test'}`` -> ``GraphsTuple`` with that part's message-passing edges.
+
+    The labelled pairs of each part stay in ``split`` (``split.labelled_pairs(graph, part)``), in
+    user/movie indices; add :func:`movie_offset` to a movie index to get its node id.
+    """
+    return {part: to_graphstuple(graph, split.message_edges(part))
+            for part in ("train", "val", "test")}

@@ -1,0 +1,63 @@
+"""Small shared helpers: seeding, device choice, progress bars, an environment report."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+
+import numpy as np
+
+
+def seed_everything(seed: int = 42) -> np.random.Generator:
+    """Seed Python, numpy and torch (if installed); return a numpy Generator for explicit use.
+
+    JAX has no global seed: pass ``jax.random.key(seed)`` explicitly.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is part of the pinned stack
+        pass
+    return np.random.default_rng(seed)
+
+
+def torch_device():
+    """``cuda`` if a CUDA device is available, else ``cpu``."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def progress(iterable=None, **kwargs):
+    """A tqdm progress bar that renders as a widget in notebooks and as text elsewhere."""
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("disable", os.environ.get("COURSE_NO_PROGRESS") == "1")
+    return tqdm(iterable, **kwargs)
+
+
+def environment_report() -> dict[str, str]:
+    """Versions and devices of the stack, for bug reports and for checking a Colab setup."""
+    report = {"python": platform.python_version()}
+    for name in ("numpy", "pandas", "torch", "torch_geometric", "jax", "jraph", "flax", "optax"):
+        try:
+            module = __import__(name)
+            report[name] = getattr(module, "__version__", "?")
+        except ImportError:
+            report[name] = "not installed"
+    try:
+        report["torch device"] = str(torch_device())
+    except ImportError:
+        pass
+    try:
+        import jax
+
+        report["jax backend"] = jax.default_backend()
+    except ImportError:
+        pass
+    return report

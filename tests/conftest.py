@@ -1,0 +1,68 @@
+"""Shared fixtures. Tests read MovieLens from ../shared/datasets when it is there (as CI does)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "datasets"
+
+if "COURSE_DATA_DIR" not in os.environ and (SHARED_DATA / "ml-latest-small").is_dir():
+    os.environ["COURSE_DATA_DIR"] = str(SHARED_DATA)
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device; none is available on this machine "
+                                   "(torch.cuda.is_available() is False)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def ml():
+    from course_lib.data import load_movielens
+
+    return load_movielens()
+
+
+@pytest.fixture(scope="session")
+def graph(ml):
+    from course_lib.graph import build_graph
+
+    return build_graph(ml)
+
+
+@pytest.fixture(scope="session")
+def split(graph):
+    from course_lib.graph import split_edges
+
+    return split_edges(graph, seed=42)
+
+
+@pytest.fixture
+def tiny_graph():
+    """4 users, 5 movies, 8 ratings; user 3 and movie 4 are isolated."""
+    import numpy as np
+
+    from course_lib.graph import BipartiteGraph
+
+    edge_index = np.array([[0, 0, 0, 1, 1, 2, 2, 2], [0, 1, 2, 1, 3, 0, 2, 3]])
+    return BipartiteGraph(
+        num_users=4, num_movies=5, edge_index=edge_index,
+        rating=np.linspace(0.5, 5.0, 8).astype(np.float32),
+        timestamp=np.arange(8, dtype=np.int64),
+        movie_x=np.eye(5, 3, dtype=np.float32),
+        feature_names=("a", "b", "c"),
+    )

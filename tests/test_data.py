@@ -1,0 +1,274 @@
+"""The data layer: real MovieLens figures, HetRec join, and one clear error per kind of bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.server
+import io
+import shutil
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_lib import data as D
+from course_lib.data import DatasetError, DatasetSpec, load_movielens
+
+ML_FILES = ("ratings.csv", "movies.csv", "links.csv")
+
+
+# ---------------------------------------------------------------------------------------------
+# The real figures
+# ---------------------------------------------------------------------------------------------
+
+
+def test_movielens_figures(ml):
+    assert ml.num_users == 610
+    assert ml.num_movies == 9742
+    assert ml.ratings["movie"].nunique() == 9724
+    assert len(ml.ratings) == 100_836
+    assert ml.genres.shape == (9742, 20)
+    assert list(ml.genres.columns[:3]) == ["(no genres listed)", "Action", "Adventure"]
+    assert ml.genres.to_numpy().sum(axis=1).min() == 1  # every movie has at least one column set
+    assert ml.ratings["rating"].min() == 0.5 and ml.ratings["rating"].max() == 5.0
+    assert ml.ratings["rating"].mean() == pytest.approx(3.5016, abs=1e-4)
+    assert list(ml.ratings.columns) == ["userId", "movieId", "rating", "timestamp", "user", "movie"]
+
+
+def test_movies_table(ml):
+    toy = ml.movies.iloc[ml.movie_index(1)]
+    assert toy["title"] == "Toy Story (1995)"
+    assert toy["year"] == 1995
+    assert toy["genres"] == ["Adventure", "Animation", "Children", "Comedy", "Fantasy"]
+    assert toy["imdbId"] == 114709
+    assert ml.movies["year"].isna().sum() == 12  # titles such as "Babylon 5" carry no year
+    assert ml.movies["movieId"].is_monotonic_increasing
+
+
+def test_mappings_round_trip(ml):
+    users = np.arange(ml.num_users)
+    movies = np.arange(ml.num_movies)
+    np.testing.assert_array_equal(ml.user_index(ml.user_id(users)), users)
+    np.testing.assert_array_equal(ml.movie_index(ml.movie_id(movies)), movies)
+    raw = ml.ratings["movieId"].to_numpy()
+    np.testing.assert_array_equal(ml.movie_id(ml.movie_index(raw)), raw)
+    np.testing.assert_array_equal(ml.movie_index(raw), ml.ratings["movie"].to_numpy())
+    np.testing.assert_array_equal(ml.user_index(ml.ratings["userId"]), ml.ratings["user"])
+    assert ml.movie_index(193609) == 9741 and ml.user_id(0) == 1
+    assert isinstance(ml.movie_index(1), int)
+    with pytest.raises(KeyError, match="unknown movieId"):
+        ml.movie_index(999_999_999)
+
+
+def test_hetrec_join_keeps_imdb_consistent_movies(ml):
+    hetrec = D.load_hetrec()
+    assert len(hetrec.movies) == 10_197
+    assert hetrec.genres["genre"].nunique() == 20
+    assert hetrec.directors["directorID"].nunique() == 4060
+    side = D.join_side_information(ml, hetrec)
+    assert len(side.consistent) == 6050
+    assert len(side.mismatched) == 570
+    assert ml.movie_index(7) in side.mismatched  # Sabrina (1995) linked to the 1954 film
+    assert not np.isin(side.directors["movie"], side.mismatched).any()
+    assert side.actors["ranking"].max() <= 10
+    cov = D.side_information_coverage(ml, side)
+    assert cov.loc["directors", "movies"] == 6044
+    assert cov.loc["directors", "share of ratings"] == pytest.approx(0.827, abs=5e-4)
+    assert cov.loc["actors", "movies"] == 3273
+    assert cov.loc["actors", "share of ratings"] == pytest.approx(0.462, abs=5e-4)
+    top3 = D.join_side_information(ml, hetrec, top_k_actors=3)
+    assert top3.actors["ranking"].max() == 3 and len(top3.actors) < len(side.actors)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: one clear DatasetError each
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ml_copy(tmp_path, ml):
+    """A writable copy of ml-latest-small in tmp_path/ml-latest-small."""
+    target = tmp_path / "ml-latest-small"
+    target.mkdir()
+    for f in ML_FILES:
+        shutil.copy(ml.directory / f, target / f)
+    return target
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(DatasetError, match="directory not found") as e:
+        load_movielens(tmp_path / "nowhere")
+    assert "nowhere" in str(e.value) and "Fix" in str(e.value)
+
+
+def test_env_var_directory_without_dataset(tmp_path, monkeypatch):
+    monkeypatch.setenv(D.ENV_DATA_DIR, str(tmp_path))
+    with pytest.raises(DatasetError, match="ml-latest-small: directory not found"):
+        load_movielens()
+
+
+def test_missing_file(ml_copy):
+    (ml_copy / "links.csv").unlink()
+    with pytest.raises(DatasetError, match="links.csv: file missing"):
+        load_movielens(ml_copy.parent)
+
+
+def test_checksum_mismatch(ml_copy):
+    with open(ml_copy / "ratings.csv", "ab") as f:
+        f.write(b"1,1,4.0,964982703\r\n")
+    with pytest.raises(DatasetError, match="ratings.csv: checksum mismatch") as e:
+        load_movielens(ml_copy.parent)
+    assert "aa289ca8" in str(e.value)  # the expected sum is named
+
+
+def test_dataset_folder_itself_is_accepted(ml_copy):
+    assert load_movielens(ml_copy).num_users == 610
+
+
+def _truncate(path: Path, keep_bytes: int) -> None:
+    path.write_bytes(path.read_bytes()[:keep_bytes])
+
+
+def test_truncated_csv(ml_copy):
+    _truncate(ml_copy / "ratings.csv", 1000)  # cut inside a row
+    with pytest.raises(DatasetError, match="ratings.csv: truncated or malformed at data row"):
+        load_movielens(ml_copy.parent, verify=False)
+    with pytest.raises(DatasetError, match="checksum mismatch"):  # verification catches it first
+        load_movielens(ml_copy.parent)
+
+
+def test_malformed_value(ml_copy):
+    text = (ml_copy / "ratings.csv").read_text().replace("1,1,4.0,964982703", "1,one,4.0,964982703", 1)
+    (ml_copy / "ratings.csv").write_text(text)
+    with pytest.raises(DatasetError, match=r"column 'movieId' should hold int64 values.*'one'"):
+        load_movielens(ml_copy.parent, verify=False)
+
+
+def test_rating_out_of_range(ml_copy):
+    text = (ml_copy / "ratings.csv").read_text().replace("1,1,4.0,", "1,1,7.0,", 1)
+    (ml_copy / "ratings.csv").write_text(text)
+    with pytest.raises(DatasetError, match="outside 0.5-5.0"):
+        load_movielens(ml_copy.parent, verify=False)
+
+
+def test_wrong_columns(ml_copy):
+    text = (ml_copy / "movies.csv").read_text().replace("movieId,title,genres", "id,name,genres", 1)
+    (ml_copy / "movies.csv").write_text(text)
+    with pytest.raises(DatasetError, match=r"movies.csv: wrong columns. Expected \['movieId', 'title', 'genres'\]"):
+        load_movielens(ml_copy.parent, verify=False)
+
+
+def test_empty_file(ml_copy):
+    (ml_copy / "ratings.csv").write_text("")
+    with pytest.raises(DatasetError, match="ratings.csv: file is empty"):
+        load_movielens(ml_copy.parent, verify=False)
+
+
+def test_ratings_of_unknown_movies(ml_copy):
+    lines = (ml_copy / "movies.csv").read_text().splitlines(keepends=True)
+    (ml_copy / "movies.csv").write_text("".join(lines[:1] + lines[2:]))  # drop Toy Story
+    with pytest.raises(DatasetError, match="name movies missing from movies.csv"):
+        load_movielens(ml_copy.parent, verify=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Download, against a server on loopback
+# ---------------------------------------------------------------------------------------------
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    routes: dict[str, tuple[int, bytes, int | None]] = {}
+
+    def do_GET(self):  # noqa: N802
+        status, body, claimed = self.routes.get(self.path, (404, b"not found", None))
+        self.send_response(status)
+        self.send_header("Content-Length", str(claimed if claimed is not None else len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    _Handler.routes = {}
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", _Handler.routes
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    return buf.getvalue()
+
+
+TINY = {"a.csv": b"x,y\n1,2\n", "b.csv": b"z\n3\n"}
+TINY_SPEC = DatasetSpec("tiny", "", {n: hashlib.sha256(c).hexdigest() for n, c in TINY.items()})
+
+
+def _spec(url: str) -> DatasetSpec:
+    return dataclasses.replace(TINY_SPEC, url=url)
+
+
+def test_download_verifies_and_unpacks(server, tmp_path):
+    base, routes = server
+    routes["/tiny.zip"] = (200, _zip({f"tiny/{n}": c for n, c in TINY.items()}), None)
+    path = D.download_dataset(_spec(base + "/tiny.zip"), tmp_path, progress=False)
+    assert path == tmp_path / "tiny"
+    assert (path / "a.csv").read_bytes() == TINY["a.csv"]
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny"]  # no temporary files left
+
+
+def test_download_of_real_movielens_zip_fills_the_cache(server, tmp_path, monkeypatch, ml):
+    base, routes = server
+    routes["/ml-latest-small.zip"] = (200, _zip(
+        {f"ml-latest-small/{f}": (ml.directory / f).read_bytes() for f in ML_FILES}), None)
+    monkeypatch.delenv(D.ENV_DATA_DIR, raising=False)
+    monkeypatch.setenv(D.ENV_CACHE_DIR, str(tmp_path / "cache"))
+    monkeypatch.setattr(D, "ML_LATEST_SMALL",
+                        dataclasses.replace(D.ML_LATEST_SMALL, url=base + "/ml-latest-small.zip"))
+    first = load_movielens()
+    assert first.directory == tmp_path / "cache" / "ml-latest-small"
+    assert len(first.ratings) == 100_836
+    routes.clear()  # the second load must come from the cache, not the server
+    assert len(load_movielens().ratings) == 100_836
+
+
+@pytest.mark.parametrize("route,body,claimed,message", [
+    ("/bad.zip", b"this is not a zip file", None, "not a valid zip"),
+    ("/cut.zip", b"PK\x03\x04 only the first bytes", 10_000, "download failed|interrupted"),
+    ("/missing.zip", None, None, "download failed.*404"),
+])
+def test_failed_download_leaves_no_cache(server, tmp_path, route, body, claimed, message):
+    base, routes = server
+    if body is not None:
+        routes[route] = (200, body, claimed)
+    with pytest.raises(DatasetError, match=message):
+        D.download_dataset(_spec(base + route), tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_with_wrong_checksum_leaves_no_cache(server, tmp_path):
+    base, routes = server
+    routes["/tiny.zip"] = (200, _zip({"a.csv": b"x,y\n1,999\n", "b.csv": TINY["b.csv"]}), None)
+    with pytest.raises(DatasetError, match="a.csv: checksum mismatch"):
+        D.download_dataset(_spec(base + "/tiny.zip"), tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_archive_without_the_files(server, tmp_path):
+    base, routes = server
+    routes["/other.zip"] = (200, _zip({"README": b"hello"}), None)
+    with pytest.raises(DatasetError, match="the archive has no 'a.csv'"):
+        D.download_dataset(_spec(base + "/other.zip"), tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
