@@ -20,14 +20,17 @@ def plot_rating_distribution(ratings, ax=None):
 
 
 def plot_degree_distribution(user_degree, movie_degree, axes=None):
-    """Log-log histograms of user and movie degrees (ratings per user / per movie)."""
+    """Histograms of user and movie degrees (ratings per user / per movie), log-binned."""
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.2))
     for ax, deg, name, color in [(axes[0], user_degree, "user", "tab:orange"),
                                  (axes[1], movie_degree, "movie", "tab:green")]:
         deg = np.asarray(deg)
-        values, counts = np.unique(deg[deg > 0], return_counts=True)
-        ax.loglog(values, counts, "o", ms=3, color=color, alpha=0.7)
+        positive = deg[deg > 0]
+        bins = np.logspace(0, np.log10(positive.max() + 1), 30)
+        ax.hist(positive, bins=bins, color=color, alpha=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
         isolated = int((deg == 0).sum())
         note = f", {isolated} with degree 0" if isolated else ""
         ax.set_title(f"{name} degree (median {np.median(deg):.0f}{note})")

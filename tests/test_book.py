@@ -1,0 +1,64 @@
+"""The book's structure: every notebook in the TOC, Colab-only installs, exercises wired up."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from course_lib.exercises import all_exercises
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+
+
+def code_cells(path):
+    return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+def test_toc_lists_every_notebook_and_nothing_else():
+    files = [c["file"] for c in TOC["chapters"]]
+    assert sorted(f"book/{p.stem}" for p in NOTEBOOKS) == sorted(f for f in files if "intro" not in f)
+    for f in files + [TOC["root"]]:
+        assert (ROOT / f).with_suffix(".ipynb").exists() or (ROOT / f).with_suffix(".md").exists()
+
+
+def test_launch_buttons_point_at_colab_and_the_repository():
+    assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert CONFIG["repository"]["url"].startswith("https://github.com/")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_cell_installs_only_in_colab(path):
+    first = code_cells(path)[0].source
+    assert 'if "google.colab" in sys.modules:' in first
+    before_guard = first.split("if \"google.colab\"")[0]
+    assert "pip" not in before_guard and "!" not in before_guard
+    assert "git+" + CONFIG["repository"]["url"] in first  # installs this very repository
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_compares_deterministic_outputs(path):
+    checked = [c for c in code_cells(path) if "nbval-check-output" in c.metadata.get("tags", [])]
+    assert checked, "tag the cells with dataset statistics, shapes and split sizes"
+    assert all(c.outputs for c in checked), "stored outputs missing: run `make notebooks`"
+
+
+def test_every_exercise_is_a_stub_with_a_check_and_a_solution_in_a_notebook():
+    sources = {p.name: [c.source for c in code_cells(p)] for p in NOTEBOOKS}
+    tags = {p.name: [c.metadata.get("tags", []) for c in code_cells(p)] for p in NOTEBOOKS}
+    for name in all_exercises():
+        found = False
+        for nb, cells in sources.items():
+            for i, src in enumerate(cells):
+                if re.search(rf'\bcheck\("{name}", {name}\)', src):
+                    found = True
+                    assert "raise NotImplementedError" in src, f"{nb}: {name} must ship as a stub"
+                    assert f'show_solution("{name}")' in cells[i + 1], f"{nb}: no solution toggle"
+                    assert "remove-input" in tags[nb][i + 1]
+        assert found, f"exercise {name!r} is not used in any notebook"

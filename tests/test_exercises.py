@@ -1,0 +1,195 @@
+"""The exercise mechanism: references pass, plausible wrong answers are caught with a counterexample."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+from course_lib import exercises
+from course_lib.exercises import ExerciseFailed, all_exercises, check, compare, show_solution
+
+# Plausible wrong implementations, at least two per registered exercise.
+
+
+def _edge_off_by_one(user_raw, movie_raw, user_ids, movie_ids):
+    return np.stack([np.asarray(user_raw) - 1, np.asarray(movie_raw) - 1])
+
+
+def _edge_swapped(user_raw, movie_raw, user_ids, movie_ids):
+    u = np.searchsorted(user_ids, user_raw)
+    m = np.searchsorted(movie_ids, movie_raw)
+    return np.stack([m, u])
+
+
+def _edge_from_ratings_only(user_raw, movie_raw, user_ids, movie_ids):
+    # indexes only the users that occur in these ratings: wrong when one never rated
+    u = np.unique(np.asarray(user_raw), return_inverse=True)[1]
+    m = np.searchsorted(movie_ids, movie_raw)
+    return np.stack([u, m]).reshape(2, -1)
+
+
+def _edge_float(user_raw, movie_raw, user_ids, movie_ids):
+    return np.stack([np.searchsorted(user_ids, user_raw),
+                     np.searchsorted(movie_ids, movie_raw)]).astype(np.float32)
+
+
+def _deg_no_minlength(edge_index, num_users, num_movies):
+    ei = np.asarray(edge_index)
+    return np.bincount(ei[0]), np.bincount(ei[1])
+
+
+def _deg_swapped(edge_index, num_users, num_movies):
+    ei = np.asarray(edge_index)
+    return np.bincount(ei[1], minlength=num_users), np.bincount(ei[0], minlength=num_movies)
+
+
+def _deg_unique_counts(edge_index, num_users, num_movies):
+    ei = np.asarray(edge_index)
+    return np.unique(ei[0], return_counts=True)[1], np.unique(ei[1], return_counts=True)[1]
+
+
+def _dir_no_offset(edge_index, num_users):
+    ei = np.asarray(edge_index)
+    return np.concatenate([ei[0], ei[1]]), np.concatenate([ei[1], ei[0]])
+
+
+def _dir_off_by_one(edge_index, num_users):
+    ei = np.asarray(edge_index)
+    m = ei[1] + num_users - 1
+    return np.concatenate([ei[0], m]), np.concatenate([m, ei[0]])
+
+
+def _dir_forward_only_twice(edge_index, num_users):
+    ei = np.asarray(edge_index)
+    m = ei[1] + num_users
+    return np.concatenate([ei[0], ei[0]]), np.concatenate([m, m])
+
+
+def _dir_interleaved(edge_index, num_users):
+    ei = np.asarray(edge_index)
+    m = ei[1] + num_users
+    return np.stack([ei[0], m], 1).reshape(-1), np.stack([m, ei[0]], 1).reshape(-1)
+
+
+WRONG = {
+    "to_edge_index": [_edge_off_by_one, _edge_swapped, _edge_from_ratings_only, _edge_float],
+    "node_degrees": [_deg_no_minlength, _deg_swapped, _deg_unique_counts],
+    "bipartite_to_directed": [_dir_no_offset, _dir_off_by_one, _dir_forward_only_twice,
+                              _dir_interleaved],
+}
+
+
+def test_every_exercise_has_at_least_two_wrong_implementations():
+    for name in all_exercises():
+        assert len(WRONG.get(name, [])) >= 2, f"add wrong implementations for {name!r}"
+
+
+@pytest.mark.parametrize("name", sorted(all_exercises()))
+def test_reference_passes_its_checker(name):
+    ex = all_exercises()[name]
+    assert ex.run(ex.reference).status == "passed"
+    assert len(ex.cases()) >= 3
+
+
+@pytest.mark.parametrize("name,wrong", [(n, w) for n, ws in WRONG.items() for w in ws],
+                         ids=lambda x: getattr(x, "__name__", x))
+def test_checker_rejects_wrong_implementation(name, wrong):
+    with pytest.raises(ExerciseFailed) as e:
+        check(name, wrong)
+    message = str(e.value)
+    assert f"{name}: wrong on the case" in message
+    assert "input:" in message and "expected:" in message and "problem:" in message
+
+
+@pytest.mark.parametrize("name", sorted(all_exercises()))
+def test_untouched_stub_is_not_attempted_and_the_reference_stands_in(name, capsys):
+    ex = all_exercises()[name]
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+
+    assert ex.run(stub).status == "not attempted"
+    assert check(name, stub) is ex.reference
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+def test_correct_learner_function_is_used_from_then_on(capsys):
+    import torch
+
+    def mine(edge_index, num_users, num_movies):  # a torch answer is accepted too
+        ei = torch.as_tensor(np.asarray(edge_index))
+        return (torch.bincount(ei[0], minlength=num_users),
+                torch.bincount(ei[1], minlength=num_movies))
+
+    assert check("node_degrees", mine) is mine
+    assert "correct" in capsys.readouterr().out
+
+
+def test_learner_exception_is_reported_readably():
+    def crashes(edge_index, num_users):
+        return edge_index[7]
+
+    with pytest.raises(ExerciseFailed, match=r"raised IndexError: .* at line \d+ of your code"):
+        check("bipartite_to_directed", crashes)
+
+
+def test_none_wrong_type_and_shape_are_reported():
+    with pytest.raises(ExerciseFailed, match="returned None: did you forget a `return`"):
+        check("node_degrees", lambda edge_index, num_users, num_movies: None)
+    with pytest.raises(ExerciseFailed, match="expected a tuple of 2 items"):
+        check("node_degrees", lambda edge_index, num_users, num_movies: "degrees")
+    with pytest.raises(ExerciseFailed, match=r"shape \(4,\) but expected \(2, 4\)"):
+        check("to_edge_index", lambda user_raw, movie_raw, user_ids, movie_ids: np.zeros(4, int))
+    with pytest.raises(ExerciseFailed, match="expected a function"):
+        check("node_degrees", 42)
+
+
+def test_partial_implementation_is_a_failure_not_a_fallback():
+    calls = []
+
+    def partial(edge_index, num_users, num_movies):
+        calls.append(1)
+        if len(calls) > 1:
+            raise NotImplementedError
+        return exercises.get("node_degrees").reference(edge_index, num_users, num_movies)
+
+    with pytest.raises(ExerciseFailed, match="raised NotImplementedError"):
+        check("node_degrees", partial)
+
+
+def test_counterexample_names_input_expected_got():
+    with pytest.raises(ExerciseFailed) as e:
+        check("node_degrees", _deg_no_minlength)
+    message = str(e.value)
+    assert "isolated nodes" in message
+    assert "num_users = 4" in message
+    assert "expected: (array([1, 2, 1, 0]" in message
+    assert "got:      (array([1, 2, 1]" in message
+    # IPython shows only the report, not a stack trace from inside course_lib
+    rendered = e.value._render_traceback_()
+    assert len(rendered) == 1 and rendered[0].endswith(message) and "File " not in rendered[0]
+
+
+def test_compare_tolerances():
+    assert compare(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-7]), 1e-5, 1e-6) is None
+    assert "differ" in compare(np.array([1.0, 2.0]), np.array([1.0, 2.1]), 1e-5, 1e-6)
+    assert "integers" in compare(np.array([1, 2]), np.array([1.0, 2.0]), 0, 0)
+    assert compare({"a": np.ones(2)}, {"a": np.ones(2)}, 0, 0) is None
+    assert "keys" in compare({"a": 1}, {"b": 1}, 0, 0)
+
+
+def test_show_solution_renders_the_course_lib_source_collapsed():
+    from course_lib.graph import node_degrees
+
+    html = show_solution("node_degrees").data
+    assert html.startswith('<details class="course-solution">')
+    assert "course_lib.graph.node_degrees" in html
+    assert exercises.solution_source("node_degrees") == inspect.getsource(node_degrees)
+    assert "minlength" in html  # the real body, highlighted
+
+
+def test_unknown_exercise():
+    with pytest.raises(KeyError, match="no exercise named"):
+        check("nope", lambda: None)
