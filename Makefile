@@ -10,6 +10,8 @@ ifneq ($(wildcard $(SHARED_DATA)/ml-latest-small),)
 export COURSE_DATA_DIR ?= $(SHARED_DATA)
 endif
 export PATH := $(VENV)/bin:$(PATH)
+# Notebook kernels and tests import course_lib from this clone, whichever clone set up the venv last.
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: book test setup notebooks clean
 
