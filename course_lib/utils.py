@@ -61,3 +61,12 @@ def environment_report() -> dict[str, str]:
     except ImportError:
         pass
     return report
+
+
+def show_code(obj):
+    """Display the source of a ``course_lib`` function or class as a highlighted code block."""
+    import inspect
+
+    from IPython.display import Markdown
+
+    return Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```")

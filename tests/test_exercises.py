@@ -73,7 +73,65 @@ def _dir_interleaved(edge_index, num_users):
     return np.stack([ei[0], m], 1).reshape(-1), np.stack([m, ei[0]], 1).reshape(-1)
 
 
+def _agg_buffered(messages, receivers, num_nodes):
+    out = np.zeros((num_nodes,) + np.shape(messages)[1:])
+    out[np.asarray(receivers)] += messages  # repeated receivers are added only once
+    return out
+
+
+def _agg_mean(messages, receivers, num_nodes):
+    messages = np.asarray(messages, dtype=float)
+    out = np.zeros((num_nodes,) + messages.shape[1:])
+    np.add.at(out, receivers, messages)
+    count = np.bincount(receivers, minlength=num_nodes).reshape((-1,) + (1,) * (out.ndim - 1))
+    return out / np.maximum(count, 1)
+
+
+def _agg_no_num_nodes(messages, receivers, num_nodes):
+    messages = np.asarray(messages, dtype=float)
+    n = int(np.max(receivers)) + 1 if len(receivers) else 0
+    out = np.zeros((n,) + messages.shape[1:])
+    np.add.at(out, receivers, messages)
+    return out
+
+
+def _norm_mean(senders, receivers, num_nodes):
+    deg = np.bincount(receivers, minlength=num_nodes).astype(float)
+    return 1.0 / deg[receivers]  # random-walk (mean) normalisation, not symmetric
+
+
+def _norm_out_degree(senders, receivers, num_nodes):
+    deg = np.bincount(senders, minlength=num_nodes).astype(float)  # counts the wrong end
+    return deg[senders] ** -0.5 * deg[receivers] ** -0.5
+
+
+def _norm_missing_sqrt(senders, receivers, num_nodes):
+    deg = np.bincount(receivers, minlength=num_nodes).astype(float)
+    return 1.0 / (deg[senders] * deg[receivers])
+
+
+def _readout_sum(h, graph_index, num_graphs):
+    out = np.zeros((num_graphs,) + np.shape(h)[1:])
+    np.add.at(out, graph_index, h)
+    return out
+
+
+def _readout_global(h, graph_index, num_graphs):
+    return np.repeat(np.asarray(h, dtype=float).mean(0, keepdims=True), num_graphs, axis=0)
+
+
+def _readout_nan_on_empty(h, graph_index, num_graphs):
+    out = np.zeros((num_graphs,) + np.shape(h)[1:])
+    np.add.at(out, graph_index, h)
+    count = np.bincount(graph_index, minlength=num_graphs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return out / count[:, None]
+
+
 WRONG = {
+    "aggregate_sum": [_agg_buffered, _agg_mean, _agg_no_num_nodes],
+    "symmetric_norm": [_norm_mean, _norm_out_degree, _norm_missing_sqrt],
+    "mean_readout": [_readout_sum, _readout_global, _readout_nan_on_empty],
     "to_edge_index": [_edge_off_by_one, _edge_swapped, _edge_from_ratings_only, _edge_float],
     "node_degrees": [_deg_no_minlength, _deg_swapped, _deg_unique_counts],
     "bipartite_to_directed": [_dir_no_offset, _dir_off_by_one, _dir_forward_only_twice,

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-CHAPTER_MODULES = ("movielens_graph",)
+CHAPTER_MODULES = ("graph_tasks", "movielens_graph")
 
 
 class ExerciseFailed(AssertionError):
