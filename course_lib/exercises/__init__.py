@@ -142,10 +142,10 @@ def check(name: str, fn: Callable) -> Callable:
     exercise = get(name)
     result = exercise.run(fn)
     if result.status == "not attempted":
-        print(f"⏳ {name}: not attempted yet.\n"
-              f"   The reference solution {exercise.reference_path} stands in, so the notebook\n"
-              "   keeps running. Replace `raise NotImplementedError` with your code and run the\n"
-              "   cell again.")
+        print(f"⏳ {name}: not attempted yet. The reference solution\n"
+              f"   {exercise.reference_path}\n"
+              "   stands in, so the notebook keeps running. Replace `raise NotImplementedError`\n"
+              "   with your code and run the cell again.")
         return exercise.reference
     if result.status == "failed":
         raise ExerciseFailed(result.message) from None
