@@ -128,7 +128,83 @@ def _readout_nan_on_empty(h, graph_index, num_graphs):
         return out / count[:, None]
 
 
+def _dot_swapped_rows(x_user, x_movie, edge_label_index):
+    # movie row indexes x_user: breaks (or is silently wrong) when the two differ
+    return (x_user[edge_label_index[1]] * x_movie[edge_label_index[0]]).sum(-1)
+
+
+def _dot_sum_over_pairs(x_user, x_movie, edge_label_index):
+    return (x_user[edge_label_index[0]] * x_movie[edge_label_index[1]]).sum(0)
+
+
+def _dot_all_pairs(x_user, x_movie, edge_label_index):
+    # every user with every movie: an [n, n] matrix instead of n scores
+    return x_user[edge_label_index[0]] @ x_movie[edge_label_index[1]].T
+
+
+def _dot_sigmoid(x_user, x_movie, edge_label_index):
+    import torch
+
+    return torch.sigmoid((x_user[edge_label_index[0]]
+                          * x_movie[edge_label_index[1]]).sum(-1))
+
+
+def _mean_sum(x_src, senders, receivers, num_dst):
+    import jraph
+
+    return jraph.segment_sum(x_src[senders], receivers, num_segments=num_dst)
+
+
+def _mean_nan_isolated(x_src, senders, receivers, num_dst):
+    import jax.numpy as jnp
+    import jraph
+
+    total = jraph.segment_sum(x_src[senders], receivers, num_segments=num_dst)
+    count = jraph.segment_sum(jnp.ones(len(senders)), receivers, num_segments=num_dst)
+    return total / count[:, None]
+
+
+def _mean_too_few_segments(x_src, senders, receivers, num_dst):
+    import jraph
+
+    # one segment per receiver that occurs: drops trailing receivers without edges
+    n = int(receivers.max()) + 1 if len(receivers) else 0
+    return jraph.segment_mean(x_src[senders], receivers, num_segments=n)
+
+
+def _mean_by_sender(x_src, senders, receivers, num_dst):
+    import jraph
+
+    return jraph.segment_mean(x_src[receivers % len(x_src)], senders, num_segments=num_dst)
+
+
+def _auc_strict(scores, labels):
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    return float((pos[:, None] > neg[None, :]).mean())
+
+
+def _auc_ties_win(scores, labels):
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    return float((pos[:, None] >= neg[None, :]).mean())
+
+
+def _auc_accuracy(scores, labels):
+    return float(((scores > 0.5) == (labels == 1)).mean())
+
+
+def _auc_sorted_pairs(scores, labels):
+    # compares the i-th positive with the i-th negative only
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    n = min(len(pos), len(neg))
+    return float((pos[:n] > neg[:n]).mean())
+
+
 WRONG = {
+    "dot_product_scores": [_dot_swapped_rows, _dot_sum_over_pairs, _dot_all_pairs,
+                           _dot_sigmoid],
+    "mean_aggregate": [_mean_sum, _mean_nan_isolated, _mean_too_few_segments,
+                       _mean_by_sender],
+    "pairwise_auc": [_auc_strict, _auc_ties_win, _auc_accuracy, _auc_sorted_pairs],
     "aggregate_sum": [_agg_buffered, _agg_mean, _agg_no_num_nodes],
     "symmetric_norm": [_norm_mean, _norm_out_degree, _norm_missing_sqrt],
     "mean_readout": [_readout_sum, _readout_global, _readout_nan_on_empty],
