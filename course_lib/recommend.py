@@ -53,3 +53,13 @@ def overlap(a, b) -> float:
     """Share of the items of list ``a`` that are also in list ``b`` (order ignored)."""
     a = list(np.asarray(a).tolist())
     return len(set(a) & set(np.asarray(b).tolist())) / len(a) if a else 1.0
+
+
+def rank_agreement(scores_a, scores_b, seen) -> float:
+    """Spearman rank correlation of two models' scores over the movies not in ``seen``: how
+    much the two *whole* rankings agree (1 = same order), beyond their top few items."""
+    from scipy.stats import spearmanr
+
+    mask = np.ones(len(scores_a), dtype=bool)
+    mask[np.asarray(seen, dtype=np.int64)] = False
+    return float(spearmanr(np.asarray(scores_a)[mask], np.asarray(scores_b)[mask]).statistic)

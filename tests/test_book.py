@@ -49,6 +49,15 @@ def test_notebook_compares_deterministic_outputs(path):
     assert all(c.outputs for c in checked), "stored outputs missing: run `make notebooks`"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_outputs_come_from_one_clean_top_to_bottom_run(path):
+    # CI builds the book from these stored outputs (after nbval re-ran every notebook)
+    counts = [c.execution_count for c in code_cells(path)]
+    assert counts == list(range(1, len(counts) + 1)), "re-run the notebook: `make notebooks`"
+    for cell in code_cells(path):
+        assert not [o for o in cell.outputs if o.output_type == "error"], cell.source[:80]
+
+
 def test_every_exercise_is_a_stub_with_a_check_and_a_solution_in_a_notebook():
     sources = {p.name: [c.source for c in code_cells(p)] for p in NOTEBOOKS}
     tags = {p.name: [c.metadata.get("tags", []) for c in code_cells(p)] for p in NOTEBOOKS}

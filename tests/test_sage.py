@@ -12,10 +12,11 @@ from course_lib.jax.data import split_graphstuple, to_graphstuple
 from course_lib.metrics import pairwise_auc, roc_auc
 from course_lib.pyg import sage as psage
 from course_lib.pyg.data import RATES, split_heterodata, to_heterodata
-from course_lib.recommend import overlap, rated_movies, recommend, top_n_unseen
+from course_lib.recommend import (overlap, rank_agreement, rated_movies, recommend,
+                                  top_n_unseen)
 
-# float32 parity tolerance for embeddings and scores: values are of order 1 (up to ~3 on
-# MovieLens); the largest deviation seen is 5e-7
+# float32 parity tolerance for embeddings and scores: values are of order 1 to 10; the largest
+# deviation seen is 5e-7 here (untrained) and 4e-6 with trained weights (chapter 3 notebook)
 RTOL, ATOL = 1e-5, 1e-5
 
 
@@ -155,8 +156,9 @@ def test_recommendations_from_both_models_exclude_rated_movies(trained, graph, s
     assert not set(top_pyg.tolist()) & set(seen.tolist())
     table = recommend(ml, jm @ ju[user], seen, 10)
     assert list(table["title"]) == [ml.movies["title"][j] for j in top_jax]
-    # two independently trained models agree on part of the list, far above chance (10 / 9,700)
-    assert overlap(top_pyg, top_jax) > 0
+    # two independently trained models rank the unseen movies alike (Spearman ~0.8 measured;
+    # their top-10 lists share 10-30 %, which varies with the training noise)
+    assert rank_agreement(zm @ zu[user], jm @ ju[user], seen) > 0.6
 
 
 # --------------------------------------------------------------------------------------------------
@@ -178,6 +180,11 @@ def test_rated_movies_and_overlap(tiny_graph):
     assert rated_movies(tiny_graph, 3).tolist() == []
     assert rated_movies(tiny_graph, 2, edge_ids=[5, 6]).tolist() == [0, 2]
     assert overlap([1, 2, 3, 4], [4, 3, 9, 8]) == 0.5
+    a = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    assert rank_agreement(a, a ** 3, seen=[]) == pytest.approx(1.0)
+    assert rank_agreement(a, -a, seen=[0]) == pytest.approx(-1.0)
+    # seen movies are left out: only the order of movies 2, 3, 4 counts
+    assert rank_agreement(a, np.array([9.0, -9.0, 1.0, 2.0, 3.0]), seen=[0, 1]) == 1.0
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -1,0 +1,94 @@
+"""Epoch time and peak memory of GraphSAGE link prediction (chapter 3), PyG and JAX.
+
+Usage (from the repository root, after ``make setup``)::
+
+    python benchmarks/sage_epoch.py            # both frameworks, 3 epochs each
+    python benchmarks/sage_epoch.py --epochs 5
+
+Each framework runs in its own subprocess, so the peak resident memory (``ru_maxrss``) of one
+does not hide the other's. Training settings are the chapter's: PyG with ``LinkNeighborLoader``
+([20, 10] neighbours, 128 positives + 256 negatives a batch); JAX full-graph with batches of
+512 positives. The first epoch includes JAX's compilation and is reported separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def run_framework(framework: str, epochs: int) -> dict:
+    import numpy as np
+
+    from course_lib.graph import movielens_graph_and_split
+
+    _, graph, split = movielens_graph_and_split()
+    if framework == "pyg":
+        import torch
+
+        from course_lib.pyg import sage
+        from course_lib.pyg.data import split_heterodata
+
+        loaders = sage.link_loaders(split_heterodata(graph, split))
+        torch.manual_seed(0)
+        model = sage.build_model(graph)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        times = []
+        for _ in range(epochs):
+            start = time.perf_counter()
+            sage.train_epoch(model, loaders["train"], optimizer, torch.device("cpu"))
+            times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        sage.evaluate(model, loaders["val"], torch.device("cpu"))
+        eval_time = time.perf_counter() - start
+        threads = torch.get_num_threads()
+    else:
+        from course_lib.jax import sage
+        from course_lib.jax.data import split_graphstuple
+
+        parts = split_graphstuple(graph, split)
+        state, history = sage.fit(graph, split, parts, batch_size=512, lr=2e-3,
+                                  max_epochs=epochs, patience=epochs)
+        times = history["seconds"]
+        pairs, labels = split.labelled_pairs(graph, "val")
+        start = time.perf_counter()  # already compiled by fit's validation
+        sage.evaluate(state, parts["val"], pairs, labels)
+        eval_time = time.perf_counter() - start
+        threads = os.cpu_count()  # XLA's CPU backend uses every core
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {"framework": framework, "epoch_seconds": [round(t, 2) for t in times],
+            "first_epoch_s": round(times[0], 2),
+            "steady_epoch_s": round(float(np.median(times[1:] or times)), 2),
+            "val_eval_s": round(eval_time, 2), "peak_rss_mib": round(peak_mib),
+            "threads": threads}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--only", choices=["pyg", "jax"], default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("COURSE_NO_PROGRESS", "1")
+    if args.only:
+        print(json.dumps(run_framework(args.only, args.epochs)))
+        return
+    print(f"GraphSAGE link prediction on MovieLens-small, {args.epochs} epochs per framework, "
+          f"{os.cpu_count()} CPU cores")
+    print(f"{'framework':>9} | {'1st epoch':>9} | {'epoch':>7} | {'val eval':>8} | {'peak RSS':>9}")
+    for framework in ("pyg", "jax"):
+        cmd = [sys.executable, __file__, "--only", framework, "--epochs", str(args.epochs)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        print(f"{framework:>9} | {r['first_epoch_s']:>7.2f} s | {r['steady_epoch_s']:>5.2f} s | "
+              f"{r['val_eval_s']:>6.2f} s | {r['peak_rss_mib']:>5} MiB")
+    print("epoch = median of the epochs after the first (the first includes JAX's compilation "
+          "and PyG's loader warm-up); peak RSS = the process's maximum resident memory.")
+
+
+if __name__ == "__main__":
+    main()
