@@ -66,3 +66,16 @@ def tiny_graph():
         movie_x=np.eye(5, 3, dtype=np.float32),
         feature_names=("a", "b", "c"),
     )
+
+
+@pytest.fixture
+def full_precision():
+    """Full float32 matrix products in JAX, for parity tests at 1e-5.
+
+    On GPUs JAX multiplies float32 matrices in TF32 by default (about three significant digits:
+    differences near 1e-3 on the H200), while torch does not; on CPUs this changes nothing.
+    """
+    import jax
+
+    with jax.default_matmul_precision("highest"):
+        yield

@@ -47,6 +47,7 @@ def _outputs(num_nodes, edge_index, x, weight, bias):
             "jraph.GraphConvolution": jax_lib}
 
 
+@pytest.mark.usefixtures("full_precision")
 @pytest.mark.parametrize("name", list(_graphs()))
 def test_all_gcn_layers_agree_with_the_numpy_reference(name):
     num_nodes, edge_index = _graphs()[name]

@@ -39,6 +39,7 @@ def _parity(graph, hidden, seed=0):
     return (zu_pyg, zm_pyg, scores_pyg), (zu_jax, zm_jax, scores_jax)
 
 
+@pytest.mark.usefixtures("full_precision")
 def test_parity_on_a_tiny_graph_with_isolated_nodes(tiny_graph):
     pyg, jx = _parity(tiny_graph, hidden=8)
     for a, b in zip(pyg, jx):
@@ -47,6 +48,7 @@ def test_parity_on_a_tiny_graph_with_isolated_nodes(tiny_graph):
     assert np.isfinite(jx[0]).all() and np.abs(jx[0][3]).sum() > 0
 
 
+@pytest.mark.usefixtures("full_precision")
 def test_parity_on_movielens(graph):
     pyg, jx = _parity(graph, hidden=16)
     for a, b in zip(pyg, jx):
