@@ -37,12 +37,15 @@ def top_n_unseen(scores, seen, n: int = 10) -> np.ndarray:
 
 def recommend(ml: MovieLens, scores, seen, n: int = 10, score_name: str = "score"
               ) -> pd.DataFrame:
-    """A table of the top-``n`` unseen movies: rank, title, genres and the model's score."""
+    """A table of the top-``n`` unseen movies: rank, movie index, title, genres and the model's
+    score. To leave out other movies too (say, those with too few ratings to trust), add them
+    to ``seen``."""
     scores = np.asarray(scores)
     top = top_n_unseen(scores, seen, n)
     movies = ml.movies.iloc[top]
     return pd.DataFrame({
         "rank": np.arange(1, len(top) + 1),
+        "movie": top,
         "title": movies["title"].to_numpy(),
         "genres": [", ".join(g) for g in movies["genres"]],
         score_name: np.round(scores[top].astype(np.float64), 3),

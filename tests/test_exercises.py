@@ -199,7 +199,76 @@ def _auc_sorted_pairs(scores, labels):
     return float((pos[:n] > neg[:n]).mean())
 
 
+
+def _scale_5_sigmoid(logit):
+    import torch
+
+    return 5.0 * torch.sigmoid(logit)
+
+
+def _scale_offset_only(logit):
+    import torch
+
+    return 0.5 + 5.0 * torch.sigmoid(logit)
+
+
+def _scale_clip(logit):
+    import torch
+
+    return torch.clamp(logit + 2.75, 0.5, 5.0)
+
+
+def _l1_mean_over_all(pred, target, mask):
+    import jax.numpy as jnp
+
+    return jnp.mean(jnp.abs(pred - target) * mask)
+
+
+def _l1_squared(pred, target, mask):
+    import jax.numpy as jnp
+
+    return jnp.sum((pred - target) ** 2 * mask) / jnp.maximum(mask.sum(), 1)
+
+
+def _l1_abs_of_sum(pred, target, mask):
+    import jax.numpy as jnp
+
+    return jnp.abs(jnp.sum((pred - target) * mask)) / jnp.maximum(mask.sum(), 1)
+
+
+def _l1_nan_when_empty(pred, target, mask):
+    import jax.numpy as jnp
+
+    return jnp.sum(jnp.abs(pred - target) * mask) / mask.sum()
+
+
+def _top_keeps_seen(scores, seen, n):
+    return np.argsort(-scores, kind="stable")[:n]
+
+
+def _top_ascending(scores, seen, n):
+    s = scores.astype(float).copy()
+    s[seen] = np.inf
+    return np.argsort(s, kind="stable")[:n]
+
+
+def _top_unstable_ties(scores, seen, n):
+    s = scores.astype(float).copy()
+    s[seen] = -np.inf
+    order = np.argsort(s, kind="stable")[::-1]  # reversing puts ties' higher index first
+    return order[np.isfinite(s[order])][:n]
+
+
+def _top_pads_with_seen(scores, seen, n):
+    s = scores.astype(float).copy()
+    s[seen] = -np.inf
+    return np.argsort(-s, kind="stable")[:n]
+
+
 WRONG = {
+    "scale_rating": [_scale_5_sigmoid, _scale_offset_only, _scale_clip],
+    "masked_l1_loss": [_l1_mean_over_all, _l1_squared, _l1_abs_of_sum, _l1_nan_when_empty],
+    "top_n_unseen": [_top_keeps_seen, _top_ascending, _top_unstable_ties, _top_pads_with_seen],
     "dot_product_scores": [_dot_swapped_rows, _dot_sum_over_pairs, _dot_all_pairs,
                            _dot_sigmoid],
     "mean_aggregate": [_mean_sum, _mean_nan_isolated, _mean_too_few_segments,

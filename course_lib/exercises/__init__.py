@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-CHAPTER_MODULES = ("graph_tasks", "movielens_graph", "link_prediction_sage")
+CHAPTER_MODULES = ("graph_tasks", "movielens_graph", "link_prediction_sage", "gcn_ratings")
 
 
 class ExerciseFailed(AssertionError):
