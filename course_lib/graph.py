@@ -132,9 +132,10 @@ def sample_negatives(graph: BipartiteGraph, num: int, rng: np.random.Generator,
     forbidden = graph.pair_codes()
     if exclude_codes is not None:
         forbidden = np.union1d(forbidden, exclude_codes)
+    free = graph.num_users * graph.num_movies - len(np.unique(forbidden))
     total = graph.num_users * graph.num_movies
-    if num > total - len(np.unique(forbidden)):
-        raise ValueError(f"cannot sample {num} negatives: only {total - len(forbidden)} free pairs")
+    if num > free:
+        raise ValueError(f"cannot sample {num} negatives: only {free} free pairs")
     chosen = np.empty(0, dtype=np.int64)
     while len(chosen) < num:
         draw = rng.integers(0, total, size=2 * (num - len(chosen)) + 16)

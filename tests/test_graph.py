@@ -207,3 +207,15 @@ def test_graphs_move_to_gpu(graph):
     gt = to_graphstuple(graph)
     assert jax.default_backend() == "gpu"
     assert list(gt.senders.devices())[0].platform == "gpu"
+
+
+def test_sample_negatives_says_how_many_pairs_are_free(tiny_graph):
+    import re
+
+    from course_lib.graph import sample_negatives
+
+    rng = np.random.default_rng(0)
+    # 4 x 5 = 20 pairs, 8 rated: 12 free
+    assert sample_negatives(tiny_graph, 12, rng).shape == (2, 12)
+    with pytest.raises(ValueError, match=re.escape("only 12 free pairs")):
+        sample_negatives(tiny_graph, 13, rng)
