@@ -1,4 +1,5 @@
-"""Small shared helpers: seeding, device choice, progress bars, an environment report."""
+"""Small shared helpers: seeding, device choice, progress bars, early stopping, an environment
+report."""
 
 from __future__ import annotations
 
@@ -39,6 +40,34 @@ def progress(iterable=None, **kwargs):
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("disable", os.environ.get("COURSE_NO_PROGRESS") == "1")
     return tqdm(iterable, **kwargs)
+
+
+class EarlyStopping:
+    """Tracks a validation metric, keeps the best epoch's checkpoint, and says when to stop.
+
+    ``mode='max'`` for scores such as AUC, ``'min'`` for errors such as MAE. Each epoch call
+    ``update(epoch, value, checkpoint)``: when ``value`` is a new best, ``checkpoint()`` (a
+    function returning a copy of the weights) is stored; the return value is True once
+    ``patience`` epochs have passed without a new best.
+    """
+
+    def __init__(self, patience: int, mode: str = "max"):
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.patience, self.mode = patience, mode
+        self.best = -np.inf if mode == "max" else np.inf
+        self.best_epoch = 0
+        self.best_checkpoint = None
+
+    def update(self, epoch: int, value: float, checkpoint) -> bool:
+        if np.isnan(value):
+            raise FloatingPointError(f"the validation metric is NaN at epoch {epoch}: training "
+                                     "diverged. Try a lower learning rate.")
+        if value > self.best if self.mode == "max" else value < self.best:
+            self.best, self.best_epoch = value, epoch
+            self.best_checkpoint = checkpoint()
+            return False
+        return epoch - self.best_epoch >= self.patience
 
 
 def environment_report() -> dict[str, str]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.graph import (EdgeSplit, bipartite_to_directed, build_graph, node_degrees,
+from course_lib.graph import (EdgeSplit, bipartite_to_directed, node_degrees,
                               sample_negatives, split_edges, to_edge_index)
 from course_lib.jax.data import movie_offset, split_graphstuple, to_graphstuple
 from course_lib.pyg.data import RATES, REV_RATES, split_heterodata, to_heterodata

@@ -72,3 +72,20 @@ def test_cycle_graph_classification(framework):
     baseline = majority_baseline([g.y for g in train], [g.y for g in test])
     assert acc >= 0.95 and acc > baseline + 0.3
     assert history["test_accuracy"][-1] == pytest.approx(acc)
+
+
+def test_early_stopping_keeps_the_best_checkpoint_and_stops_after_patience():
+    from course_lib.utils import EarlyStopping
+
+    stopper = EarlyStopping(patience=2, mode="max")
+    stops = [stopper.update(e, v, lambda v=v: f"weights@{v}")
+             for e, v in enumerate([0.5, 0.7, 0.6, 0.7, 0.65], start=1)]
+    assert stops == [False, False, False, True, True]  # a tie is not an improvement
+    assert (stopper.best, stopper.best_epoch, stopper.best_checkpoint) == (0.7, 2, "weights@0.7")
+    low = EarlyStopping(patience=1, mode="min")
+    assert not low.update(1, 0.9, lambda: 1) and not low.update(2, 0.8, lambda: 2)
+    assert low.update(3, 0.85, lambda: 3) and low.best_checkpoint == 2
+    with pytest.raises(FloatingPointError, match="NaN at epoch 4"):
+        low.update(4, float("nan"), lambda: 4)
+    with pytest.raises(ValueError, match="'max' or 'min'"):
+        EarlyStopping(3, mode="best")

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.graph import split_edges
 from course_lib.jax import sage as jsage
 from course_lib.jax.data import split_graphstuple, to_graphstuple
 from course_lib.metrics import pairwise_auc, roc_auc

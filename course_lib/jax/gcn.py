@@ -31,7 +31,7 @@ from flax.training.train_state import TrainState
 
 from ..graph import BipartiteGraph, EdgeSplit
 from ..ratings import RATING_MAX, RATING_MIN, errors
-from ..utils import progress
+from ..utils import EarlyStopping, progress
 from .data import to_graphstuple
 from .sage import TORCH_EMBED_INIT, TORCH_LINEAR_INIT, edge_types
 
@@ -238,7 +238,7 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", hidden
         return masked_l1_loss(model.apply(params, graph, pairs), target, mask)
 
     history = {"loss": [], "val_loss": [], "seconds": []}
-    best, best_params, best_epoch = np.inf, state.params, 0
+    stopper = EarlyStopping(patience, mode="min")
     bar = progress(range(1, epochs + 1), desc=f"JAX {encoder}")
     for epoch in bar:
         start = time.perf_counter()
@@ -249,12 +249,10 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", hidden
         history["val_loss"].append(val_loss)
         if epoch % 10 == 0:
             bar.set_postfix(loss=f"{float(loss):.4f}", val_mae=f"{val_loss:.4f}")
-        if val_loss < best:
-            best, best_params, best_epoch = val_loss, state.params, epoch
-        elif epoch - best_epoch >= patience:
+        if stopper.update(epoch, val_loss, lambda: state.params):  # immutable: no copy
             break
-    history["best_epoch"] = best_epoch
-    return state.replace(params=best_params), history
+    history["best_epoch"] = stopper.best_epoch
+    return state.replace(params=stopper.best_checkpoint), history
 
 
 @jax.jit(static_argnums=0)

@@ -31,7 +31,7 @@ from flax.training.train_state import TrainState
 
 from ..graph import BipartiteGraph, EdgeSplit
 from ..metrics import roc_auc
-from ..utils import progress
+from ..utils import EarlyStopping, progress
 
 # torch's default initialisation, so both frameworks start from the same distributions:
 # Linear weights U(-1/sqrt(fan_in), 1/sqrt(fan_in)), Embedding weights N(0, 1).
@@ -201,7 +201,7 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, parts: dict, *, hidden: int = 6
     step = make_train_step(graph.num_users, graph.num_movies, split.neg_ratio)
     val_pairs, val_labels = split.labelled_pairs(graph, "val")
     history = {"loss": [], "val_auc": [], "seconds": []}
-    best_auc, best_params, best_epoch = -1.0, None, 0
+    stopper = EarlyStopping(patience, mode="max")
     epochs = progress(range(1, max_epochs + 1), desc="JAX SAGE")
     num_batches = positives.shape[1] // batch_size
     for epoch in epochs:
@@ -219,12 +219,10 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, parts: dict, *, hidden: int = 6
         history["loss"].append(loss)
         history["val_auc"].append(val_auc)
         epochs.set_postfix(loss=f"{loss:.4f}", val_auc=f"{val_auc:.4f}")
-        if val_auc > best_auc:
-            best_auc, best_epoch, best_params = val_auc, epoch, state.params
-        elif epoch - best_epoch >= patience:
+        if stopper.update(epoch, val_auc, lambda: state.params):  # immutable: no copy
             break
-    history["best_epoch"] = best_epoch
-    return state.replace(params=best_params), history
+    history["best_epoch"] = stopper.best_epoch
+    return state.replace(params=stopper.best_checkpoint), history
 
 
 # --------------------------------------------------------------------------------------------------

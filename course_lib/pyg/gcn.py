@@ -27,7 +27,7 @@ from torch_geometric.utils import add_self_loops, degree
 
 from ..graph import BipartiteGraph, EdgeSplit
 from ..ratings import RATING_MAX, RATING_MIN, errors
-from ..utils import progress, torch_device
+from ..utils import EarlyStopping, progress, torch_device
 from .data import RATES, REV_RATES, to_heterodata
 
 
@@ -240,7 +240,7 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", hidden
         return masked_l1_loss(model(graphs["val"], pairs), target, masks["val"]).item()
 
     history = {"loss": [], "val_loss": [], "seconds": []}
-    best, best_state, best_epoch = np.inf, copy.deepcopy(model.state_dict()), 0
+    stopper = EarlyStopping(patience, mode="min")
     bar = progress(range(1, epochs + 1), desc=f"PyG {encoder}")
     for epoch in bar:
         start = time.perf_counter()
@@ -251,13 +251,10 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", hidden
         history["val_loss"].append(val_loss)
         if epoch % 10 == 0:
             bar.set_postfix(loss=f"{loss:.4f}", val_mae=f"{val_loss:.4f}")
-        if val_loss < best:
-            best, best_epoch = val_loss, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= patience:
+        if stopper.update(epoch, val_loss, lambda: copy.deepcopy(model.state_dict())):
             break
-    model.load_state_dict(best_state)
-    history["best_epoch"] = best_epoch
+    model.load_state_dict(stopper.best_checkpoint)
+    history["best_epoch"] = stopper.best_epoch
     return model, history
 
 

@@ -30,7 +30,7 @@ from torch_geometric.nn import SAGEConv, to_hetero
 
 from ..graph import BipartiteGraph
 from ..metrics import roc_auc
-from ..utils import progress, torch_device
+from ..utils import EarlyStopping, progress, torch_device
 from .data import RATES, REV_RATES
 
 
@@ -184,7 +184,7 @@ def fit(graph: BipartiteGraph, loaders: dict, *, hidden: int = 64, lr: float = 1
     model = build_model(graph, hidden).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = {"loss": [], "val_auc": [], "seconds": []}
-    best_auc, best_state, best_epoch = -1.0, None, 0
+    stopper = EarlyStopping(patience, mode="max")
     epochs = progress(range(1, max_epochs + 1), desc="PyG SAGE")
     for epoch in epochs:
         start = time.perf_counter()
@@ -194,13 +194,10 @@ def fit(graph: BipartiteGraph, loaders: dict, *, hidden: int = 64, lr: float = 1
         history["loss"].append(loss)
         history["val_auc"].append(val_auc)
         epochs.set_postfix(loss=f"{loss:.4f}", val_auc=f"{val_auc:.4f}")
-        if val_auc > best_auc:
-            best_auc, best_epoch = val_auc, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= patience:
+        if stopper.update(epoch, val_auc, lambda: copy.deepcopy(model.state_dict())):
             break
-    model.load_state_dict(best_state)
-    history["best_epoch"] = best_epoch
+    model.load_state_dict(stopper.best_checkpoint)
+    history["best_epoch"] = stopper.best_epoch
     return model, history
 
 
