@@ -38,6 +38,7 @@ def progress(iterable=None, **kwargs):
     from tqdm.auto import tqdm
 
     kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("mininterval", 0.5)  # fewer redraws: less output traffic from kernels
     kwargs.setdefault("disable", os.environ.get("COURSE_NO_PROGRESS") == "1")
     return tqdm(iterable, **kwargs)
 
