@@ -45,6 +45,28 @@ def part_pairs(graph: BipartiteGraph, split: EdgeSplit, part: str
     return graph.edge_index[:, ids], graph.rating[ids]
 
 
+def message_edges(split: EdgeSplit, part: str) -> np.ndarray:
+    """Edge ids a rating model passes messages over when predicting ``part``: all training edges
+    for ``train`` and ``val``, training and validation edges for ``test``. Ratings are not edge
+    features, so training edges may both pass messages and carry the loss."""
+    return split.message_edges("test") if part == "test" else split.train
+
+
+def part_masks(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, np.ndarray]:
+    """Boolean masks over all of ``graph``'s edges: which are ``train``, ``val``, ``test``."""
+    masks = {}
+    for part, ids in (("train", split.train), ("val", split.val), ("test", split.test)):
+        mask = np.zeros(graph.num_edges, dtype=bool)
+        mask[ids] = True
+        masks[part] = mask
+    return masks
+
+
+def user_pairs(graph: BipartiteGraph, user: int) -> np.ndarray:
+    """``[2, num_movies]``: ``user`` paired with every movie, to score them all."""
+    return np.stack([np.full(graph.num_movies, user), np.arange(graph.num_movies)])
+
+
 # --------------------------------------------------------------------------------------------------
 # Baselines
 # --------------------------------------------------------------------------------------------------

@@ -30,10 +30,11 @@ import optax
 from flax.training.train_state import TrainState
 
 from ..graph import BipartiteGraph, EdgeSplit
-from ..ratings import RATING_MAX, RATING_MIN, errors
+from ..ratings import (RATING_MAX, RATING_MIN, errors, message_edges, part_masks, part_pairs,
+                       user_pairs)
 from ..utils import EarlyStopping, progress
 from .data import to_graphstuple
-from .sage import TORCH_EMBED_INIT, TORCH_LINEAR_INIT, edge_types
+from .sage import TORCH_EMBED_INIT, TORCH_LINEAR_INIT, edge_types, jitted_apply
 
 LAYER_NORM_EPS = 1e-5  # torch's LayerNorm default (flax's is 1e-6)
 
@@ -192,18 +193,9 @@ def build_model(graph: BipartiteGraph, encoder: str = "gcn", **kwargs) -> Rating
 def rating_graphs(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, jraph.GraphsTuple]:
     """Message-passing graphs for rating prediction: ``train`` and ``val`` pass messages over all
     training edges, ``test`` over training and validation edges."""
-    train = to_graphstuple(graph, split.train)
-    return {"train": train, "val": train, "test": to_graphstuple(graph, split.message_edges("test"))}
-
-
-def part_masks(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, np.ndarray]:
-    """Boolean masks over all of ``graph``'s edges: which are ``train``, ``val``, ``test``."""
-    masks = {}
-    for part, ids in (("train", split.train), ("val", split.val), ("test", split.test)):
-        mask = np.zeros(graph.num_edges, dtype=bool)
-        mask[ids] = True
-        masks[part] = mask
-    return masks
+    train = to_graphstuple(graph, message_edges(split, "train"))
+    return {"train": train, "val": train,
+            "test": to_graphstuple(graph, message_edges(split, "test"))}
 
 
 def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", hidden: int = 64,
@@ -255,29 +247,22 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", hidden
     return state.replace(params=stopper.best_checkpoint), history
 
 
-@jax.jit(static_argnums=0)
-def _predict(apply_fn, params, graph, pairs):
-    return apply_fn(params, graph, pairs)
-
-
 def predict(state: TrainState, graph: jraph.GraphsTuple, pairs) -> np.ndarray:
     """Predicted ratings of ``pairs`` ``[2, n]`` (user, movie indices)."""
-    return np.asarray(_predict(state.apply_fn, state.params, graph, jnp.asarray(pairs)))
+    return np.asarray(jitted_apply(state.apply_fn, state.params, graph, jnp.asarray(pairs)))
 
 
 def evaluate(state: TrainState, graph: BipartiteGraph, split: EdgeSplit, part: str
              ) -> dict[str, float]:
     """MAE and RMSE on ``part``'s rated edges, passing messages over that part's edges."""
-    ids = split.val if part == "val" else split.test
-    pred = predict(state, rating_graphs(graph, split)[part], graph.edge_index[:, ids])
-    return errors(pred, graph.rating[ids])
+    pairs, ratings = part_pairs(graph, split, part)
+    return errors(predict(state, rating_graphs(graph, split)[part], pairs), ratings)
 
 
 def predict_user(state: TrainState, graph: BipartiteGraph, split: EdgeSplit, user: int
                  ) -> np.ndarray:
     """Predicted rating of every movie for ``user`` (test-time graph), ``[num_movies]``."""
-    pairs = np.stack([np.full(graph.num_movies, user), np.arange(graph.num_movies)])
-    return predict(state, rating_graphs(graph, split)["test"], pairs)
+    return predict(state, rating_graphs(graph, split)["test"], user_pairs(graph, user))
 
 
 # --------------------------------------------------------------------------------------------------

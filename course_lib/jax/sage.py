@@ -169,11 +169,12 @@ def make_train_step(num_users: int, num_movies: int, neg_ratio: float = 2.0):
 
 def predict(state: TrainState, graph: jraph.GraphsTuple, pairs) -> np.ndarray:
     """Scores of ``pairs`` ``[2, n]`` (user, movie indices), propagating over ``graph``."""
-    return np.asarray(_apply(state.apply_fn, state.params, graph, jnp.asarray(pairs)))
+    return np.asarray(jitted_apply(state.apply_fn, state.params, graph, jnp.asarray(pairs)))
 
 
 @jax.jit(static_argnums=0)
-def _apply(apply_fn, params, graph, pairs):
+def jitted_apply(apply_fn, params, graph, pairs):
+    """``apply_fn(params, graph, pairs)``, compiled once per model (shared with ``gcn.py``)."""
     return apply_fn(params, graph, pairs)
 
 

@@ -26,7 +26,8 @@ from torch_geometric.nn import GraphConv, HeteroConv, MessagePassing
 from torch_geometric.utils import add_self_loops, degree
 
 from ..graph import BipartiteGraph, EdgeSplit
-from ..ratings import RATING_MAX, RATING_MIN, errors
+from ..ratings import (RATING_MAX, RATING_MIN, errors, message_edges, part_masks, part_pairs,
+                       user_pairs)
 from ..utils import EarlyStopping, progress, torch_device
 from .data import RATES, REV_RATES, to_heterodata
 
@@ -195,18 +196,9 @@ def build_model(graph: BipartiteGraph, encoder: str = "gcn", **kwargs) -> Rating
 def rating_graphs(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, HeteroData]:
     """Message-passing graphs for rating prediction: ``train`` and ``val`` pass messages over all
     training edges, ``test`` over training and validation edges."""
-    train = to_heterodata(graph, split.train)
-    return {"train": train, "val": train, "test": to_heterodata(graph, split.message_edges("test"))}
-
-
-def part_masks(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, torch.Tensor]:
-    """Boolean masks over all of ``graph``'s edges: which are ``train``, ``val``, ``test``."""
-    masks = {}
-    for part, ids in (("train", split.train), ("val", split.val), ("test", split.test)):
-        mask = torch.zeros(graph.num_edges, dtype=torch.bool)
-        mask[torch.from_numpy(ids)] = True
-        masks[part] = mask
-    return masks
+    train = to_heterodata(graph, message_edges(split, "train"))
+    return {"train": train, "val": train,
+            "test": to_heterodata(graph, message_edges(split, "test"))}
 
 
 def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", hidden: int = 64,
@@ -219,7 +211,7 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", hidden
     device = device or torch_device()
     torch.manual_seed(seed)
     graphs = {k: v.to(device) for k, v in rating_graphs(graph, split).items()}
-    masks = {k: v.to(device) for k, v in part_masks(graph, split).items()}
+    masks = {k: torch.from_numpy(v).to(device) for k, v in part_masks(graph, split).items()}
     pairs = torch.tensor(graph.edge_index, device=device)  # every rated edge, predicted at once
     target = torch.tensor(graph.rating, device=device)
     model = build_model(graph, encoder, hidden=hidden, num_layers=num_layers,
@@ -269,16 +261,14 @@ def predict(model: RatingModel, data: HeteroData, pairs, device=None) -> np.ndar
 def evaluate(model: RatingModel, graph: BipartiteGraph, split: EdgeSplit, part: str
              ) -> dict[str, float]:
     """MAE and RMSE on ``part``'s rated edges, passing messages over that part's edges."""
-    ids = split.val if part == "val" else split.test
-    pred = predict(model, rating_graphs(graph, split)[part], graph.edge_index[:, ids])
-    return errors(pred, graph.rating[ids])
+    pairs, ratings = part_pairs(graph, split, part)
+    return errors(predict(model, rating_graphs(graph, split)[part], pairs), ratings)
 
 
 def predict_user(model: RatingModel, graph: BipartiteGraph, split: EdgeSplit, user: int
                  ) -> np.ndarray:
     """Predicted rating of every movie for ``user`` (test-time graph), ``[num_movies]``."""
-    pairs = np.stack([np.full(graph.num_movies, user), np.arange(graph.num_movies)])
-    return predict(model, rating_graphs(graph, split)["test"], pairs)
+    return predict(model, rating_graphs(graph, split)["test"], user_pairs(graph, user))
 
 
 def numpy_weights(model: RatingModel) -> dict[str, np.ndarray]:
