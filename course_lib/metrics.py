@@ -43,3 +43,80 @@ def pairwise_auc(scores, labels) -> float:
         raise ValueError("AUC needs at least one positive and one negative label")
     diff = pos[:, None] - neg[None, :]
     return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
+
+
+# --------------------------------------------------------------------------------------------------
+# Full-ranking metrics (top-K recommendation)
+# --------------------------------------------------------------------------------------------------
+
+
+def ranking_metrics(scores, relevant, exclude=None, ks=(10, 20), candidates=None,
+                    chunk: int = 1024) -> dict[str, float]:
+    """Recall@K, precision@K and NDCG@K of full rankings, averaged over users.
+
+    ``scores`` ``[U, M]``: a score for every (user, movie). ``relevant`` ``[2, n]``: the
+    (user, movie) pairs held out for evaluation. ``exclude`` ``[2, m]``: pairs that must not be
+    ranked (the user's training interactions). ``candidates``: optional movie indices; only these
+    are ranked. Users with no relevant pair among the candidates are left out of the averages.
+
+    Per user, with ``hits`` the relevant movies among the top ``K`` and ``R`` the number of
+    relevant movies: recall = hits / R, precision = hits / K, NDCG = DCG / ideal DCG with gains
+    ``1 / log2(rank + 1)``, ranks from 1, the ideal putting ``min(R, K)`` hits first. Ties in the
+    scores go to the lower movie index. Vectorised over users, ``chunk`` users at a time.
+    """
+    scores = _np(scores)
+    num_users, num_movies = scores.shape
+    relevant = np.asarray(relevant, dtype=np.int64).reshape(2, -1)
+    ks = tuple(int(k) for k in ks)
+    kmax = max(ks)
+    allowed = np.ones(num_movies, dtype=bool)
+    if candidates is not None:
+        allowed[:] = False
+        allowed[np.asarray(candidates, dtype=np.int64)] = True
+    keep = allowed[relevant[1]]
+    if exclude is not None:
+        exclude = np.asarray(exclude, dtype=np.int64).reshape(2, -1)
+    users = np.unique(relevant[0, keep])
+    totals = {f"{m}@{k}": 0.0 for k in ks for m in ("recall", "precision", "ndcg")}
+    discount = 1.0 / np.log2(np.arange(2, kmax + 2))
+    ideal = np.concatenate([[0.0], np.cumsum(discount)])           # ideal[r]: DCG of r hits first
+    counted = 0
+    for start in range(0, len(users), chunk):
+        block = users[start:start + chunk]
+        row = np.full(num_users, -1)
+        row[block] = np.arange(len(block))
+        s = scores[block].astype(np.float64)
+        s[:, ~allowed] = -np.inf
+        if exclude is not None:
+            ex = exclude[:, row[exclude[0]] >= 0]
+            s[row[ex[0]], ex[1]] = -np.inf
+        rel = np.zeros(s.shape, dtype=bool)
+        sel = keep & (row[relevant[0]] >= 0)
+        rel[row[relevant[0, sel]], relevant[1, sel]] = True
+        rel &= np.isfinite(s)                  # an excluded pair cannot be found
+        n_rel = rel.sum(axis=1)
+        # top kmax per user: partition, then a stable sort by (-score, movie index)
+        k_eff = min(kmax, num_movies)
+        top = np.argpartition(-s, k_eff - 1, axis=1)[:, :k_eff] if k_eff < num_movies else \
+            np.tile(np.arange(num_movies), (len(block), 1))
+        top_scores = np.take_along_axis(s, top, axis=1)
+        order = np.lexsort((top, -top_scores), axis=1)
+        top = np.take_along_axis(top, order, axis=1)
+        # a tie at the K-th place may have cut a lower index: redo those rows exactly
+        cutoff = np.take_along_axis(s, top[:, -1:], axis=1)
+        tied = ((s == cutoff).sum(axis=1) > (np.take_along_axis(s, top, axis=1) == cutoff).sum(1))
+        for r in np.flatnonzero(tied):
+            top[r] = np.lexsort((np.arange(num_movies), -s[r]))[:k_eff]
+        hit = np.take_along_axis(rel, top, axis=1)
+        valid = n_rel > 0
+        for k in ks:
+            h = hit[:, :k]
+            hits = h.sum(axis=1)
+            dcg = (h * discount[:h.shape[1]]).sum(axis=1)
+            totals[f"recall@{k}"] += float((hits[valid] / n_rel[valid]).sum())
+            totals[f"precision@{k}"] += float((hits[valid] / k).sum())
+            totals[f"ndcg@{k}"] += float((dcg[valid] / ideal[np.minimum(n_rel[valid], k)]).sum())
+        counted += int(valid.sum())
+    if counted == 0:
+        raise ValueError("no user has a relevant pair that is a candidate and not excluded")
+    return {name: value / counted for name, value in totals.items()}
