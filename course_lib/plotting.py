@@ -79,3 +79,67 @@ def plot_histories(histories: dict, metrics: tuple[str, ...], *, title: str = ""
         fig.suptitle(title)
     fig.tight_layout()
     return axes[0]
+
+
+NODE_TYPE_COLORS = {"user": "tab:orange", "movie": "tab:blue", "genre": "tab:green",
+                    "director": "tab:red", "actor": "tab:purple"}
+
+
+def plot_neighbourhood(kg, edges, center: int, *, ax=None, seed: int = 0, max_label: int = 22):
+    """Draw a movie's neighbourhood in the knowledge graph, one colour per node type.
+
+    ``edges``: ``(movie_type, movie, other_type, other)`` tuples from
+    :func:`course_lib.kg.neighbourhood`; ``center`` is the movie they surround.
+    """
+    import networkx as nx
+
+    ax = ax or plt.subplots(figsize=(9, 6.5))[1]
+    g = nx.Graph()
+    for t1, i, t2, j in edges:
+        g.add_edge((t1, i), (t2, j))
+    g.add_node(("movie", center))
+
+    def label(node):
+        t, i = node
+        name = str(kg.names[t][i]) if t in kg.names else f"{t} {i}"
+        return name if len(name) <= max_label else name[:max_label - 1] + "…"
+
+    pos = nx.spring_layout(g, seed=seed, k=1.2 / np.sqrt(max(len(g), 1)))
+    nx.draw_networkx_edges(g, pos, ax=ax, alpha=0.35)
+    for t, color in NODE_TYPE_COLORS.items():
+        nodes = [n for n in g if n[0] == t]
+        if nodes:
+            sizes = [700 if n == ("movie", center) else 260 for n in nodes]
+            nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_color=color, node_size=sizes,
+                                   ax=ax, label=t)
+    nx.draw_networkx_labels(g, {n: (x, y - 0.07) for n, (x, y) in pos.items()},
+                            labels={n: label(n) for n in g}, font_size=7, ax=ax)
+    ax.legend(loc="upper left", fontsize=8, markerscale=0.6, frameon=False)
+    ax.set_title(f"Around {label(('movie', center))}: its raters, genres, director and actors, "
+                 "and other films of one of its people", fontsize=9)
+    ax.axis("off")
+    return ax
+
+
+def plot_comparison(table, metrics, *, title: str = "", ax=None):
+    """Grouped bars: one group per metric (columns of ``table``), one bar per row (a model),
+    the value printed on each bar."""
+    metrics = list(metrics)
+    axes = ax if ax is not None else plt.subplots(1, len(metrics),
+                                                  figsize=(3.3 * len(metrics), 3.4))[1]
+    axes = np.atleast_1d(axes)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for a, metric in zip(axes, metrics):
+        values = table[metric].to_numpy(dtype=float)
+        bars = a.bar(np.arange(len(table)), values, color=colors[:len(table)])
+        a.bar_label(bars, fmt="%.3f", fontsize=7)
+        lo = values.min()
+        a.set_ylim(max(0.0, lo - 0.25 * (values.max() - lo) - 0.01) if lo > 0.5 else 0,
+                   values.max() * 1.06)
+        a.set_xticks(np.arange(len(table)), table.index, rotation=35, ha="right", fontsize=8)
+        a.set_title(metric, fontsize=9)
+        a.grid(axis="y", alpha=0.3)
+    if title:
+        axes[0].figure.suptitle(title)
+    axes[0].figure.tight_layout()
+    return axes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from course_lib import exercises
@@ -265,7 +266,88 @@ def _top_pads_with_seen(scores, seen, n):
     return np.argsort(-s, kind="stable")[:n]
 
 
+def _rel_codes_not_positions(table, column, entities):
+    known = table[table[column].isin(list(entities))]
+    return np.stack([known["movie"].to_numpy(), known[column].astype("category").cat.codes
+                     .to_numpy()]).astype(np.int64)
+
+
+def _rel_keeps_duplicates(table, column, entities):
+    pos = pd.Index(entities).get_indexer(table[column])
+    keep = pos >= 0
+    return np.stack([table["movie"].to_numpy()[keep], pos[keep]]).astype(np.int64)
+
+
+def _rel_entity_first(table, column, entities):
+    pos = pd.Index(entities).get_indexer(table[column])
+    keep = pos >= 0
+    return np.unique(np.stack([pos[keep], table["movie"].to_numpy()[keep]]).astype(np.int64),
+                     axis=1)
+
+
+def _rel_unknown_as_last(table, column, entities):
+    pos = pd.Index(entities).get_indexer(table[column])
+    return np.unique(np.stack([table["movie"].to_numpy(), pos]).astype(np.int64), axis=1)
+
+
+def _mbr_sum(x_src, edge_index, num_dst):
+    return x_src.new_zeros(num_dst, x_src.size(1)).index_add_(0, edge_index[1],
+                                                              x_src[edge_index[0]])
+
+
+def _mbr_rows_swapped(x_src, edge_index, num_dst):
+    import torch
+
+    src, dst = edge_index[1], edge_index[0]   # rows read the wrong way round
+    n = max(num_dst, x_src.size(0), int(src.max()) + 1 if src.numel() else 0)
+    total = x_src.new_zeros(n, x_src.size(1)).index_add_(0, dst, x_src[src.clamp(max=x_src.size(0) - 1)])
+    count = torch.bincount(dst, minlength=n).clamp(min=1).to(x_src.dtype)
+    return (total / count.unsqueeze(1))[:num_dst]
+
+
+def _mbr_nan_isolated(x_src, edge_index, num_dst):
+    import torch
+
+    total = x_src.new_zeros(num_dst, x_src.size(1)).index_add_(0, edge_index[1],
+                                                               x_src[edge_index[0]])
+    count = torch.bincount(edge_index[1], minlength=num_dst).to(x_src.dtype)
+    return total / count.unsqueeze(1)
+
+
+def _mbr_global_mean(x_src, edge_index, num_dst):
+    total = x_src.new_zeros(num_dst, x_src.size(1)).index_add_(0, edge_index[1],
+                                                               x_src[edge_index[0]])
+    return total / max(edge_index.size(1), 1)
+
+
+def _sbd_by_source(outputs):
+    out = {}
+    for (src, _, dst), h in outputs.items():
+        out[src] = h if src not in out else out[src] + h
+    return out
+
+
+def _sbd_last_wins(outputs):
+    return {dst: h for (_, _, dst), h in outputs.items()}
+
+
+def _sbd_mean(outputs):
+    out, n = {}, {}
+    for (_, _, dst), h in outputs.items():
+        out[dst] = h if dst not in out else out[dst] + h
+        n[dst] = n.get(dst, 0) + 1
+    return {k: v / n[k] for k, v in out.items()}
+
+
+def _sbd_by_relation(outputs):
+    return {rel: h for (_, rel, _), h in outputs.items()}
+
+
 WRONG = {
+    "relation_edge_index": [_rel_codes_not_positions, _rel_keeps_duplicates, _rel_entity_first,
+                            _rel_unknown_as_last],
+    "mean_by_relation": [_mbr_sum, _mbr_rows_swapped, _mbr_nan_isolated, _mbr_global_mean],
+    "sum_by_destination": [_sbd_by_source, _sbd_last_wins, _sbd_mean, _sbd_by_relation],
     "scale_rating": [_scale_5_sigmoid, _scale_offset_only, _scale_clip],
     "masked_l1_loss": [_l1_mean_over_all, _l1_squared, _l1_abs_of_sum, _l1_nan_when_empty],
     "top_n_unseen": [_top_keeps_seen, _top_ascending, _top_unstable_ties, _top_pads_with_seen],

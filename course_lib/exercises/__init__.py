@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-CHAPTER_MODULES = ("graph_tasks", "movielens_graph", "link_prediction_sage", "gcn_ratings")
+CHAPTER_MODULES = ("graph_tasks", "movielens_graph", "link_prediction_sage", "gcn_ratings",
+                   "hetero_kg")
 
 
 class ExerciseFailed(AssertionError):

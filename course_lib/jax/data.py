@@ -8,11 +8,14 @@ edge ``e``. One graph in the tuple: ``n_node = [num_users + num_movies]``, ``n_e
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax.numpy as jnp
 import jraph
 import numpy as np
 
 from ..graph import BipartiteGraph, EdgeSplit, bipartite_to_directed
+from ..kg import EDGE_TYPES
 
 
 def movie_offset(graph: BipartiteGraph) -> int:
@@ -60,3 +63,36 @@ def split_graphstuple(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, jrap
     """
     return {part: to_graphstuple(graph, split.message_edges(part))
             for part in ("train", "val", "test")}
+
+
+class HeteroGraph(NamedTuple):
+    """The JAX counterpart of PyG's ``HeteroData`` for the knowledge graph (a pytree, so it can
+    be passed to jitted functions).
+
+    ``node_id[t]``: ``arange(num_nodes[t])`` per node type (its length gives the static node
+    count); ``movie_x``: movie features; ``edge_index[name]``: ``[2, E]`` (source, destination)
+    indices of the edge type whose relation is ``name``, each counted within its own node type.
+    ``edge_types`` (static) lists the ``(src, name, dst)`` triples in the knowledge graph's order.
+    """
+
+    node_id: dict
+    movie_x: jnp.ndarray
+    edge_index: dict
+
+    @property
+    def edge_types(self) -> tuple:
+        return tuple(_EDGE_TYPE_OF[name] for name in self.edge_index)
+
+
+_EDGE_TYPE_OF = {name: (src, name, dst) for src, name, dst in EDGE_TYPES}
+
+
+def from_knowledge_graph(kg, edge_index_dict: dict) -> HeteroGraph:
+    """A :class:`HeteroGraph` of a :class:`~course_lib.kg.KnowledgeGraph` with the edges
+    ``edge_index_dict`` (from :meth:`~course_lib.kg.KnowledgeGraph.message_edges`)."""
+    return HeteroGraph(
+        node_id={t: jnp.arange(kg.num_nodes[t], dtype=jnp.int32) for t in kg.node_types},
+        movie_x=jnp.asarray(kg.movie_x),
+        edge_index={name: jnp.asarray(ei, dtype=jnp.int32)
+                    for (_, name, _), ei in edge_index_dict.items()},
+    )

@@ -51,3 +51,19 @@ def split_heterodata(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, Heter
         data[RATES].edge_label = torch.from_numpy(label)
         out[part] = data
     return out
+
+
+def from_knowledge_graph(kg, edge_index_dict: dict) -> HeteroData:
+    """A ``HeteroData`` of a :class:`~course_lib.kg.KnowledgeGraph` with the edges
+    ``edge_index_dict`` (from :meth:`~course_lib.kg.KnowledgeGraph.message_edges`).
+
+    Every node type present gets ``node_id`` (its index within the type); movies also get ``x``.
+    Edge types keep the knowledge graph's names, e.g. ``('movie', 'has_actor', 'actor')``.
+    """
+    data = HeteroData()
+    for node_type in kg.node_types:
+        data[node_type].node_id = torch.arange(kg.num_nodes[node_type])
+    data["movie"].x = torch.from_numpy(kg.movie_x)
+    for edge_type, ei in edge_index_dict.items():
+        data[edge_type].edge_index = torch.from_numpy(np.ascontiguousarray(ei))
+    return data
