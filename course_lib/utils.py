@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+import time
 
 import numpy as np
 
@@ -69,6 +70,34 @@ class EarlyStopping:
             self.best_checkpoint = checkpoint()
             return False
         return epoch - self.best_epoch >= self.patience
+
+
+def train_with_early_stopping(train_epoch, validate, checkpoint, *, max_epochs: int,
+                              patience: int, mode: str = "max", metric: str = "val_auc",
+                              desc: str = "train") -> tuple[dict, object]:
+    """The epoch loop shared by the link-prediction ``fit`` functions of both frameworks.
+
+    Each epoch: ``train_epoch()`` returns the mean training loss; ``validate()`` the validation
+    metric; when it is a new best, ``checkpoint()`` copies the weights. Stops after ``patience``
+    epochs without a new best (or at ``max_epochs``). Returns the history (per-epoch ``loss``,
+    ``metric`` and ``seconds`` of training, plus ``best_epoch``, 1-based) and the best
+    checkpoint.
+    """
+    history = {"loss": [], metric: [], "seconds": []}
+    stopper = EarlyStopping(patience, mode=mode)
+    epochs = progress(range(1, max_epochs + 1), desc=desc)
+    for epoch in epochs:
+        start = time.perf_counter()
+        loss = train_epoch()
+        history["seconds"].append(time.perf_counter() - start)
+        value = validate()
+        history["loss"].append(loss)
+        history[metric].append(value)
+        epochs.set_postfix({"loss": f"{loss:.4f}", metric: f"{value:.4f}"})
+        if stopper.update(epoch, value, checkpoint):
+            break
+    history["best_epoch"] = stopper.best_epoch
+    return history, stopper.best_checkpoint
 
 
 def environment_report() -> dict[str, str]:

@@ -334,6 +334,7 @@ def test_mean_by_relation_is_what_sage_aggregates():
     torch.testing.assert_close(phetero.mean_by_relation(x, ei, 7), expected)
 
 
+@pytest.mark.filterwarnings("ignore:There exist node types")  # users and actors receive nothing
 def test_sum_by_destination_matches_heteroconv():
     """PyG's HeteroConv(aggr='sum') output equals the sum of its per-edge-type convolutions."""
     import jax.numpy as jnp

@@ -18,8 +18,6 @@ the graph is an argument of the jitted step, not a constant.
 
 from __future__ import annotations
 
-import time
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -30,7 +28,7 @@ from flax.training.train_state import TrainState
 from ..graph import BipartiteGraph, EdgeSplit, supervision_batches
 from ..kg import KnowledgeGraph
 from ..metrics import roc_auc
-from ..utils import EarlyStopping, progress
+from ..utils import train_with_early_stopping
 from .data import HeteroGraph, from_knowledge_graph
 from .gcn import GraphConv
 from .sage import TORCH_LINEAR_INIT, SAGEConv, bce_loss
@@ -201,28 +199,19 @@ def fit(kg: KnowledgeGraph, graph: BipartiteGraph, split: EdgeSplit, *,
     state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(lr))
     val_pairs, val_labels = split.labelled_pairs(graph, "val")
 
-    def train(state):
+    def train() -> float:
+        nonlocal state
         losses = []
         for pairs, labels in supervision_batches(graph, split, batch_size, rng):
             state, loss = train_step(state, graphs["train"], pairs, labels)
             losses.append(loss)
-        return state, float(np.mean(jax.device_get(losses)))
+        return float(np.mean(jax.device_get(losses)))
 
-    history = {"loss": [], "val_auc": [], "seconds": []}
-    stopper = EarlyStopping(patience, mode="max")
-    epochs = progress(range(1, max_epochs + 1), desc=f"JAX {architecture} ({kg.name})")
-    for epoch in epochs:
-        start = time.perf_counter()
-        state, loss = train(state)
-        history["seconds"].append(time.perf_counter() - start)
-        val_auc = evaluate(state, graphs["val"], val_pairs, val_labels)
-        history["loss"].append(loss)
-        history["val_auc"].append(val_auc)
-        epochs.set_postfix(loss=f"{loss:.4f}", val_auc=f"{val_auc:.4f}")
-        if stopper.update(epoch, val_auc, lambda: state.params):  # immutable: no copy
-            break
-    history["best_epoch"] = stopper.best_epoch
-    return state.replace(params=stopper.best_checkpoint), history
+    history, best = train_with_early_stopping(
+        train, lambda: evaluate(state, graphs["val"], val_pairs, val_labels),
+        lambda: state.params,  # immutable: no copy needed
+        max_epochs=max_epochs, patience=patience, desc=f"JAX {architecture} ({kg.name})")
+    return state.replace(params=best), history
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,8 +19,6 @@ milliseconds, so sampling would only add noise; see the chapter for what changes
 
 from __future__ import annotations
 
-import time
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -31,7 +29,7 @@ from flax.training.train_state import TrainState
 
 from ..graph import BipartiteGraph, EdgeSplit
 from ..metrics import roc_auc
-from ..utils import EarlyStopping, progress
+from ..utils import train_with_early_stopping
 
 # torch's default initialisation, so both frameworks start from the same distributions:
 # Linear weights U(-1/sqrt(fan_in), 1/sqrt(fan_in)), Embedding weights N(0, 1).
@@ -201,12 +199,10 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, parts: dict, *, hidden: int = 6
     state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(lr))
     step = make_train_step(graph.num_users, graph.num_movies, split.neg_ratio)
     val_pairs, val_labels = split.labelled_pairs(graph, "val")
-    history = {"loss": [], "val_auc": [], "seconds": []}
-    stopper = EarlyStopping(patience, mode="max")
-    epochs = progress(range(1, max_epochs + 1), desc="JAX SAGE")
     num_batches = positives.shape[1] // batch_size
-    for epoch in epochs:
-        start = time.perf_counter()
+
+    def train() -> float:
+        nonlocal state, key
         order = rng.permutation(positives.shape[1])
         losses = []
         for b in range(num_batches):
@@ -214,16 +210,13 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, parts: dict, *, hidden: int = 6
             batch = positives[:, order[b * batch_size:(b + 1) * batch_size]]
             state, loss = step(state, parts["train"], batch, step_key)
             losses.append(loss)
-        loss = float(np.mean(jax.device_get(losses)))
-        history["seconds"].append(time.perf_counter() - start)
-        val_auc = evaluate(state, parts["val"], val_pairs, val_labels)
-        history["loss"].append(loss)
-        history["val_auc"].append(val_auc)
-        epochs.set_postfix(loss=f"{loss:.4f}", val_auc=f"{val_auc:.4f}")
-        if stopper.update(epoch, val_auc, lambda: state.params):  # immutable: no copy
-            break
-    history["best_epoch"] = stopper.best_epoch
-    return state.replace(params=stopper.best_checkpoint), history
+        return float(np.mean(jax.device_get(losses)))
+
+    history, best = train_with_early_stopping(
+        train, lambda: evaluate(state, parts["val"], val_pairs, val_labels),
+        lambda: state.params,  # immutable: no copy needed
+        max_epochs=max_epochs, patience=patience, desc="JAX SAGE")
+    return state.replace(params=best), history
 
 
 # --------------------------------------------------------------------------------------------------

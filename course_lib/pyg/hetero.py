@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import time
 import warnings
 
 import numpy as np
@@ -35,7 +34,7 @@ from torch_geometric.nn import GraphConv, HeteroConv, SAGEConv
 from ..graph import BipartiteGraph, EdgeSplit, supervision_batches
 from ..kg import KnowledgeGraph
 from ..metrics import roc_auc
-from ..utils import EarlyStopping, progress, torch_device
+from ..utils import torch_device, train_with_early_stopping
 from .data import from_knowledge_graph
 
 OUTPUT_TYPES = ("user", "movie")
@@ -207,21 +206,11 @@ def fit(kg: KnowledgeGraph, graph: BipartiteGraph, split: EdgeSplit, *,
             losses.append(loss.item())
         return float(np.mean(losses))
 
-    history = {"loss": [], "val_auc": [], "seconds": []}
-    stopper = EarlyStopping(patience, mode="max")
-    epochs = progress(range(1, max_epochs + 1), desc=f"PyG {architecture} ({kg.name})")
-    for epoch in epochs:
-        start = time.perf_counter()
-        loss = train()
-        history["seconds"].append(time.perf_counter() - start)
-        val_auc = evaluate(model, graphs["val"], val_pairs, val_labels)
-        history["loss"].append(loss)
-        history["val_auc"].append(val_auc)
-        epochs.set_postfix(loss=f"{loss:.4f}", val_auc=f"{val_auc:.4f}")
-        if stopper.update(epoch, val_auc, lambda: copy.deepcopy(model.state_dict())):
-            break
-    model.load_state_dict(stopper.best_checkpoint)
-    history["best_epoch"] = stopper.best_epoch
+    history, best = train_with_early_stopping(
+        train, lambda: evaluate(model, graphs["val"], val_pairs, val_labels),
+        lambda: copy.deepcopy(model.state_dict()),
+        max_epochs=max_epochs, patience=patience, desc=f"PyG {architecture} ({kg.name})")
+    model.load_state_dict(best)
     return model, history
 
 

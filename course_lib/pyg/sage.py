@@ -17,7 +17,6 @@ Adam, and stops early on validation ROC-AUC.
 from __future__ import annotations
 
 import copy
-import time
 import warnings
 
 import numpy as np
@@ -30,7 +29,7 @@ from torch_geometric.nn import SAGEConv, to_hetero
 
 from ..graph import BipartiteGraph
 from ..metrics import roc_auc
-from ..utils import EarlyStopping, progress, torch_device
+from ..utils import progress, torch_device, train_with_early_stopping
 from .data import RATES, REV_RATES
 
 
@@ -183,21 +182,12 @@ def fit(graph: BipartiteGraph, loaders: dict, *, hidden: int = 64, lr: float = 1
     torch.manual_seed(seed)
     model = build_model(graph, hidden).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = {"loss": [], "val_auc": [], "seconds": []}
-    stopper = EarlyStopping(patience, mode="max")
-    epochs = progress(range(1, max_epochs + 1), desc="PyG SAGE")
-    for epoch in epochs:
-        start = time.perf_counter()
-        loss = train_epoch(model, loaders["train"], optimizer, device)
-        history["seconds"].append(time.perf_counter() - start)
-        val_auc = roc_auc(*predict(model, loaders["val"], device))
-        history["loss"].append(loss)
-        history["val_auc"].append(val_auc)
-        epochs.set_postfix(loss=f"{loss:.4f}", val_auc=f"{val_auc:.4f}")
-        if stopper.update(epoch, val_auc, lambda: copy.deepcopy(model.state_dict())):
-            break
-    model.load_state_dict(stopper.best_checkpoint)
-    history["best_epoch"] = stopper.best_epoch
+    history, best = train_with_early_stopping(
+        lambda: train_epoch(model, loaders["train"], optimizer, device),
+        lambda: roc_auc(*predict(model, loaders["val"], device)),
+        lambda: copy.deepcopy(model.state_dict()),
+        max_epochs=max_epochs, patience=patience, desc="PyG SAGE")
+    model.load_state_dict(best)
     return model, history
 
 
