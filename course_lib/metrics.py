@@ -50,6 +50,43 @@ def pairwise_auc(scores, labels) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
+def top_k_indices(scores, k: int) -> np.ndarray:
+    """``[U, min(k, M)]``: each row's ``k`` highest-scoring columns of ``scores`` ``[U, M]``, best
+    first; ties go to the lower index. Partial sort (``argpartition``), so ``O(M)`` per row."""
+    s = np.asarray(scores, dtype=np.float64)
+    num_rows, num_cols = s.shape
+    k = min(int(k), num_cols)
+    if k == 0:
+        return np.zeros((num_rows, 0), dtype=np.int64)
+    top = (np.argpartition(-s, k - 1, axis=1)[:, :k] if k < num_cols
+           else np.tile(np.arange(num_cols), (num_rows, 1)))
+    order = np.lexsort((top, -np.take_along_axis(s, top, axis=1)), axis=1)
+    top = np.take_along_axis(top, order, axis=1)
+    # argpartition breaks a tie at the k-th place arbitrarily: redo those rows exactly
+    cutoff = np.take_along_axis(s, top[:, -1:], axis=1)
+    tied = (s == cutoff).sum(axis=1) > (np.take_along_axis(s, top, axis=1) == cutoff).sum(axis=1)
+    for r in np.flatnonzero(tied):
+        top[r] = np.lexsort((np.arange(num_cols), -s[r]))[:k]
+    return top
+
+
+def ndcg_at_k(hits, num_relevant, k: int) -> np.ndarray:
+    """Per-user NDCG@k ``[U]`` from ranked hits.
+
+    ``hits`` ``[U, L]`` (bool): ``hits[u, r]`` says whether the user's item at rank ``r + 1`` is
+    relevant (``L`` may be shorter than ``k``; ranks past ``L`` count as misses).
+    ``num_relevant`` ``[U]``: how many relevant items the user has. DCG sums ``1 / log2(rank + 1)``
+    over the hits in the top ``k``; the ideal DCG puts ``min(num_relevant, k)`` hits first.
+    Users without relevant items get 0.
+    """
+    hits = np.asarray(hits, dtype=bool)[:, :k]
+    num_relevant = np.asarray(num_relevant)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = (hits * discount[:hits.shape[1]]).sum(axis=1)
+    ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(num_relevant, k)]
+    return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
+
+
 def ranking_metrics(scores, relevant, exclude=None, ks=(10, 20), candidates=None,
                     chunk: int = 1024) -> dict[str, float]:
     """Recall@K, precision@K and NDCG@K of full rankings, averaged over users.
@@ -60,15 +97,13 @@ def ranking_metrics(scores, relevant, exclude=None, ks=(10, 20), candidates=None
     are ranked. Users with no relevant pair among the candidates are left out of the averages.
 
     Per user, with ``hits`` the relevant movies among the top ``K`` and ``R`` the number of
-    relevant movies: recall = hits / R, precision = hits / K, NDCG = DCG / ideal DCG with gains
-    ``1 / log2(rank + 1)``, ranks from 1, the ideal putting ``min(R, K)`` hits first. Ties in the
-    scores go to the lower movie index. Vectorised over users, ``chunk`` users at a time.
+    relevant movies: recall = hits / R, precision = hits / K, NDCG as :func:`ndcg_at_k`. Ties in
+    the scores go to the lower movie index. Vectorised over users, ``chunk`` users at a time.
     """
     scores = _np(scores)
     num_users, num_movies = scores.shape
     relevant = np.asarray(relevant, dtype=np.int64).reshape(2, -1)
     ks = tuple(int(k) for k in ks)
-    kmax = max(ks)
     allowed = np.ones(num_movies, dtype=bool)
     if candidates is not None:
         allowed[:] = False
@@ -78,8 +113,6 @@ def ranking_metrics(scores, relevant, exclude=None, ks=(10, 20), candidates=None
         exclude = np.asarray(exclude, dtype=np.int64).reshape(2, -1)
     users = np.unique(relevant[0, keep])
     totals = {f"{m}@{k}": 0.0 for k in ks for m in ("recall", "precision", "ndcg")}
-    discount = 1.0 / np.log2(np.arange(2, kmax + 2))
-    ideal = np.concatenate([[0.0], np.cumsum(discount)])           # ideal[r]: DCG of r hits first
     counted = 0
     for start in range(0, len(users), chunk):
         block = users[start:start + chunk]
@@ -95,27 +128,14 @@ def ranking_metrics(scores, relevant, exclude=None, ks=(10, 20), candidates=None
         rel[row[relevant[0, sel]], relevant[1, sel]] = True
         rel &= np.isfinite(s)                  # an excluded pair cannot be found
         n_rel = rel.sum(axis=1)
-        # top kmax per user: partition, then a stable sort by (-score, movie index)
-        k_eff = min(kmax, num_movies)
-        top = np.argpartition(-s, k_eff - 1, axis=1)[:, :k_eff] if k_eff < num_movies else \
-            np.tile(np.arange(num_movies), (len(block), 1))
-        top_scores = np.take_along_axis(s, top, axis=1)
-        order = np.lexsort((top, -top_scores), axis=1)
-        top = np.take_along_axis(top, order, axis=1)
-        # a tie at the K-th place may have cut a lower index: redo those rows exactly
-        cutoff = np.take_along_axis(s, top[:, -1:], axis=1)
-        tied = ((s == cutoff).sum(axis=1) > (np.take_along_axis(s, top, axis=1) == cutoff).sum(1))
-        for r in np.flatnonzero(tied):
-            top[r] = np.lexsort((np.arange(num_movies), -s[r]))[:k_eff]
-        hit = np.take_along_axis(rel, top, axis=1)
         valid = n_rel > 0
+        hit = np.take_along_axis(rel, top_k_indices(s, max(ks)), axis=1)[valid]
+        n_rel = n_rel[valid]
         for k in ks:
-            h = hit[:, :k]
-            hits = h.sum(axis=1)
-            dcg = (h * discount[:h.shape[1]]).sum(axis=1)
-            totals[f"recall@{k}"] += float((hits[valid] / n_rel[valid]).sum())
-            totals[f"precision@{k}"] += float((hits[valid] / k).sum())
-            totals[f"ndcg@{k}"] += float((dcg[valid] / ideal[np.minimum(n_rel[valid], k)]).sum())
+            hits = hit[:, :k].sum(axis=1)
+            totals[f"recall@{k}"] += float((hits / n_rel).sum())
+            totals[f"precision@{k}"] += float((hits / k).sum())
+            totals[f"ndcg@{k}"] += float(ndcg_at_k(hit, n_rel, k).sum())
         counted += int(valid.sum())
     if counted == 0:
         raise ValueError("no user has a relevant pair that is a candidate and not excluded")

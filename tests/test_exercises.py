@@ -343,7 +343,98 @@ def _sbd_by_relation(outputs):
     return {rel: h for (_, rel, _), h in outputs.items()}
 
 
+
+def _bpr_no_log(pos_scores, neg_scores, ego, weight_decay):
+    import jax
+    import jax.numpy as jnp
+
+    reg = jnp.sum(ego ** 2) / (2 * pos_scores.shape[0])
+    return -jnp.mean(jax.nn.sigmoid(pos_scores - neg_scores)) + weight_decay * reg
+
+
+def _bpr_reversed(pos_scores, neg_scores, ego, weight_decay):
+    import jax
+    import jax.numpy as jnp
+
+    reg = jnp.sum(ego ** 2) / (2 * pos_scores.shape[0])
+    return -jnp.mean(jax.nn.log_sigmoid(neg_scores - pos_scores)) + weight_decay * reg
+
+
+def _bpr_reg_not_per_batch(pos_scores, neg_scores, ego, weight_decay):
+    import jax
+    import jax.numpy as jnp
+
+    return (-jnp.mean(jax.nn.log_sigmoid(pos_scores - neg_scores))
+            + weight_decay * jnp.sum(ego ** 2) / 2)
+
+
+def _bpr_naive_log(pos_scores, neg_scores, ego, weight_decay):
+    import jax
+    import jax.numpy as jnp
+
+    reg = jnp.sum(ego ** 2) / (2 * pos_scores.shape[0])
+    return -jnp.mean(jnp.log(jax.nn.sigmoid(pos_scores - neg_scores))) + weight_decay * reg
+
+
+def _norm_row_normalised(edge_index, num_users, num_movies):
+    ei = np.asarray(edge_index)
+    s = np.concatenate([ei[0], ei[1] + num_users])
+    r = np.concatenate([ei[1] + num_users, ei[0]])
+    deg = np.bincount(r, minlength=num_users + num_movies)
+    return s, r, (1.0 / deg[r]).astype(np.float32)
+
+
+def _norm_no_offset(edge_index, num_users, num_movies):
+    ei = np.asarray(edge_index)
+    s = np.concatenate([ei[0], ei[1]])
+    r = np.concatenate([ei[1], ei[0]])
+    deg = np.bincount(r, minlength=num_users + num_movies)
+    return s, r, (1.0 / np.sqrt(deg[s] * deg[r])).astype(np.float32)
+
+
+def _norm_self_loops(edge_index, num_users, num_movies):
+    ei = np.asarray(edge_index)
+    s = np.concatenate([ei[0], ei[1] + num_users])
+    r = np.concatenate([ei[1] + num_users, ei[0]])
+    deg = np.bincount(r, minlength=num_users + num_movies) + 1
+    return s, r, (1.0 / np.sqrt(deg[s] * deg[r])).astype(np.float32)
+
+
+def _ndcg_no_ideal(hits, num_relevant, k):
+    hits = np.asarray(hits, dtype=bool)[:, :k]
+    return (hits / np.log2(np.arange(2, hits.shape[1] + 2))).sum(axis=1)
+
+
+def _ndcg_ideal_all_relevant(hits, num_relevant, k):
+    hits = np.asarray(hits, dtype=bool)[:, :k]
+    disc = 1 / np.log2(np.arange(2, k + 2))
+    dcg = (hits * disc[:hits.shape[1]]).sum(axis=1)
+    ideal = np.array([disc[:n].sum() if n <= k else np.sum(1 / np.log2(np.arange(2, n + 2)))
+                      for n in num_relevant])
+    return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
+
+
+def _ndcg_log_rank(hits, num_relevant, k):
+    hits = np.asarray(hits, dtype=bool)[:, :k]
+    disc = 1 / np.log2(np.arange(1, k + 1) + 1e-9 + 1)[:hits.shape[1]] ** 2
+    ideal = np.array([disc[:min(n, k)].sum() for n in num_relevant])
+    dcg = (hits * disc).sum(axis=1)
+    return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
+
+
+def _ndcg_nan_for_empty(hits, num_relevant, k):
+    hits = np.asarray(hits, dtype=bool)[:, :k]
+    disc = 1 / np.log2(np.arange(2, k + 2))
+    dcg = (hits * disc[:hits.shape[1]]).sum(axis=1)
+    ideal = np.array([disc[:min(n, k)].sum() for n in num_relevant])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return dcg / ideal
+
+
 WRONG = {
+    "bpr_loss": [_bpr_no_log, _bpr_reversed, _bpr_reg_not_per_batch, _bpr_naive_log],
+    "normalized_adjacency": [_norm_row_normalised, _norm_no_offset, _norm_self_loops],
+    "ndcg_at_k": [_ndcg_no_ideal, _ndcg_ideal_all_relevant, _ndcg_log_rank, _ndcg_nan_for_empty],
     "relation_edge_index": [_rel_codes_not_positions, _rel_keeps_duplicates, _rel_entity_first,
                             _rel_unknown_as_last],
     "mean_by_relation": [_mbr_sum, _mbr_rows_swapped, _mbr_nan_isolated, _mbr_global_mean],

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 CHAPTER_MODULES = ("graph_tasks", "movielens_graph", "link_prediction_sage", "gcn_ratings",
-                   "hetero_kg")
+                   "hetero_kg", "ngcf_lightgcn")
 
 
 class ExerciseFailed(AssertionError):

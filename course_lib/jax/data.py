@@ -96,3 +96,30 @@ def from_knowledge_graph(kg, edge_index_dict: dict) -> HeteroGraph:
         edge_index={name: jnp.asarray(ei, dtype=jnp.int32)
                     for (_, name, _), ei in edge_index_dict.items()},
     )
+
+
+class Adjacency(NamedTuple):
+    """``L = D^-1/2 A D^-1/2`` as a sparse edge list (a pytree): ``L @ X`` is
+    ``segment_sum(weights * X[senders], receivers)``. Edges are sorted by receiver."""
+
+    senders: jnp.ndarray
+    receivers: jnp.ndarray
+    weights: jnp.ndarray
+
+    def propagate(self, x: jnp.ndarray) -> jnp.ndarray:
+        """``L @ x`` without building ``L``: gather, weight, sum per receiver."""
+        return jraph.segment_sum(x[self.senders] * self.weights[:, None], self.receivers,
+                                 num_segments=x.shape[0], indices_are_sorted=True)
+
+
+def to_normalized_adjacency(graph: BipartiteGraph, edge_ids) -> Adjacency:
+    """The JAX twin of :func:`course_lib.pyg.data.to_normalized_adjacency`: the same weights
+    (:func:`course_lib.cf.normalized_adjacency`) as an :class:`Adjacency` edge list."""
+    from ..cf import normalized_adjacency
+
+    senders, receivers, weights = normalized_adjacency(
+        graph.edge_index[:, np.asarray(edge_ids)], graph.num_users, graph.num_movies)
+    order = np.argsort(receivers, kind="stable")
+    return Adjacency(jnp.asarray(senders[order], dtype=jnp.int32),
+                     jnp.asarray(receivers[order], dtype=jnp.int32),
+                     jnp.asarray(weights[order]))

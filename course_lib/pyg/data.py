@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from torch_geometric.data import HeteroData
@@ -67,3 +69,19 @@ def from_knowledge_graph(kg, edge_index_dict: dict) -> HeteroData:
     for edge_type, ei in edge_index_dict.items():
         data[edge_type].edge_index = torch.from_numpy(np.ascontiguousarray(ei))
     return data
+
+
+def to_normalized_adjacency(graph: BipartiteGraph, edge_ids) -> torch.Tensor:
+    """``L = D^-1/2 A D^-1/2`` of the interactions ``edge_ids`` as a torch sparse CSR matrix
+    ``[U + M, U + M]`` (row = receiver), weights from :func:`course_lib.cf.normalized_adjacency`.
+    ``L @ X`` is one propagation step; nothing dense of size ``N x N`` is ever built."""
+    from ..cf import normalized_adjacency
+
+    senders, receivers, weights = normalized_adjacency(
+        graph.edge_index[:, np.asarray(edge_ids)], graph.num_users, graph.num_movies)
+    n = graph.num_nodes
+    coo = torch.sparse_coo_tensor(torch.from_numpy(np.stack([receivers, senders])),
+                                  torch.from_numpy(weights), (n, n), check_invariants=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return coo.coalesce().to_sparse_csr()

@@ -1,0 +1,97 @@
+"""Collaborative filtering from implicit feedback, framework-neutral (chapter 6).
+
+Every rating is an *interaction* (the user watched and rated the movie, whatever the stars). The
+models of chapter 6 (matrix factorisation, NGCF, LightGCN) learn one *ego embedding* per user and
+per movie and propagate them over the interaction graph; what both frameworks share lives here:
+
+* :func:`interaction_edges` - which interactions a part of the shared split may use: the graph
+  and BPR positives of training are all training interactions; validation ranks against them;
+  test propagates over training and validation interactions and ranks against both;
+* :func:`normalized_adjacency` - the symmetric-normalised bipartite adjacency
+  ``L = D^-1/2 A D^-1/2`` as a sparse edge list (never an ``N x N`` dense matrix);
+* :func:`bpr_batches` - (user, positive movie, negative movie) triples, the negative drawn
+  uniformly among the movies the user has not interacted with in training;
+* :func:`popularity_scores` and :func:`evaluate_scores` - the popularity ranker and full-ranking
+  evaluation (:func:`course_lib.metrics.ranking_metrics`) with the right interactions excluded.
+
+Node layout, as everywhere in the course: users ``0 .. U-1``, movie ``j`` is node ``U + j``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import BipartiteGraph, EdgeSplit
+from .metrics import ranking_metrics
+
+
+def interaction_edges(split: EdgeSplit, part: str) -> np.ndarray:
+    """Edge ids of the interactions the model may see when predicting ``part``.
+
+    ``'train'`` and ``'val'``: every training interaction (message-passing and supervision edges
+    of the split together; BPR needs no separate supervision set). ``'test'``: training and
+    validation interactions.
+    """
+    if part not in ("train", "val", "test"):
+        raise ValueError(f"part must be 'train', 'val' or 'test', got {part!r}")
+    return split.message_edges("test" if part == "test" else "val")
+
+
+def normalized_adjacency(edge_index, num_users: int, num_movies: int
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(senders, receivers, weights)`` of ``L = D^-1/2 A D^-1/2`` for the bipartite graph.
+
+    ``edge_index`` ``[2, E]`` holds (user, movie) interactions; the result has ``2E`` directed
+    edges on the ``U + M`` nodes (user -> movie first, then movie -> user), each weighted
+    ``1 / sqrt(deg(sender) * deg(receiver))``. No self loops. Nodes without interactions have
+    no edges (their rows of ``L`` are zero).
+    """
+    ei = np.asarray(edge_index, dtype=np.int64)
+    users, movies = ei[0], ei[1] + num_users
+    senders = np.concatenate([users, movies])
+    receivers = np.concatenate([movies, users])
+    degree = np.bincount(receivers, minlength=num_users + num_movies).astype(np.float64)
+    weights = 1.0 / np.sqrt(degree[senders] * degree[receivers])
+    return senders, receivers, weights.astype(np.float32)
+
+
+def bpr_batches(graph: BipartiteGraph, edge_ids, batch_size: int, rng: np.random.Generator):
+    """One epoch of BPR training triples: yields ``(users, positives, negatives)`` int64 arrays.
+
+    Every interaction ``edge_ids`` is a positive once per epoch (shuffled; the last, smaller
+    batch is dropped so compiled steps see one shape). Each negative is a movie drawn uniformly
+    among those the user has *not* interacted with in ``edge_ids`` (redrawn until it is).
+    """
+    ei = graph.edge_index[:, np.asarray(edge_ids)]
+    seen = np.sort(graph.pair_codes(ei))
+    order = rng.permutation(ei.shape[1])
+    for b in range(ei.shape[1] // batch_size):
+        idx = order[b * batch_size:(b + 1) * batch_size]
+        users, positives = ei[0, idx], ei[1, idx]
+        negatives = rng.integers(0, graph.num_movies, batch_size)
+        while True:
+            codes = users * graph.num_movies + negatives
+            pos = np.searchsorted(seen, codes).clip(max=len(seen) - 1)
+            clash = seen[pos] == codes
+            if not clash.any():
+                break
+            negatives[clash] = rng.integers(0, graph.num_movies, int(clash.sum()))
+        yield users, positives, negatives
+
+
+def popularity_scores(graph: BipartiteGraph, edge_ids) -> np.ndarray:
+    """``[U, M]`` scores of the popularity ranker: every user gets each movie's number of
+    interactions among ``edge_ids``."""
+    _, movie_degree = graph.degrees(edge_ids)
+    return np.broadcast_to(movie_degree.astype(np.float32), (graph.num_users, graph.num_movies))
+
+
+def evaluate_scores(scores, graph: BipartiteGraph, split: EdgeSplit, part: str,
+                    ks=(10, 20)) -> dict[str, float]:
+    """Recall, precision and NDCG at ``ks`` of full rankings ``scores`` ``[U, M]`` on ``part``'s
+    held-out interactions, excluding the interactions the model saw (:func:`interaction_edges`)."""
+    if part not in ("val", "test"):
+        raise ValueError(f"part must be 'val' or 'test', got {part!r}")
+    seen = graph.edge_index[:, interaction_edges(split, part)]
+    held_out = graph.edge_index[:, split.val if part == "val" else split.test]
+    return ranking_metrics(scores, held_out, seen, ks=ks)

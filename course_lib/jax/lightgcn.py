@@ -1,0 +1,42 @@
+"""LightGCN and matrix factorisation in JAX (PyG twin: ``course_lib/pyg/lightgcn.py``).
+
+LightGCN: no weights besides the ego embeddings, no non-linearity, no self loops. Each layer is
+``E(l+1) = L E(l)`` over the sparse :class:`~course_lib.jax.data.Adjacency` and the final
+embedding is the mean of the layers, ``(E(0) + ... + E(L)) / (L + 1)`` (PyG's ``LightGCN`` with
+its default ``alpha``). Matrix factorisation is the same module with zero layers.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from .data import Adjacency
+from .ngcf import XAVIER
+
+
+class LightGCN(nn.Module):
+    """Ego embeddings ``[N, dim]`` and ``num_layers`` parameter-free propagations; returns
+    ``(final [N, dim], ego [N, dim])``."""
+
+    num_nodes: int
+    embedding_dim: int = 64
+    num_layers: int = 3
+
+    @nn.compact
+    def __call__(self, adj: Adjacency, train: bool = False):
+        ego = self.param("embedding", XAVIER, (self.num_nodes, self.embedding_dim))
+        x, total = ego, ego
+        for _ in range(self.num_layers):
+            x = adj.propagate(x)
+            total = total + x
+        return total / (self.num_layers + 1), ego
+
+
+def build_lightgcn(num_nodes: int, embedding_dim: int = 64, num_layers: int = 3) -> LightGCN:
+    return LightGCN(num_nodes, embedding_dim, num_layers)
+
+
+def build_mf(num_nodes: int, embedding_dim: int = 64) -> LightGCN:
+    """Matrix factorisation: a LightGCN with no propagation layer."""
+    return LightGCN(num_nodes, embedding_dim, num_layers=0)
