@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.cf import (bpr_batches, evaluate_scores, interaction_edges, normalized_adjacency,
+from course_lib.cf import (LEARNING_RATES, bpr_batches, evaluate_scores, interaction_edges, normalized_adjacency,
                            popularity_scores)
 from course_lib.jax import bpr as jbpr
 from course_lib.jax.data import to_normalized_adjacency as jax_adjacency
@@ -231,8 +231,56 @@ def results(graph, split):
         popularity_scores(graph, interaction_edges(split, "test")), graph, split, "test")}
     histories = {}
     for name in ("mf", "ngcf", "lightgcn"):
-        state, histories[f"jax {name}"] = jbpr.fit(name, graph, split)
+        state, histories[f"jax {name}"] = jbpr.fit(name, graph, split, lr=LEARNING_RATES[name])
         out[f"jax {name}"] = jbpr.evaluate(state, graph, split, "test")
-    model, histories["pyg lightgcn"] = pbpr.fit("lightgcn", graph, split)
+    model, histories["pyg lightgcn"] = pbpr.fit("lightgcn", graph, split,
+                                                lr=LEARNING_RATES["lightgcn"])
     out["pyg lightgcn"] = pbpr.evaluate(model, graph, split, "test")
     return out, histories
+
+
+def test_mf_from_the_same_weights_trains_identically_in_both_frameworks(graph, split):
+    torch.manual_seed(0)
+    init = jbpr.params_from_pyg(pbpr.numpy_weights(pbpr.build_model("mf", graph)))
+    _, pyg = pbpr.fit("mf", graph, split, lr=5e-3, max_epochs=3, patience=3, seed=0)
+    _, jax_ = jbpr.fit("mf", graph, split, lr=5e-3, max_epochs=3, patience=3, seed=0,
+                       params=init)
+    np.testing.assert_allclose(jax_["loss"], pyg["loss"], rtol=1e-4)
+    np.testing.assert_allclose(jax_["val_recall@20"], pyg["val_recall@20"], atol=2e-3)
+
+
+def test_models_rank_in_the_expected_order(results):
+    """Measured on the shared split (chapter 6): LightGCN > NGCF > MF-BPR > popularity on
+    recall@20 and NDCG@20 in JAX; LightGCN reaches 1.8x popularity's recall@20 (the 2x goal is
+    not met, see the chapter)."""
+    r, _ = results
+    for metric in ("recall@20", "ndcg@20"):
+        assert (r["jax lightgcn"][metric] > r["jax ngcf"][metric] > r["jax mf"][metric]
+                > r["popularity"][metric]), metric
+    assert r["jax lightgcn"]["recall@20"] > 1.6 * r["popularity"]["recall@20"]
+    assert r["jax lightgcn"]["recall@20"] > 0.2
+    assert abs(r["pyg lightgcn"]["recall@20"] - r["jax lightgcn"]["recall@20"]) < 0.01
+
+
+def test_training_histories(results):
+    _, histories = results
+    for name, h in histories.items():
+        assert h["val_recall@20"][h["best_epoch"] - 1] == max(h["val_recall@20"]), name
+        assert h["loss"][-1] < h["loss"][0], name
+        assert len(h["loss"]) < 100, name        # stopped early, before max_epochs
+
+
+def test_embedding_rows_users_then_movies(tiny_graph):
+    """A pair's score is the dot product of rows u and U + j (the seed mixed the ranges up)."""
+    model = pbpr.build_model("mf", tiny_graph, embedding_dim=4)
+    scores = pbpr.score_all(model, tiny_graph, pyg_adjacency(tiny_graph, np.arange(8)))
+    e = model.embedding.weight.detach().numpy()
+    np.testing.assert_allclose(scores[2, 3], e[2] @ e[4 + 3], rtol=1e-6)
+    assert scores.shape == (4, 5)
+
+
+def test_ngcf_layers_are_distinct(tiny_graph):
+    model = pbpr.build_model("ngcf", tiny_graph, num_layers=3)
+    weights = [conv.lin1.weight for conv in model.convs]
+    assert len({id(w) for w in weights}) == 3
+    assert not torch.allclose(weights[0], weights[1])

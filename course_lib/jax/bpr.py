@@ -97,15 +97,18 @@ def make_train_step(weight_decay: float):
 def fit(name: str, graph: BipartiteGraph, split: EdgeSplit, *, embedding_dim: int = 64,
         num_layers: int = 3, lr: float = 5e-3, weight_decay: float = 1e-4,
         batch_size: int = 4096, max_epochs: int = 100, patience: int = 5, seed: int = 0,
-        **model_kwargs) -> tuple[TrainState, dict]:
+        params: dict | None = None, **model_kwargs) -> tuple[TrainState, dict]:
     """Train ``name`` with BPR; early stopping on validation recall@20 (best parameters
-    returned). The history holds per-epoch ``loss``, ``val_recall@20`` and ``seconds``
-    (training), and ``best_epoch``."""
+    returned). ``params``: start from these instead of a fresh initialisation (for example
+    :func:`params_from_pyg` of an untrained PyG model, to follow the PyG run step by step).
+    The history holds per-epoch ``loss``, ``val_recall@20`` and ``seconds`` (training), and
+    ``best_epoch``."""
     rng = np.random.default_rng(seed)
     key, init_key = jax.random.split(jax.random.key(seed))
     adj = adjacencies(graph, split)
     model = build_model(name, graph, embedding_dim, num_layers, **model_kwargs)
-    params = model.init(init_key, adj["train"])
+    if params is None:
+        params = model.init(init_key, adj["train"])
     state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(lr))
     step = make_train_step(weight_decay)
     offset = graph.num_users
