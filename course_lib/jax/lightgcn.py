@@ -9,7 +9,6 @@ its default ``alpha``). Matrix factorisation is the same module with zero layers
 from __future__ import annotations
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 from .data import Adjacency
 from .ngcf import XAVIER
