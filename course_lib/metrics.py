@@ -37,7 +37,7 @@ def pairwise_auc(scores, labels) -> float:
     """ROC-AUC by its definition: the share of (positive, negative) pairs in which the positive
     scores higher, ties counting one half. ``O(P * N)`` memory: for small inputs and teaching;
     :func:`roc_auc` computes the same number from ranks."""
-    scores, labels = _np(scores).astype(np.float64), _np(labels)
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
     pos, neg = scores[labels == 1], scores[labels == 0]
     if len(pos) == 0 or len(neg) == 0:
         raise ValueError("AUC needs at least one positive and one negative label")

@@ -1,489 +1,73 @@
-"""The exercise mechanism: references pass, plausible wrong answers are caught with a counterexample."""
+"""The exercise mechanism: references pass, every registered wrong answer is caught with a
+counterexample, correct variants pass, and the contracts (no in-place change, array types, jit,
+gradients, time limits, captured output) hold for honest mistakes of every kind."""
 
 from __future__ import annotations
 
+import copy
 import inspect
+import re
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from course_lib import exercises
-from course_lib.exercises import ExerciseFailed, all_exercises, check, compare, show_solution
+from course_lib.exercises import (Case, ExerciseFailed, all_exercises, check, compare,
+                                  show_solution)
 
-# Plausible wrong implementations, at least two per registered exercise.
+EXERCISES = all_exercises()
+MISTAKES = [(name, m) for name, ex in EXERCISES.items() for m in ex.mistakes]
+VARIANTS = [(name, v) for name, ex in EXERCISES.items() for v in ex.variants]
+SEEDS = (0, 1)
 
 
-def _edge_off_by_one(user_raw, movie_raw, user_ids, movie_ids):
-    return np.stack([np.asarray(user_raw) - 1, np.asarray(movie_raw) - 1])
+def _ids(x):
+    return getattr(x, "__name__", str(x))
 
 
-def _edge_swapped(user_raw, movie_raw, user_ids, movie_ids):
-    u = np.searchsorted(user_ids, user_raw)
-    m = np.searchsorted(movie_ids, movie_raw)
-    return np.stack([m, u])
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_each_exercise_draws_random_cases_and_carries_its_mistakes(name):
+    ex = EXERCISES[name]
+    assert ex.random_case is not None and ex.n_random >= 20, "at least 20 random cases"
+    assert len(ex.cases()) >= 3, "hand-written edge cases"
+    assert len(ex.mistakes) >= 5, "at least 5 plausible wrong answers"
+    assert len(ex.variants) >= 1, "at least one correct-but-different answer"
+    assert ex.chapter in exercises.CHAPTER_MODULES
 
 
-def _edge_from_ratings_only(user_raw, movie_raw, user_ids, movie_ids):
-    # indexes only the users that occur in these ratings: wrong when one never rated
-    u = np.unique(np.asarray(user_raw), return_inverse=True)[1]
-    m = np.searchsorted(movie_ids, movie_raw)
-    return np.stack([u, m]).reshape(2, -1)
-
-
-def _edge_float(user_raw, movie_raw, user_ids, movie_ids):
-    return np.stack([np.searchsorted(user_ids, user_raw),
-                     np.searchsorted(movie_ids, movie_raw)]).astype(np.float32)
-
-
-def _deg_no_minlength(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    return np.bincount(ei[0]), np.bincount(ei[1])
-
-
-def _deg_swapped(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    return np.bincount(ei[1], minlength=num_users), np.bincount(ei[0], minlength=num_movies)
-
-
-def _deg_unique_counts(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    return np.unique(ei[0], return_counts=True)[1], np.unique(ei[1], return_counts=True)[1]
-
-
-def _dir_no_offset(edge_index, num_users):
-    ei = np.asarray(edge_index)
-    return np.concatenate([ei[0], ei[1]]), np.concatenate([ei[1], ei[0]])
-
-
-def _dir_off_by_one(edge_index, num_users):
-    ei = np.asarray(edge_index)
-    m = ei[1] + num_users - 1
-    return np.concatenate([ei[0], m]), np.concatenate([m, ei[0]])
-
-
-def _dir_forward_only_twice(edge_index, num_users):
-    ei = np.asarray(edge_index)
-    m = ei[1] + num_users
-    return np.concatenate([ei[0], ei[0]]), np.concatenate([m, m])
-
-
-def _dir_interleaved(edge_index, num_users):
-    ei = np.asarray(edge_index)
-    m = ei[1] + num_users
-    return np.stack([ei[0], m], 1).reshape(-1), np.stack([m, ei[0]], 1).reshape(-1)
-
-
-def _agg_buffered(messages, receivers, num_nodes):
-    out = np.zeros((num_nodes,) + np.shape(messages)[1:])
-    out[np.asarray(receivers)] += messages  # repeated receivers are added only once
-    return out
-
-
-def _agg_mean(messages, receivers, num_nodes):
-    messages = np.asarray(messages, dtype=float)
-    out = np.zeros((num_nodes,) + messages.shape[1:])
-    np.add.at(out, receivers, messages)
-    count = np.bincount(receivers, minlength=num_nodes).reshape((-1,) + (1,) * (out.ndim - 1))
-    return out / np.maximum(count, 1)
-
-
-def _agg_no_num_nodes(messages, receivers, num_nodes):
-    messages = np.asarray(messages, dtype=float)
-    n = int(np.max(receivers)) + 1 if len(receivers) else 0
-    out = np.zeros((n,) + messages.shape[1:])
-    np.add.at(out, receivers, messages)
-    return out
-
-
-def _norm_mean(senders, receivers, num_nodes):
-    deg = np.bincount(receivers, minlength=num_nodes).astype(float)
-    return 1.0 / deg[receivers]  # random-walk (mean) normalisation, not symmetric
-
-
-def _norm_out_degree(senders, receivers, num_nodes):
-    deg = np.bincount(senders, minlength=num_nodes).astype(float)  # counts the wrong end
-    return deg[senders] ** -0.5 * deg[receivers] ** -0.5
-
-
-def _norm_missing_sqrt(senders, receivers, num_nodes):
-    deg = np.bincount(receivers, minlength=num_nodes).astype(float)
-    return 1.0 / (deg[senders] * deg[receivers])
-
-
-def _readout_sum(h, graph_index, num_graphs):
-    out = np.zeros((num_graphs,) + np.shape(h)[1:])
-    np.add.at(out, graph_index, h)
-    return out
-
-
-def _readout_global(h, graph_index, num_graphs):
-    return np.repeat(np.asarray(h, dtype=float).mean(0, keepdims=True), num_graphs, axis=0)
-
-
-def _readout_nan_on_empty(h, graph_index, num_graphs):
-    out = np.zeros((num_graphs,) + np.shape(h)[1:])
-    np.add.at(out, graph_index, h)
-    count = np.bincount(graph_index, minlength=num_graphs)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return out / count[:, None]
-
-
-def _dot_swapped_rows(x_user, x_movie, edge_label_index):
-    # movie row indexes x_user: breaks (or is silently wrong) when the two differ
-    return (x_user[edge_label_index[1]] * x_movie[edge_label_index[0]]).sum(-1)
-
-
-def _dot_sum_over_pairs(x_user, x_movie, edge_label_index):
-    return (x_user[edge_label_index[0]] * x_movie[edge_label_index[1]]).sum(0)
-
-
-def _dot_all_pairs(x_user, x_movie, edge_label_index):
-    # every user with every movie: an [n, n] matrix instead of n scores
-    return x_user[edge_label_index[0]] @ x_movie[edge_label_index[1]].T
-
-
-def _dot_sigmoid(x_user, x_movie, edge_label_index):
-    import torch
-
-    return torch.sigmoid((x_user[edge_label_index[0]]
-                          * x_movie[edge_label_index[1]]).sum(-1))
-
-
-def _mean_sum(x_src, senders, receivers, num_dst):
-    import jraph
-
-    return jraph.segment_sum(x_src[senders], receivers, num_segments=num_dst)
-
-
-def _mean_nan_isolated(x_src, senders, receivers, num_dst):
-    import jax.numpy as jnp
-    import jraph
-
-    total = jraph.segment_sum(x_src[senders], receivers, num_segments=num_dst)
-    count = jraph.segment_sum(jnp.ones(len(senders)), receivers, num_segments=num_dst)
-    return total / count[:, None]
-
-
-def _mean_too_few_segments(x_src, senders, receivers, num_dst):
-    import jraph
-
-    # one segment per receiver that occurs: drops trailing receivers without edges
-    n = int(receivers.max()) + 1 if len(receivers) else 0
-    return jraph.segment_mean(x_src[senders], receivers, num_segments=n)
-
-
-def _mean_by_sender(x_src, senders, receivers, num_dst):
-    import jraph
-
-    return jraph.segment_mean(x_src[receivers % len(x_src)], senders, num_segments=num_dst)
-
-
-def _auc_strict(scores, labels):
-    pos, neg = scores[labels == 1], scores[labels == 0]
-    return float((pos[:, None] > neg[None, :]).mean())
-
-
-def _auc_ties_win(scores, labels):
-    pos, neg = scores[labels == 1], scores[labels == 0]
-    return float((pos[:, None] >= neg[None, :]).mean())
-
-
-def _auc_accuracy(scores, labels):
-    return float(((scores > 0.5) == (labels == 1)).mean())
-
-
-def _auc_sorted_pairs(scores, labels):
-    # compares the i-th positive with the i-th negative only
-    pos, neg = scores[labels == 1], scores[labels == 0]
-    n = min(len(pos), len(neg))
-    return float((pos[:n] > neg[:n]).mean())
-
-
-
-def _scale_5_sigmoid(logit):
-    import torch
-
-    return 5.0 * torch.sigmoid(logit)
-
-
-def _scale_offset_only(logit):
-    import torch
-
-    return 0.5 + 5.0 * torch.sigmoid(logit)
-
-
-def _scale_clip(logit):
-    import torch
-
-    return torch.clamp(logit + 2.75, 0.5, 5.0)
-
-
-def _l1_mean_over_all(pred, target, mask):
-    import jax.numpy as jnp
-
-    return jnp.mean(jnp.abs(pred - target) * mask)
-
-
-def _l1_squared(pred, target, mask):
-    import jax.numpy as jnp
-
-    return jnp.sum((pred - target) ** 2 * mask) / jnp.maximum(mask.sum(), 1)
-
-
-def _l1_abs_of_sum(pred, target, mask):
-    import jax.numpy as jnp
-
-    return jnp.abs(jnp.sum((pred - target) * mask)) / jnp.maximum(mask.sum(), 1)
-
-
-def _l1_nan_when_empty(pred, target, mask):
-    import jax.numpy as jnp
-
-    return jnp.sum(jnp.abs(pred - target) * mask) / mask.sum()
-
-
-def _top_keeps_seen(scores, seen, n):
-    return np.argsort(-scores, kind="stable")[:n]
-
-
-def _top_ascending(scores, seen, n):
-    s = scores.astype(float).copy()
-    s[seen] = np.inf
-    return np.argsort(s, kind="stable")[:n]
-
-
-def _top_unstable_ties(scores, seen, n):
-    s = scores.astype(float).copy()
-    s[seen] = -np.inf
-    order = np.argsort(s, kind="stable")[::-1]  # reversing puts ties' higher index first
-    return order[np.isfinite(s[order])][:n]
-
-
-def _top_pads_with_seen(scores, seen, n):
-    s = scores.astype(float).copy()
-    s[seen] = -np.inf
-    return np.argsort(-s, kind="stable")[:n]
-
-
-def _rel_codes_not_positions(table, column, entities):
-    known = table[table[column].isin(list(entities))]
-    return np.stack([known["movie"].to_numpy(), known[column].astype("category").cat.codes
-                     .to_numpy()]).astype(np.int64)
-
-
-def _rel_keeps_duplicates(table, column, entities):
-    pos = pd.Index(entities).get_indexer(table[column])
-    keep = pos >= 0
-    return np.stack([table["movie"].to_numpy()[keep], pos[keep]]).astype(np.int64)
-
-
-def _rel_entity_first(table, column, entities):
-    pos = pd.Index(entities).get_indexer(table[column])
-    keep = pos >= 0
-    return np.unique(np.stack([pos[keep], table["movie"].to_numpy()[keep]]).astype(np.int64),
-                     axis=1)
-
-
-def _rel_unknown_as_last(table, column, entities):
-    pos = pd.Index(entities).get_indexer(table[column])
-    return np.unique(np.stack([table["movie"].to_numpy(), pos]).astype(np.int64), axis=1)
-
-
-def _mbr_sum(x_src, edge_index, num_dst):
-    return x_src.new_zeros(num_dst, x_src.size(1)).index_add_(0, edge_index[1],
-                                                              x_src[edge_index[0]])
-
-
-def _mbr_rows_swapped(x_src, edge_index, num_dst):
-    import torch
-
-    src, dst = edge_index[1], edge_index[0]   # rows read the wrong way round
-    n = max(num_dst, x_src.size(0), int(src.max()) + 1 if src.numel() else 0)
-    total = x_src.new_zeros(n, x_src.size(1)).index_add_(0, dst, x_src[src.clamp(max=x_src.size(0) - 1)])
-    count = torch.bincount(dst, minlength=n).clamp(min=1).to(x_src.dtype)
-    return (total / count.unsqueeze(1))[:num_dst]
-
-
-def _mbr_nan_isolated(x_src, edge_index, num_dst):
-    import torch
-
-    total = x_src.new_zeros(num_dst, x_src.size(1)).index_add_(0, edge_index[1],
-                                                               x_src[edge_index[0]])
-    count = torch.bincount(edge_index[1], minlength=num_dst).to(x_src.dtype)
-    return total / count.unsqueeze(1)
-
-
-def _mbr_global_mean(x_src, edge_index, num_dst):
-    total = x_src.new_zeros(num_dst, x_src.size(1)).index_add_(0, edge_index[1],
-                                                               x_src[edge_index[0]])
-    return total / max(edge_index.size(1), 1)
-
-
-def _sbd_by_source(outputs):
-    out = {}
-    for (src, _, dst), h in outputs.items():
-        out[src] = h if src not in out else out[src] + h
-    return out
-
-
-def _sbd_last_wins(outputs):
-    return {dst: h for (_, _, dst), h in outputs.items()}
-
-
-def _sbd_mean(outputs):
-    out, n = {}, {}
-    for (_, _, dst), h in outputs.items():
-        out[dst] = h if dst not in out else out[dst] + h
-        n[dst] = n.get(dst, 0) + 1
-    return {k: v / n[k] for k, v in out.items()}
-
-
-def _sbd_by_relation(outputs):
-    return {rel: h for (_, rel, _), h in outputs.items()}
-
-
-
-def _bpr_no_log(pos_scores, neg_scores, ego, weight_decay):
-    import jax
-    import jax.numpy as jnp
-
-    reg = jnp.sum(ego ** 2) / (2 * pos_scores.shape[0])
-    return -jnp.mean(jax.nn.sigmoid(pos_scores - neg_scores)) + weight_decay * reg
-
-
-def _bpr_reversed(pos_scores, neg_scores, ego, weight_decay):
-    import jax
-    import jax.numpy as jnp
-
-    reg = jnp.sum(ego ** 2) / (2 * pos_scores.shape[0])
-    return -jnp.mean(jax.nn.log_sigmoid(neg_scores - pos_scores)) + weight_decay * reg
-
-
-def _bpr_reg_not_per_batch(pos_scores, neg_scores, ego, weight_decay):
-    import jax
-    import jax.numpy as jnp
-
-    return (-jnp.mean(jax.nn.log_sigmoid(pos_scores - neg_scores))
-            + weight_decay * jnp.sum(ego ** 2) / 2)
-
-
-def _bpr_naive_log(pos_scores, neg_scores, ego, weight_decay):
-    import jax
-    import jax.numpy as jnp
-
-    reg = jnp.sum(ego ** 2) / (2 * pos_scores.shape[0])
-    return -jnp.mean(jnp.log(jax.nn.sigmoid(pos_scores - neg_scores))) + weight_decay * reg
-
-
-def _norm_row_normalised(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    s = np.concatenate([ei[0], ei[1] + num_users])
-    r = np.concatenate([ei[1] + num_users, ei[0]])
-    deg = np.bincount(r, minlength=num_users + num_movies)
-    return s, r, (1.0 / deg[r]).astype(np.float32)
-
-
-def _norm_no_offset(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    s = np.concatenate([ei[0], ei[1]])
-    r = np.concatenate([ei[1], ei[0]])
-    deg = np.bincount(r, minlength=num_users + num_movies)
-    return s, r, (1.0 / np.sqrt(deg[s] * deg[r])).astype(np.float32)
-
-
-def _norm_self_loops(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    s = np.concatenate([ei[0], ei[1] + num_users])
-    r = np.concatenate([ei[1] + num_users, ei[0]])
-    deg = np.bincount(r, minlength=num_users + num_movies) + 1
-    return s, r, (1.0 / np.sqrt(deg[s] * deg[r])).astype(np.float32)
-
-
-def _ndcg_no_ideal(hits, num_relevant, k):
-    hits = np.asarray(hits, dtype=bool)[:, :k]
-    return (hits / np.log2(np.arange(2, hits.shape[1] + 2))).sum(axis=1)
-
-
-def _ndcg_ideal_all_relevant(hits, num_relevant, k):
-    hits = np.asarray(hits, dtype=bool)[:, :k]
-    disc = 1 / np.log2(np.arange(2, k + 2))
-    dcg = (hits * disc[:hits.shape[1]]).sum(axis=1)
-    ideal = np.array([disc[:n].sum() if n <= k else np.sum(1 / np.log2(np.arange(2, n + 2)))
-                      for n in num_relevant])
-    return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
-
-
-def _ndcg_log_rank(hits, num_relevant, k):
-    hits = np.asarray(hits, dtype=bool)[:, :k]
-    disc = 1 / np.log2(np.arange(1, k + 1) + 1e-9 + 1)[:hits.shape[1]] ** 2
-    ideal = np.array([disc[:min(n, k)].sum() for n in num_relevant])
-    dcg = (hits * disc).sum(axis=1)
-    return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
-
-
-def _ndcg_nan_for_empty(hits, num_relevant, k):
-    hits = np.asarray(hits, dtype=bool)[:, :k]
-    disc = 1 / np.log2(np.arange(2, k + 2))
-    dcg = (hits * disc[:hits.shape[1]]).sum(axis=1)
-    ideal = np.array([disc[:min(n, k)].sum() for n in num_relevant])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return dcg / ideal
-
-
-WRONG = {
-    "bpr_loss": [_bpr_no_log, _bpr_reversed, _bpr_reg_not_per_batch, _bpr_naive_log],
-    "normalized_adjacency": [_norm_row_normalised, _norm_no_offset, _norm_self_loops],
-    "ndcg_at_k": [_ndcg_no_ideal, _ndcg_ideal_all_relevant, _ndcg_log_rank, _ndcg_nan_for_empty],
-    "relation_edge_index": [_rel_codes_not_positions, _rel_keeps_duplicates, _rel_entity_first,
-                            _rel_unknown_as_last],
-    "mean_by_relation": [_mbr_sum, _mbr_rows_swapped, _mbr_nan_isolated, _mbr_global_mean],
-    "sum_by_destination": [_sbd_by_source, _sbd_last_wins, _sbd_mean, _sbd_by_relation],
-    "scale_rating": [_scale_5_sigmoid, _scale_offset_only, _scale_clip],
-    "masked_l1_loss": [_l1_mean_over_all, _l1_squared, _l1_abs_of_sum, _l1_nan_when_empty],
-    "top_n_unseen": [_top_keeps_seen, _top_ascending, _top_unstable_ties, _top_pads_with_seen],
-    "dot_product_scores": [_dot_swapped_rows, _dot_sum_over_pairs, _dot_all_pairs,
-                           _dot_sigmoid],
-    "mean_aggregate": [_mean_sum, _mean_nan_isolated, _mean_too_few_segments,
-                       _mean_by_sender],
-    "pairwise_auc": [_auc_strict, _auc_ties_win, _auc_accuracy, _auc_sorted_pairs],
-    "aggregate_sum": [_agg_buffered, _agg_mean, _agg_no_num_nodes],
-    "symmetric_norm": [_norm_mean, _norm_out_degree, _norm_missing_sqrt],
-    "mean_readout": [_readout_sum, _readout_global, _readout_nan_on_empty],
-    "to_edge_index": [_edge_off_by_one, _edge_swapped, _edge_from_ratings_only, _edge_float],
-    "node_degrees": [_deg_no_minlength, _deg_swapped, _deg_unique_counts],
-    "bipartite_to_directed": [_dir_no_offset, _dir_off_by_one, _dir_forward_only_twice,
-                              _dir_interleaved],
-}
-
-
-def test_every_exercise_has_at_least_two_wrong_implementations():
-    for name in all_exercises():
-        assert len(WRONG.get(name, [])) >= 2, f"add wrong implementations for {name!r}"
-
-
-@pytest.mark.parametrize("name", sorted(all_exercises()))
+@pytest.mark.parametrize("name", sorted(EXERCISES))
 def test_reference_passes_its_checker(name):
-    ex = all_exercises()[name]
-    assert ex.run(ex.reference).status == "passed"
-    assert len(ex.cases()) >= 3
+    ex = EXERCISES[name]
+    for seed in SEEDS:
+        result = ex.run(ex.reference, seed=seed)
+        assert result.status == "passed", result.message
+        assert result.cases_run == len(ex.cases()) + ex.n_random
 
 
-@pytest.mark.parametrize("name,wrong", [(n, w) for n, ws in WRONG.items() for w in ws],
-                         ids=lambda x: getattr(x, "__name__", x))
-def test_checker_rejects_wrong_implementation(name, wrong):
-    with pytest.raises(ExerciseFailed) as e:
-        check(name, wrong)
-    message = str(e.value)
-    assert f"{name}: wrong on the case" in message
-    assert "input:" in message and "expected:" in message and "problem:" in message
+@pytest.mark.parametrize("name,wrong", MISTAKES, ids=_ids)
+def test_checker_rejects_each_registered_mistake(name, wrong):
+    for seed in SEEDS:
+        with pytest.raises(ExerciseFailed) as e:
+            check(name, wrong, seed=seed)
+        message = str(e.value)
+        assert f"{name}: wrong on the case" in message
+        assert "input:" in message and "expected:" in message and "problem:" in message
 
 
-@pytest.mark.parametrize("name", sorted(all_exercises()))
+@pytest.mark.parametrize("name,right", VARIANTS, ids=_ids)
+def test_checker_accepts_each_correct_variant(name, right, capsys):
+    for seed in SEEDS:
+        assert check(name, right, seed=seed) is right
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
 def test_untouched_stub_is_not_attempted_and_the_reference_stands_in(name, capsys):
-    ex = all_exercises()[name]
+    ex = EXERCISES[name]
 
     def stub(*args, **kwargs):
+        """The notebook's stub."""
+        # YOUR CODE HERE
         raise NotImplementedError
 
     assert ex.run(stub).status == "not attempted"
@@ -491,16 +75,380 @@ def test_untouched_stub_is_not_attempted_and_the_reference_stands_in(name, capsy
     assert "not attempted yet" in capsys.readouterr().out
 
 
-def test_correct_learner_function_is_used_from_then_on(capsys):
+# --------------------------------------------------------------------------------------------------
+# Generic honest mistakes, built from each exercise's own reference
+# --------------------------------------------------------------------------------------------------
+
+
+def _memoriser(ex):
+    """Returns the right answer on the hand-written cases (copied from failure messages) and the
+    first case's answer otherwise."""
+    known = [(copy.deepcopy(c), ex.reference(*c.args, **c.kwargs)) for c in ex.cases()]
+
+    def memorised(*args):
+        for case, out in known:
+            if all(_same(a, b) for a, b in zip(args, ex._positional(case))):
+                return out
+        return known[0][1]
+
+    return memorised
+
+
+def _same(a, b) -> bool:
+    try:
+        if isinstance(a, dict):
+            return isinstance(b, dict) and a.keys() == b.keys() and all(
+                _same(a[k], b[k]) for k in a)
+        a_np, b_np = exercises.to_numpy(a), exercises.to_numpy(b)
+        if hasattr(a_np, "equals"):
+            return a_np.equals(b_np)
+        return bool(np.array_equal(np.asarray(a_np), np.asarray(b_np)))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_memorised_counterexamples_do_not_pass(name):
+    ex = EXERCISES[name]
+    memorised = _memoriser(ex)
+    assert all(ex.compare(ex.reference(*c.args, **c.kwargs), memorised(*ex._positional(c)))
+               is None for c in ex.cases())  # it does know the hand-written cases
+    assert ex.run(memorised, seed=3).status == "failed"
+
+
+def _mutate_in_place(x) -> bool:
+    """Change a numpy array, torch tensor or DataFrame in place; False if x is none of those."""
+    kind = exercises._array_kind(x)
+    if kind == "numpy" and x.size and x.flags.writeable:
+        x.reshape(-1)[0] = x.reshape(-1)[0] + 1 if x.dtype != bool else not x.reshape(-1)[0]
+        return True
+    if kind == "torch" and x.numel():
+        import torch
+
+        with torch.no_grad():
+            x.view(-1)[0] += 1 if x.dtype != torch.bool else 0
+        return x.dtype != torch.bool
+    if hasattr(x, "columns"):  # a DataFrame: a column added in place
+        x["added_in_place"] = 0
+        return True
+    if hasattr(x, "iloc") and len(x):  # a Series: one value changed in place
+        x.iloc[0] = x.iloc[0] + 1
+        return True
+    return False
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_changing_an_argument_in_place_is_caught(name):
+    ex = EXERCISES[name]
+    if ex.framework == "jax":
+        pytest.skip("jax arrays are immutable")
+
+    def right_values_then_mutates(*args):
+        out = ex.reference(*args)
+        for a in args:
+            if _mutate_in_place(a):
+                break
+        return out
+
+    result = ex.run(right_values_then_mutates, seed=0)
+    assert result.status == "failed"
+    assert "in place" in result.message
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_a_list_is_not_an_array(name):
+    ex = EXERCISES[name]
+    out = ex.reference(*ex._positional(ex.cases()[0]))
+    if (exercises._array_kind(out) is None or np.ndim(exercises.to_numpy(out)) == 0) \
+            and not isinstance(out, tuple):
+        pytest.skip("the reference returns no array (a scalar or a dict)")
+
+    def as_lists(*args):
+        out = ex.reference(*args)
+        return tuple(exercises.to_numpy(o).tolist() for o in out) if isinstance(out, tuple) \
+            else exercises.to_numpy(out).tolist()
+
+    result = ex.run(as_lists, seed=0)
+    assert result.status == "failed"
+    assert "list" in result.message
+
+
+# --------------------------------------------------------------------------------------------------
+# Contracts: jit, gradients, types, messages
+# --------------------------------------------------------------------------------------------------
+
+
+def test_jax_exercise_must_run_under_jit():
+    import jax.numpy as jnp
+
+    def python_if(pred, target, mask):  # right values, but a Python `if` on a traced value
+        if mask.sum() == 0:
+            return jnp.float32(0.0)
+        return jnp.abs(pred - target)[mask].mean()
+
+    with pytest.raises(ExerciseFailed, match="under jax.jit"):
+        check("masked_l1_loss", python_if, seed=0)
+
+
+def test_jax_loss_with_nan_gradient_is_rejected():
+    import jax
+    import jax.numpy as jnp
+
+    def where_log_sigmoid(pos_scores, neg_scores, ego, weight_decay):
+        x = pos_scores - neg_scores
+        # "stable": picks the right branch, but the other branch's gradient is NaN/inf
+        log_sig = jnp.where(x > 0, -jnp.log1p(jnp.exp(-x)), x - jnp.log1p(jnp.exp(x)))
+        reg = weight_decay * jnp.sum(ego ** 2) / (2 * pos_scores.shape[0])
+        return -jnp.mean(log_sig) + reg
+
+    assert np.isfinite(float(where_log_sigmoid(jnp.array([200.0]), jnp.array([-200.0]),
+                                               jnp.ones((3, 2)), 0.0)))
+    g = jax.grad(where_log_sigmoid)(jnp.array([200.0]), jnp.array([-200.0]), jnp.ones((3, 2)), 0.0)
+    if np.all(np.isfinite(g)):
+        pytest.skip("this JAX version gives a finite gradient here")
+    with pytest.raises(ExerciseFailed, match="gradient"):
+        check("bpr_loss", where_log_sigmoid, seed=0)
+
+
+def test_torch_exercise_must_backpropagate():
     import torch
 
-    def mine(edge_index, num_users, num_movies):  # a torch answer is accepted too
-        ei = torch.as_tensor(np.asarray(edge_index))
-        return (torch.bincount(ei[0], minlength=num_users),
-                torch.bincount(ei[1], minlength=num_movies))
+    def via_numpy(x_user, x_movie, edge_label_index):
+        u, m = edge_label_index.numpy()
+        return torch.from_numpy((x_user.detach().numpy()[u] * x_movie.detach().numpy()[m]).sum(-1))
 
-    assert check("node_degrees", mine) is mine
-    assert "correct" in capsys.readouterr().out
+    with pytest.raises(ExerciseFailed, match="gradient"):
+        check("dot_product_scores", via_numpy, seed=0)
+
+    def numpy_crash(x_user, x_movie, edge_label_index):  # .numpy() on a tensor requiring grad
+        return torch.from_numpy(x_user.numpy()[edge_label_index[0]]).sum(-1)
+
+    with pytest.raises(ExerciseFailed, match="raised RuntimeError"):
+        check("dot_product_scores", numpy_crash, seed=0)
+
+
+def test_float_degree_counts_are_accepted_but_float_indices_are_not(capsys):
+    def float_counts(edge_index, num_users, num_movies):
+        ei = np.asarray(edge_index)
+        return (np.bincount(ei[0], minlength=num_users).astype(float),
+                np.bincount(ei[1], minlength=num_movies).astype(float))
+
+    assert check("node_degrees", float_counts) is float_counts
+    ref = EXERCISES["to_edge_index"].reference
+
+    def float_indices(user_raw, movie_raw, user_ids, movie_ids):
+        return ref(user_raw, movie_raw, user_ids, movie_ids).astype(np.float32)
+
+    with pytest.raises(ExerciseFailed, match="integer indices"):
+        check("to_edge_index", float_indices)
+
+
+def test_messages_name_the_actual_type():
+    assert "got str 'abc'" in compare(1.0, "abc", 0, 0)
+    assert "got list of int" in compare(np.array([1.0, 2.0]), [1, 2], 0, 0)
+    assert "got list of int" in compare(np.array([1, 2]), [1, 2], 0, 0)
+    problem = compare(np.array([1.0]), np.array(["a"]), 0, 0)
+    assert "expected numbers" in problem and "<U1" in problem
+    import jax.numpy as jnp
+
+    problem = compare(jnp.ones(2), jnp.ones(2, dtype=jnp.bfloat16), 0, 0, returns=("jax",))
+    assert "bfloat16" in problem
+    problem = compare(np.ones(2), jnp.ones(2), 0, 0, returns=("numpy",))
+    assert "expected a numpy array" in problem and "jax array" in problem
+
+
+def test_none_wrong_type_and_shape_are_reported():
+    with pytest.raises(ExerciseFailed, match="returned None: did you forget a `return`"):
+        check("node_degrees", lambda edge_index, num_users, num_movies: None)
+    with pytest.raises(ExerciseFailed, match="expected a tuple of 2 items"):
+        check("node_degrees", lambda edge_index, num_users, num_movies: "degrees")
+    with pytest.raises(ExerciseFailed, match=r"shape \(4,\) but expected \(2, \d+\)"):
+        check("to_edge_index", lambda user_raw, movie_raw, user_ids, movie_ids: np.zeros(4, int))
+    with pytest.raises(ExerciseFailed, match="expected a function"):
+        check("node_degrees", 42)
+
+
+# --------------------------------------------------------------------------------------------------
+# "Not attempted" only for the untouched stub
+# --------------------------------------------------------------------------------------------------
+
+
+def test_finished_function_calling_an_unfinished_helper_is_a_failure():
+    def helper(edge_index):
+        raise NotImplementedError
+
+    def finished(edge_index, num_users, num_movies):
+        return helper(edge_index)
+
+    with pytest.raises(ExerciseFailed, match="raised NotImplementedError"):
+        check("node_degrees", finished)
+
+
+def test_not_implemented_inside_a_library_is_a_failure():
+    import torch
+
+    def sparse_mean(x_src, edge_index, num_dst):
+        adj = torch.sparse_coo_tensor(edge_index.flip(0), torch.ones(edge_index.shape[1]),
+                                      (num_dst, x_src.shape[0]))
+        return adj.mean(dim=1)  # torch raises NotImplementedError for sparse tensors
+
+    with pytest.raises(ExerciseFailed) as e:
+        check("mean_by_relation", sparse_mean)
+    assert "NotImplementedError" in str(e.value) and "not attempted yet" not in str(e.value)
+
+
+def test_code_left_above_the_stub_line_is_not_counted_as_untouched():
+    def half_done(edge_index, num_users, num_movies):
+        ei = np.asarray(edge_index)
+        _ = np.bincount(ei[0], minlength=num_users)
+        raise NotImplementedError
+
+    with pytest.raises(ExerciseFailed, match="Only the stub's own"):
+        check("node_degrees", half_done)
+
+
+def test_partial_implementation_is_a_failure_not_a_fallback():
+    calls = []
+    reference = EXERCISES["node_degrees"].reference
+
+    def partial(edge_index, num_users, num_movies):
+        calls.append(1)
+        if len(calls) > 1:
+            raise NotImplementedError
+        return reference(edge_index, num_users, num_movies)
+
+    with pytest.raises(ExerciseFailed, match="raised NotImplementedError"):
+        check("node_degrees", partial)
+
+
+# --------------------------------------------------------------------------------------------------
+# Limits: time, output, objects that break formatting
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def short_limit(monkeypatch):
+    for ex in EXERCISES.values():
+        monkeypatch.setattr(ex, "time_limit", 0.5)
+
+
+def test_endless_python_loop_is_stopped(short_limit):
+    def loops(edge_index, num_users, num_movies):
+        while True:
+            try:
+                pass
+            except Exception:  # noqa: BLE001 - a learner's catch-all cannot swallow the limit
+                pass
+
+    with pytest.raises(ExerciseFailed, match=r"did not finish within 0.5 s"):
+        check("node_degrees", loops)
+
+
+def test_endless_jax_while_loop_is_stopped_and_jax_still_works(short_limit):
+    import jax
+    import jax.numpy as jnp
+
+    def loops(pred, target, mask):
+        n = jax.lax.while_loop(lambda i: i >= 0, lambda i: i + 1, 0)
+        return jnp.abs(pred - target).mean() + 0 * n
+
+    with pytest.raises(ExerciseFailed, match="did not finish"):
+        check("masked_l1_loss", loops)
+    assert float(jax.jit(lambda x: x + 1)(jnp.float32(1))) == 2.0  # the process is fine
+
+
+def test_printed_output_is_captured_and_truncated(capsys):
+    reference = EXERCISES["node_degrees"].reference
+
+    def chatty(edge_index, num_users, num_movies):
+        print("x" * 1_000_000)
+        return reference(edge_index, num_users, num_movies)
+
+    check("node_degrees", chatty)
+    out = capsys.readouterr().out
+    assert "correct" in out and "more characters not shown" in out and len(out) < 10_000
+
+    def chatty_and_wrong(edge_index, num_users, num_movies):
+        print("debug:", "y" * 1_000_000)
+        return None
+
+    with pytest.raises(ExerciseFailed) as e:
+        check("node_degrees", chatty_and_wrong)
+    assert "your function printed" in str(e.value) and len(str(e.value)) < 10_000
+    assert "debug:" not in capsys.readouterr().out
+
+
+def test_an_object_whose_repr_raises_cannot_crash_the_checker():
+    class Weird:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+        def __array__(self, *args, **kwargs):
+            raise RuntimeError("no array")
+
+    with pytest.raises(ExerciseFailed) as e:
+        check("node_degrees", lambda edge_index, num_users, num_movies: (Weird(), Weird()))
+    assert "Weird" in str(e.value)
+    with pytest.raises(ExerciseFailed):
+        check("pairwise_auc", lambda scores, labels: Weird())
+
+
+def test_a_leaked_tracer_cannot_crash_the_checker():
+    import jax
+
+    leaked = []
+    jax.jit(lambda x: leaked.append(x) or x)(np.float32(1.0))
+
+    with pytest.raises(ExerciseFailed):
+        check("masked_l1_loss", lambda pred, target, mask: leaked[0])
+
+
+def test_unknown_exercise_is_an_exercise_failure():
+    with pytest.raises(ExerciseFailed, match="no exercise named"):
+        check("nope", lambda: None)
+
+
+# --------------------------------------------------------------------------------------------------
+# Seeds: random cases change per call, a seed reproduces a counterexample
+# --------------------------------------------------------------------------------------------------
+
+
+def test_random_cases_change_with_the_seed_and_a_seed_reproduces_them():
+    ex = EXERCISES["top_n_unseen"]
+    a, b, a_again = (ex.all_cases(s) for s in (1, 2, 1))
+    assert [c.description for c in a] == [c.description for c in a_again]
+    assert any(not _same(x.args[0], y.args[0]) for x, y in zip(a, b) if x.random)
+    assert sum(c.random for c in a) == ex.n_random
+
+
+def test_failure_report_prints_the_seed_that_reproduces_it():
+    memorised = _memoriser(EXERCISES["top_n_unseen"])  # right on every hand-written case
+    with pytest.raises(ExerciseFailed) as e:
+        check("top_n_unseen", memorised)
+    message = str(e.value)
+    assert "wrong on the case 'random case 1 of 20" in message
+    seed = int(re.search(r"check\('top_n_unseen', your_function, seed=(\d+)\)", message).group(1))
+    with pytest.raises(ExerciseFailed) as again:
+        check("top_n_unseen", memorised, seed=seed)
+    assert str(again.value) == message
+    with pytest.raises(ExerciseFailed) as other:
+        check("top_n_unseen", memorised, seed=seed + 1)
+    assert str(other.value) != message
+
+
+def test_counterexample_names_input_expected_got():
+    def no_minlength(edge_index, num_users, num_movies):
+        ei = np.asarray(edge_index)
+        return np.bincount(ei[0]), np.bincount(ei[1])
+
+    with pytest.raises(ExerciseFailed) as e:
+        check("node_degrees", no_minlength, seed=0)
+    message = str(e.value)
+    assert "num_users = " in message and "expected: (array([" in message
+    assert "got:      (array([" in message
+    # IPython shows only the report, not a stack trace from inside course_lib
+    rendered = e.value._render_traceback_()
+    assert len(rendered) == 1 and rendered[0].endswith(message) and "File " not in rendered[0]
 
 
 def test_learner_exception_is_reported_readably():
@@ -511,47 +459,11 @@ def test_learner_exception_is_reported_readably():
         check("bipartite_to_directed", crashes)
 
 
-def test_none_wrong_type_and_shape_are_reported():
-    with pytest.raises(ExerciseFailed, match="returned None: did you forget a `return`"):
-        check("node_degrees", lambda edge_index, num_users, num_movies: None)
-    with pytest.raises(ExerciseFailed, match="expected a tuple of 2 items"):
-        check("node_degrees", lambda edge_index, num_users, num_movies: "degrees")
-    with pytest.raises(ExerciseFailed, match=r"shape \(4,\) but expected \(2, 4\)"):
-        check("to_edge_index", lambda user_raw, movie_raw, user_ids, movie_ids: np.zeros(4, int))
-    with pytest.raises(ExerciseFailed, match="expected a function"):
-        check("node_degrees", 42)
-
-
-def test_partial_implementation_is_a_failure_not_a_fallback():
-    calls = []
-
-    def partial(edge_index, num_users, num_movies):
-        calls.append(1)
-        if len(calls) > 1:
-            raise NotImplementedError
-        return exercises.get("node_degrees").reference(edge_index, num_users, num_movies)
-
-    with pytest.raises(ExerciseFailed, match="raised NotImplementedError"):
-        check("node_degrees", partial)
-
-
-def test_counterexample_names_input_expected_got():
-    with pytest.raises(ExerciseFailed) as e:
-        check("node_degrees", _deg_no_minlength)
-    message = str(e.value)
-    assert "isolated nodes" in message
-    assert "num_users = 4" in message
-    assert "expected: (array([1, 2, 1, 0]" in message
-    assert "got:      (array([1, 2, 1]" in message
-    # IPython shows only the report, not a stack trace from inside course_lib
-    rendered = e.value._render_traceback_()
-    assert len(rendered) == 1 and rendered[0].endswith(message) and "File " not in rendered[0]
-
-
 def test_compare_tolerances():
     assert compare(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-7]), 1e-5, 1e-6) is None
     assert "differ" in compare(np.array([1.0, 2.0]), np.array([1.0, 2.1]), 1e-5, 1e-6)
-    assert "integers" in compare(np.array([1, 2]), np.array([1.0, 2.0]), 0, 0)
+    assert "integer" in compare(np.array([1, 2]), np.array([1.0, 2.0]), 0, 0)
+    assert compare(np.array([1, 2]), np.array([1.0, 2.0]), 0, 0, integers="counts") is None
     assert compare({"a": np.ones(2)}, {"a": np.ones(2)}, 0, 0) is None
     assert "keys" in compare({"a": 1}, {"b": 1}, 0, 0)
 
@@ -566,6 +478,6 @@ def test_show_solution_renders_the_course_lib_source_collapsed():
     assert "minlength" in html  # the real body, highlighted
 
 
-def test_unknown_exercise():
-    with pytest.raises(KeyError, match="no exercise named"):
-        check("nope", lambda: None)
+def test_case_is_reproducible_data():
+    case = Case("x", (1, 2))
+    assert case.kwargs == {} and case.random is False

@@ -3,63 +3,278 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
+import torch
 
 from ..jax.gcn import masked_l1_loss
 from ..pyg.gcn import scale_rating
 from ..recommend import top_n_unseen
 from . import Case, Exercise, register
 
+# -------------------------------------------------------------------------------------------------
+# Exercise 1: scale_rating (torch, inside the PyG rating decoder: it must backpropagate)
+# -------------------------------------------------------------------------------------------------
+
 
 def _scale_cases() -> list[Case]:
-    import torch
-
     return [
         Case("zero is the middle of the range", (torch.tensor([0.0]),)),
         Case("large logits approach 0.5 and 5 stars",
              (torch.tensor([-30.0, -3.0, 3.0, 30.0]),)),
         Case("a batch of logits", (torch.linspace(-2, 2, 7),)),
         Case("an empty batch", (torch.zeros(0),)),
+        Case("a saturated unit: logits of -80 and 80 (sigmoid is 0 or 1 in float32)",
+             (torch.tensor([-80.0, -60.0, 0.5, 60.0, 80.0]),)),
     ]
+
+
+def _scale_random(rng: np.random.Generator) -> Case:
+    n = 0 if rng.random() < 0.1 else int(rng.integers(1, 25))
+    logit = rng.normal(0.0, 3.0, n)
+    extreme = 0
+    if n and rng.random() < 0.6:  # a few saturated logits (within float32's exp range, so
+        # that the textbook 1 / (1 + exp(-x)) stays a right answer)
+        extreme = int(rng.integers(1, min(n, 3) + 1))
+        where = rng.choice(n, extreme, replace=False)
+        logit[where] = rng.choice([-1.0, 1.0], extreme) * rng.uniform(30, 80, extreme)
+    text = f"{n} logits" + (f", {extreme} of them saturated (|logit| >= 30)" if extreme else "")
+    return Case(text, (torch.from_numpy(logit.astype(np.float32)),))
+
+
+# 5 * sigmoid: the range is (0, 5), not (0.5, 5)
+def _wrong_scale_5_sigmoid(logit):
+    return 5.0 * torch.sigmoid(logit)
+
+
+# shifts by 0.5 but stretches by 5: the range is (0.5, 5.5)
+def _wrong_scale_offset_only(logit):
+    return 0.5 + 5.0 * torch.sigmoid(logit)
+
+
+# clips a shifted logit: right range, wrong curve (and no gradient outside it)
+def _wrong_scale_clip(logit):
+    return torch.clamp(logit + 2.75, 0.5, 5.0)
+
+
+# the textbook sigmoid 1 / (1 + exp(-x)), written out (exp overflows only below -88)
+def _right_scale_exp(logit):
+    return 0.5 + 4.5 / (1.0 + torch.exp(-logit))
+
+
+# computed in numpy: right numbers, cut off from the gradient
+def _wrong_scale_numpy(logit):
+    x = logit.detach().numpy()
+    return torch.from_numpy(0.5 + 4.5 / (1.0 + np.exp(-x.astype(np.float64)))).float()
+
+
+# rounds to half stars: real ratings are, predictions must not be (no gradient either)
+def _wrong_scale_half_stars(logit):
+    return torch.round((0.5 + 4.5 * torch.sigmoid(logit)) * 2) / 2
+
+
+# sigmoid in place on the argument (fails on a tensor that requires grad, corrupts it otherwise)
+def _wrong_scale_in_place(logit):
+    return 0.5 + 4.5 * logit.sigmoid_()
+
+
+# the middle of the range shifted: 0.5 * sigmoid + 4.5
+def _wrong_scale_swapped_constants(logit):
+    return 4.5 + 0.5 * torch.sigmoid(logit)
+
+
+# right on the examples' sizes only (0, 1, 4, 5 or 7 logits); the plain sigmoid otherwise
+def _wrong_scale_memorised(logit):
+    if logit.shape[0] in (0, 1, 4, 5, 7):
+        return 0.5 + 4.5 * torch.sigmoid(logit)
+    return torch.sigmoid(logit)
+
+
+# sigmoid(x) = (1 + tanh(x / 2)) / 2, so 0.5 + 4.5 * sigmoid(x) = 2.75 + 2.25 * tanh(x / 2)
+def _right_scale_tanh(logit):
+    return 2.75 + 2.25 * torch.tanh(logit / 2)
+
+
+# torch.nn.functional.sigmoid, then an affine map written with torch.lerp
+def _right_scale_lerp(logit):
+    return torch.lerp(torch.full_like(logit, 0.5), torch.full_like(logit, 5.0),
+                      torch.nn.functional.sigmoid(logit))
 
 
 register(Exercise(
     name="scale_rating",
     reference=scale_rating,
     cases=_scale_cases,
+    random_case=_scale_random,
+    framework="torch",
+    returns=("torch",),
+    grad_argnames=("logit",),
     hint="a sigmoid maps to (0, 1); stretch it to the width of the range (5 - 0.5) and shift "
-         "it to start at 0.5.",
+         "it to start at 0.5. Use torch.sigmoid (stable for any logit) and stay in torch, so "
+         "that the model can backpropagate.",
+    mistakes=[_wrong_scale_5_sigmoid, _wrong_scale_offset_only, _wrong_scale_clip,
+              _wrong_scale_numpy, _wrong_scale_half_stars,
+              _wrong_scale_in_place, _wrong_scale_swapped_constants, _wrong_scale_memorised],
+    variants=[_right_scale_tanh, _right_scale_lerp, _right_scale_exp],
 ))
+
+# -------------------------------------------------------------------------------------------------
+# Exercise 2: masked_l1_loss (JAX, inside the jitted training step; mask is a boolean jax array)
+# -------------------------------------------------------------------------------------------------
 
 
 def _masked_l1_cases() -> list[Case]:
-    import jax.numpy as jnp
-
     return [
         Case("half of the edges are training edges",
              (jnp.array([3.0, 4.5, 2.0, 1.0]), jnp.array([4.0, 4.0, 2.5, 5.0]),
               jnp.array([True, False, True, False]))),
         Case("errors in both directions (over- and under-prediction)",
-             (jnp.array([1.0, 5.0, 3.0]), jnp.array([2.0, 4.0, 3.0]),
-              jnp.array([True, True, True]))),
+             (jnp.array([1.0, 5.0, 3.0, 2.5]), jnp.array([2.0, 4.0, 3.0, 3.5]),
+              jnp.array([True, True, True, True]))),
         Case("a single selected edge",
-             (jnp.array([0.5, 2.0, 3.5]), jnp.array([5.0, 1.0, 3.0]),
-              jnp.array([False, False, True]))),
+             (jnp.array([0.5, 2.0, 3.5, 4.0]), jnp.array([5.0, 1.0, 3.0, 4.5]),
+              jnp.array([False, False, True, False]))),
         Case("no edge selected: the loss is 0, not NaN",
-             (jnp.array([1.0, 2.0]), jnp.array([3.0, 3.0]), jnp.array([False, False]))),
+             (jnp.array([1.0, 2.0, 4.5, 3.0]), jnp.array([3.0, 3.0, 3.0, 3.0]),
+              jnp.array([False, False, False, False]))),
+        Case("saturated predictions of exactly 0.5 and 5 stars that equal their targets",
+             (jnp.array([0.5, 5.0, 3.25, 5.0]), jnp.array([0.5, 5.0, 3.5, 4.5]),
+              jnp.array([True, True, True, False]))),
     ]
+
+
+# JAX compiles every primitive it runs op by op once per shape (about 35 compiles per new size,
+# a second or so): the hand-written and the random cases all have 4 edges, so that a check
+# compiles once. Values, ties and masks are drawn afresh (the loss is the same for any length).
+_L1_EDGES = 4
+
+
+def _masked_l1_random(rng: np.random.Generator) -> Case:
+    n = _L1_EDGES
+    target = rng.integers(1, 11, n) * 0.5  # half stars, 0.5 to 5
+    pred = rng.uniform(0.5, 5.0, n).round(2)
+    saturated = rng.random(n) < 0.15
+    pred[saturated] = rng.choice([0.5, 5.0], int(saturated.sum()))
+    equal = rng.random(n) < 0.25  # predictions equal to their target (the kink of |x|)
+    pred[equal] = target[equal]
+    draw = rng.random()
+    if draw < 0.2:
+        mask, what = np.zeros(n, dtype=bool), "no edge selected"
+    elif draw < 0.35:
+        mask, what = np.ones(n, dtype=bool), "every edge selected"
+    else:
+        mask = rng.random(n) < rng.uniform(0.2, 0.9)
+        what = f"{int(mask.sum())} selected"
+    text = (f"{n} edges, {what}, {int((pred == target)[mask].sum())} selected predictions "
+            f"equal to their target")
+    return Case(text, (jnp.asarray(pred, dtype=jnp.float32), jnp.asarray(target, jnp.float32),
+                       jnp.asarray(mask)))
+
+
+# divides by the number of all edges, not of the selected ones
+def _wrong_l1_mean_over_all(pred, target, mask):
+    return jnp.mean(jnp.abs(pred - target) * mask)
+
+
+# squared error (MSE), not absolute
+def _wrong_l1_squared(pred, target, mask):
+    return jnp.sum((pred - target) ** 2 * mask) / jnp.maximum(mask.sum(), 1)
+
+
+# the absolute value of the summed errors: over- and under-predictions cancel
+def _wrong_l1_abs_of_sum(pred, target, mask):
+    return jnp.abs(jnp.sum((pred - target) * mask)) / jnp.maximum(mask.sum(), 1)
+
+
+# 0 / 0 = NaN when no edge is selected
+def _wrong_l1_nan_when_empty(pred, target, mask):
+    return jnp.sum(jnp.abs(pred - target) * mask) / mask.sum()
+
+
+# boolean-mask indexing pred[mask]: right eagerly, but its shape depends on the values, so it
+# fails under jax.jit
+def _wrong_l1_boolean_index(pred, target, mask):
+    errors = jnp.abs(pred[mask] - target[mask])
+    return errors.mean() if errors.size > 0 else jnp.zeros((), pred.dtype)
+
+
+# a Python `if` on a traced value: right eagerly, fails under jax.jit
+def _wrong_l1_python_if(pred, target, mask):
+    if mask.sum() == 0:
+        return jnp.zeros((), pred.dtype)
+    return jnp.sum(jnp.abs(pred - target) * mask) / mask.sum()
+
+
+# jnp.where around total / count: the value is 0, but the gradient of the unused 0 / 0 branch
+# is NaN when no edge is selected
+def _wrong_l1_where_nan_grad(pred, target, mask):
+    count = mask.sum()
+    return jnp.where(count > 0, jnp.sum(jnp.abs(pred - target) * mask) / count, 0.0)
+
+
+# |x| as sqrt(x ** 2): its gradient is 0 / 0 = NaN where a prediction equals its target
+def _wrong_l1_sqrt_square(pred, target, mask):
+    return jnp.sum(jnp.sqrt((pred - target) ** 2) * mask) / jnp.maximum(mask.sum(), 1)
+
+
+# float(...) of the loss: a Python number (a tracer cannot become a float under jit)
+def _wrong_l1_float(pred, target, mask):
+    return float(jnp.sum(jnp.abs(pred - target) * mask) / max(int(mask.sum()), 1))
+
+
+# numpy inside the loss: no jit, no gradient
+def _wrong_l1_numpy(pred, target, mask):
+    p, t, m = np.asarray(pred), np.asarray(target), np.asarray(mask)
+    return jnp.asarray(np.abs(p - t)[m].sum() / max(m.sum(), 1), dtype=jnp.float32)
+
+
+# right on the examples only (recognised, jit-safe, by their first prediction: 3, 1 or 0.5);
+# the mean over all edges otherwise
+def _wrong_l1_memorised(pred, target, mask):
+    example = (pred[0] == 3.0) | (pred[0] == 1.0) | (pred[0] == 0.5)
+    right = jnp.sum(jnp.abs(pred - target) * mask) / jnp.maximum(mask.sum(), 1)
+    return jnp.where(example, right, jnp.mean(jnp.abs(pred - target) * mask))
+
+
+# jnp.where zeroes the unselected errors; the count is at least 1
+def _right_l1_where(pred, target, mask):
+    errors = jnp.where(mask, jnp.abs(pred - target), 0.0)
+    return errors.sum() / jnp.maximum(jnp.count_nonzero(mask), 1)
+
+
+# a weighted mean: the denominator only needs to be positive, the numerator is 0 anyway
+def _right_l1_weights(pred, target, mask):
+    w = mask.astype(jnp.float32)
+    return jnp.dot(jnp.abs(pred - target), w) / jnp.maximum(w.sum(), 1e-8)
 
 
 register(Exercise(
     name="masked_l1_loss",
     reference=masked_l1_loss,
     cases=_masked_l1_cases,
-    hint="average |pred - target| over the selected entries only: divide by the number of "
-         "selected entries (at least 1), not by the length of the arrays.",
+    random_case=_masked_l1_random,
+    framework="jax",
+    returns=("jax",),
+    grad_argnames=("pred",),
+    jit_cases=2,
+    hint="average |pred - target| over the selected entries only: multiply by the mask (or "
+         "jnp.where) and divide by the number of selected entries, at least 1, not by the "
+         "length of the arrays. No pred[mask] and no Python `if`: the loss runs under jax.jit.",
+    mistakes=[_wrong_l1_mean_over_all, _wrong_l1_squared, _wrong_l1_abs_of_sum,
+              _wrong_l1_nan_when_empty, _wrong_l1_boolean_index, _wrong_l1_python_if,
+              _wrong_l1_where_nan_grad, _wrong_l1_sqrt_square, _wrong_l1_float, _wrong_l1_numpy,
+              _wrong_l1_memorised],
+    variants=[_right_l1_where, _right_l1_weights],
 ))
+
+# -------------------------------------------------------------------------------------------------
+# Exercise 3: top_n_unseen (numpy: one user's scores, the sorted movie ids from rated_movies)
+# -------------------------------------------------------------------------------------------------
 
 
 def _top_n_cases() -> list[Case]:
+    tied = np.full(20, 4.5)
+    tied[[3, 11]] = 5.0
     return [
         Case("seen movies are skipped even when they score highest",
              (np.array([4.5, 3.0, 4.9, 2.0, 4.0]), np.array([2]), 3)),
@@ -68,13 +283,146 @@ def _top_n_cases() -> list[Case]:
         Case("n larger than the number of unseen movies",
              (np.array([1.0, 2.0, 3.0]), np.array([0, 2]), 5)),
         Case("nothing seen yet", (np.array([2.5, 0.5, 5.0, 3.5]), np.array([], dtype=int), 2)),
+        Case("18 movies tied at 4.5 stars (more than 16: np.argsort's default is not stable)",
+             (tied.astype(np.float32), np.array([0, 7]), 10)),
+        Case("dot-product scores are negative: a seen movie must not come back with score 0",
+             (np.array([-1.5, -0.2, -3.0, -0.7]), np.array([0, 1]), 3)),
+        Case("every movie seen: nothing to recommend",
+             (np.array([3.0, 4.0, 2.0]), np.array([0, 1, 2]), 2)),
     ]
+
+
+def _top_n_random(rng: np.random.Generator) -> Case:
+    m = int(rng.integers(18, 33))
+    if rng.random() < 0.7:  # predicted ratings: many movies share the top score (> 16 ties)
+        scores = rng.choice([3.5, 4.0, 4.5], m).astype(np.float64)
+        tied = int(rng.integers(17, m + 1))
+        scores[rng.choice(m, tied, replace=False)] = 5.0
+        kind = f"{tied} tied at the top"
+    else:  # dot-product logits, some negative
+        scores = rng.normal(0.0, 2.0, m).round(1)
+        kind = "logits (some negative, some tied)"
+    if rng.random() < 0.5:
+        scores = scores.astype(np.float32)
+    num_seen = 0 if rng.random() < 0.15 else int(rng.integers(1, m))
+    seen = np.sort(rng.choice(m, num_seen, replace=False)).astype(np.int64)
+    order = "sorted"
+    if num_seen and rng.random() < 0.25:  # built by hand: unsorted, with a repeat
+        seen = rng.permutation(np.concatenate([seen, seen[:1]]))
+        order = "unsorted, one repeated"
+    n = int(rng.integers(1, m + 4)) if rng.random() < 0.4 else int(rng.integers(1, 16))
+    note = ", n > unseen" if n > m - num_seen else ""
+    text = f"{m} scores ({kind}), {num_seen} seen ({order}), n = {n}{note}"
+    return Case(text, (scores, seen, n))
+
+
+# forgets to skip the seen movies
+def _wrong_top_keeps_seen(scores, seen, n):
+    return np.argsort(-scores, kind="stable")[:n]
+
+
+# the lowest scores first
+def _wrong_top_ascending(scores, seen, n):
+    s = scores.astype(float).copy()
+    s[seen] = np.inf
+    return np.argsort(s, kind="stable")[:n]
+
+
+# reversing an ascending stable sort puts tied movies' higher index first
+def _wrong_top_unstable_ties(scores, seen, n):
+    s = scores.astype(float).copy()
+    s[seen] = -np.inf
+    order = np.argsort(s, kind="stable")[::-1]
+    return order[np.isfinite(s[order])][:n]
+
+
+# does not drop the -inf ones: pads a short list with seen movies
+def _wrong_top_pads_with_seen(scores, seen, n):
+    s = scores.astype(float).copy()
+    s[seen] = -np.inf
+    return np.argsort(-s, kind="stable")[:n]
+
+
+# np.argsort's default sort is not stable beyond 16 items: tied movies come out in any order
+def _wrong_top_default_argsort(scores, seen, n):
+    s = scores.astype(float).copy()
+    s[seen] = -np.inf
+    order = np.argsort(-s)
+    return order[np.isfinite(s[order])][:n]
+
+
+# sets the seen scores to -inf in the caller's array (recommend() then shows -inf scores)
+def _wrong_top_in_place(scores, seen, n):
+    scores[seen] = -np.inf
+    order = np.argsort(-scores, kind="stable")
+    return order[np.isfinite(scores[order])][:n]
+
+
+# a Python list, not an array of indices
+def _wrong_top_list(scores, seen, n):
+    order = np.argsort(-scores, kind="stable")
+    return [int(i) for i in order if i not in seen][:n]
+
+
+# np.setdiff1d returns the unseen movies *sorted by index*, losing the ranking
+def _wrong_top_setdiff(scores, seen, n):
+    return np.setdiff1d(np.argsort(-scores, kind="stable"), seen)[:n]
+
+
+# sets seen scores to 0, assuming scores are positive ratings (dot products can be negative)
+def _wrong_top_zero_seen(scores, seen, n):
+    s = scores.astype(float).copy()
+    s[seen] = 0.0
+    return np.argsort(-s, kind="stable")[:n]
+
+
+# hard-codes the answers of the hand-written examples; the unfiltered ranking otherwise
+def _wrong_top_memorised(scores, seen, n):
+    known = {(4.5, 3.0, 4.9, 2.0, 4.0): [0, 4, 1], (3.0, 4.0, 4.0, 1.0, 4.0): [1, 2, 4],
+             (1.0, 2.0, 3.0): [1], (2.5, 0.5, 5.0, 3.5): [2, 3],
+             (-1.5, -0.2, -3.0, -0.7): [3, 2], (3.0, 4.0, 2.0): [],
+             (4.5,) * 3 + (5.0,) + (4.5,) * 7 + (5.0,) + (4.5,) * 8: [3, 11, 1, 2, 4, 5, 6, 8,
+                                                                       9, 10]}
+    key = tuple(np.asarray(scores, dtype=float).tolist())
+    if key in known:
+        return np.array(known[key], dtype=np.int64)
+    return np.argsort(-scores, kind="stable")[:n]
+
+
+# rank everything stably, then drop the seen movies with np.isin
+def _right_top_isin(scores, seen, n):
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    return order[~np.isin(order, seen)][:n]
+
+
+# np.lexsort: primary key -score, ties broken by the movie index
+def _right_top_lexsort(scores, seen, n):
+    unseen = np.ones(len(scores), dtype=bool)
+    unseen[seen] = False
+    idx = np.flatnonzero(unseen)
+    return idx[np.lexsort((idx, -scores[idx]))][:n]
+
+
+# Python's sorted (stable) on the unseen indices, back to an int64 array
+def _right_top_sorted(scores, seen, n):
+    skip = set(np.asarray(seen).tolist())
+    ranked = sorted((i for i in range(len(scores)) if i not in skip), key=lambda i: -scores[i])
+    return np.array(ranked[:n], dtype=np.int64)
 
 
 register(Exercise(
     name="top_n_unseen",
     reference=top_n_unseen,
     cases=_top_n_cases,
-    hint="set the seen movies' scores to -inf, sort descending with a stable sort "
-         "(np.argsort(-scores, kind='stable')), drop the -inf ones, keep n.",
+    random_case=_top_n_random,
+    framework="numpy",
+    returns=("numpy",),
+    integers="indices",
+    hint="on a copy of the scores, set the seen movies' scores to -inf, sort descending with a "
+         "stable sort (np.argsort(-scores, kind='stable')), drop the -inf ones, keep n. Return "
+         "an integer numpy array and leave `scores` unchanged.",
+    mistakes=[_wrong_top_keeps_seen, _wrong_top_ascending, _wrong_top_unstable_ties,
+              _wrong_top_pads_with_seen, _wrong_top_default_argsort, _wrong_top_in_place,
+              _wrong_top_list, _wrong_top_setdiff, _wrong_top_zero_seen, _wrong_top_memorised],
+    variants=[_right_top_isin, _right_top_lexsort, _right_top_sorted],
 ))

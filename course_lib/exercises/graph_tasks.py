@@ -1,11 +1,23 @@
-"""Exercises of the chapter "Graph prediction tasks" (book/01_graph_tasks)."""
+"""Exercises of the chapter "Graph prediction tasks" (book/01_graph_tasks).
+
+Each exercise lists plausible wrong answers (``_wrong_*``, which the checker must reject) and
+correct but different answers (``_right_*``, which it must accept). They are self-contained: a
+test pastes their source into the notebook cell, where only ``np``, ``pd``, ``torch``, ``jax``,
+``jnp`` and ``jraph`` exist.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..message_passing import aggregate_sum, mean_readout, symmetric_norm
-from . import Case, Exercise, register
+from . import Case, Exercise, listed, register
+
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 1: aggregate_sum
+# ------------------------------------------------------------------------------------------------
 
 
 def _aggregate_cases() -> list[Case]:
@@ -17,19 +29,142 @@ def _aggregate_cases() -> list[Case]:
              (np.array([[1.0], [2.0], [4.0]]), np.array([1, 1, 0]), 2)),
         Case("isolated nodes 3 and 4 receive nothing",
              (rng.normal(size=(3, 3)).round(2), np.array([0, 1, 1]), 5)),
-        Case("one-dimensional messages", (np.array([0.5, 1.5, 2.0]), np.array([2, 0, 2]), 3)),
+        Case("one feature per message", (np.array([[0.5], [1.5], [2.0]]), np.array([2, 0, 2]), 3)),
         Case("a single edge", (np.array([[3.0, -1.0]]), np.array([0]), 2)),
         Case("no edges (empty batch)", (np.zeros((0, 2)), np.zeros(0, dtype=np.int64), 3)),
+        Case("receivers unsorted, node 2 gets three messages, nodes 1 and 3 none",
+             (np.array([[1.0, 0.5], [2.0, -1.0], [-3.0, 2.0], [0.25, 4.0]]),
+              np.array([2, 0, 2, 2]), 4)),
     ]
+
+
+def _aggregate_random(rng: np.random.Generator) -> Case:
+    """As gcn_layer calls it: float64 messages [E, F], int64 receivers, a Python int."""
+    num_nodes = int(rng.integers(2, 11))
+    features = int(rng.integers(1, 4))
+    if rng.random() < 0.08:
+        messages = np.zeros((0, features))
+        receivers = np.zeros(0, dtype=np.int64)
+        return Case(f"no edges, {num_nodes} nodes", (messages, receivers, num_nodes))
+    # only some nodes receive (isolated nodes, often the last one), each target several times
+    k = int(rng.integers(1, num_nodes))
+    targets = rng.choice(num_nodes - 1 if rng.random() < 0.5 else num_nodes, size=k,
+                         replace=False)
+    num_edges = int(rng.integers(k + 2, 31))
+    receivers = np.concatenate([targets, rng.choice(targets, size=num_edges - k)])
+    receivers = rng.permutation(receivers).astype(np.int64)
+    messages = rng.normal(size=(num_edges, features)).round(2)
+    idle = np.setdiff1d(np.arange(num_nodes), receivers)
+    return Case(f"{num_edges} messages (receivers unsorted and repeated) into {num_nodes} nodes; "
+                f"nodes receiving nothing: {listed(idle)}", (messages, receivers, num_nodes))
+
+
+# out[receivers] += messages: numpy's buffered += adds a repeated receiver only once
+def _wrong_agg_buffered(messages, receivers, num_nodes):
+    out = np.zeros((num_nodes,) + np.shape(messages)[1:])
+    out[np.asarray(receivers)] += messages
+    return out
+
+
+# averages the messages instead of summing them
+def _wrong_agg_mean(messages, receivers, num_nodes):
+    messages = np.asarray(messages, dtype=float)
+    out = np.zeros((num_nodes,) + messages.shape[1:])
+    np.add.at(out, receivers, messages)
+    count = np.bincount(receivers, minlength=num_nodes).reshape((-1,) + (1,) * (out.ndim - 1))
+    return out / np.maximum(count, 1)
+
+
+# sizes the output by the largest receiver, dropping isolated nodes at the end
+def _wrong_agg_no_num_nodes(messages, receivers, num_nodes):
+    messages = np.asarray(messages, dtype=float)
+    n = int(np.max(receivers)) + 1 if len(receivers) else 0
+    out = np.zeros((n,) + messages.shape[1:])
+    np.add.at(out, receivers, messages)
+    return out
+
+
+# out[receivers] = messages: the last message to a node overwrites the others
+def _wrong_agg_last_wins(messages, receivers, num_nodes):
+    messages = np.asarray(messages, dtype=float)
+    out = np.zeros((num_nodes,) + messages.shape[1:])
+    out[receivers] = messages
+    return out
+
+
+# np.add.reduceat over runs of receivers: right only when the receivers are sorted
+def _wrong_agg_reduceat(messages, receivers, num_nodes):
+    messages = np.asarray(messages, dtype=float)
+    out = np.zeros((num_nodes,) + messages.shape[1:])
+    if len(receivers):
+        nodes, starts = np.unique(receivers, return_index=True)
+        out[nodes] = np.add.reduceat(messages, np.sort(starts))
+    return out
+
+
+# np.bincount with weights: fine for one feature, fails for messages of shape [E, F]
+def _wrong_agg_bincount(messages, receivers, num_nodes):
+    return np.bincount(receivers, weights=messages, minlength=num_nodes)
+
+
+# hard-codes the answers of the hand-written cases, wrong on any other input
+def _wrong_agg_memorised(messages, receivers, num_nodes):
+    known = {
+        ((0, 2, 2, 1), 3): [[0.13, -0.13], [1.3, 0.95], [0.1, 0.46]],
+        ((1, 1, 0), 2): [[4.0], [3.0]],
+        ((0, 1, 1), 5): [[-0.7, -1.27, -0.62], [-1.21, -3.06, -0.76]] + [[0.0] * 3] * 3,
+        ((2, 0, 2), 3): [1.5, 0.0, 2.5],
+        ((0,), 2): [[3.0, -1.0], [0.0, 0.0]],
+        ((), 3): [[0.0, 0.0]] * 3,
+        ((2, 0, 2, 2), 4): [[2.0, -1.0], [0.0, 0.0], [-1.75, 6.5], [0.0, 0.0]],
+    }
+    key = (tuple(int(r) for r in receivers), num_nodes)
+    if key in known:
+        return np.array(known[key])
+    return np.zeros((num_nodes,) + np.shape(messages)[1:])
+
+
+# a one-hot [num_nodes, E] incidence matrix times the messages
+def _right_agg_incidence(messages, receivers, num_nodes):
+    hits = np.asarray(receivers)[None, :] == np.arange(num_nodes)[:, None]
+    return hits.astype(float) @ np.asarray(messages, dtype=float)
+
+
+# a plain Python loop over the edges
+def _right_agg_loop(messages, receivers, num_nodes):
+    messages = np.asarray(messages, dtype=float)
+    out = np.zeros((num_nodes,) + messages.shape[1:])
+    for e, r in enumerate(receivers):
+        out[r] += messages[e]
+    return out
+
+
+# np.add.at into a [num_nodes, F] array: the messages are [E, F] wherever the course calls it
+def _right_agg_add_at_2d(messages, receivers, num_nodes):
+    out = np.zeros((num_nodes, messages.shape[1]))
+    np.add.at(out, receivers, messages)
+    return out
 
 
 register(Exercise(
     name="aggregate_sum",
     reference=aggregate_sum,
     cases=_aggregate_cases,
+    random_case=_aggregate_random,
+    framework="numpy",
+    returns=("numpy",),
     hint="start from zeros of shape (num_nodes,) + messages.shape[1:]; np.add.at adds repeated "
          "indices correctly (out[receivers] += messages does not).",
+    mistakes=[_wrong_agg_buffered, _wrong_agg_mean, _wrong_agg_no_num_nodes,
+              _wrong_agg_last_wins, _wrong_agg_reduceat, _wrong_agg_bincount,
+              _wrong_agg_memorised],
+    variants=[_right_agg_incidence, _right_agg_loop, _right_agg_add_at_2d],
 ))
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 2: symmetric_norm
+# ------------------------------------------------------------------------------------------------
 
 
 def _norm_cases() -> list[Case]:
@@ -45,16 +180,134 @@ def _norm_cases() -> list[Case]:
         Case("node 3 isolated but for its self loop",
              (np.array([0, 1, 0, 1, 2, 3]), np.array([1, 0, 0, 1, 2, 3]), 4)),
         Case("no edges", (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 2)),
+        Case("edge 0 -> 1 stored twice (both copies count), with self loops",
+             (np.array([0, 0, 1, 0, 1]), np.array([1, 1, 0, 0, 1]), 2)),
     ]
+
+
+def _norm_random(rng: np.random.Generator) -> Case:
+    """As gcn_layer calls it: int64 senders/receivers with one self loop per node appended."""
+    num_nodes = int(rng.integers(2, 10))
+    active = rng.choice(num_nodes, size=int(rng.integers(2, num_nodes + 1)), replace=False)
+    num_edges = int(rng.integers(1, 16))
+    s, r = rng.choice(active, size=num_edges), rng.choice(active, size=num_edges)
+    undirected = rng.random() < 0.3
+    if undirected:  # each edge stored in both directions, as in the karate club
+        s, r = np.concatenate([s, r]), np.concatenate([r, s])
+    repeats = 0
+    if rng.random() < 0.85:  # repeated edges (a multigraph): every copy counts
+        repeats = int(rng.integers(1, 4))
+        pick = rng.integers(0, len(s), size=repeats)
+        s, r = np.concatenate([s, s[pick]]), np.concatenate([r, r[pick]])
+    order = rng.permutation(len(s))
+    loops = np.arange(num_nodes)
+    senders = np.concatenate([s[order], loops]).astype(np.int64)
+    receivers = np.concatenate([r[order], loops]).astype(np.int64)
+    only_loop = np.setdiff1d(loops, np.concatenate([s, r]))
+    kind = "undirected (both directions)" if undirected else "directed"
+    return Case(f"{len(s)} {kind} edges ({repeats} repeated) + {num_nodes} self loops; "
+                f"nodes with only their self loop: {listed(only_loop)}",
+                (senders, receivers, num_nodes))
+
+
+# 1 / deg(receiver): the random-walk (mean) normalisation, not the symmetric one
+def _wrong_norm_mean(senders, receivers, num_nodes):
+    deg = np.bincount(receivers, minlength=num_nodes).astype(float)
+    return 1.0 / deg[receivers]
+
+
+# counts the edges leaving a node (out-degree) instead of those arriving
+def _wrong_norm_out_degree(senders, receivers, num_nodes):
+    deg = np.bincount(senders, minlength=num_nodes).astype(float)
+    return deg[senders] ** -0.5 * deg[receivers] ** -0.5
+
+
+# forgets the square root
+def _wrong_norm_missing_sqrt(senders, receivers, num_nodes):
+    deg = np.bincount(receivers, minlength=num_nodes).astype(float)
+    return 1.0 / (deg[senders] * deg[receivers])
+
+
+# degrees from a dense 0/1 adjacency matrix: a repeated edge counts once
+def _wrong_norm_dense_adjacency(senders, receivers, num_nodes):
+    adj = np.zeros((num_nodes, num_nodes))
+    adj[senders, receivers] = 1.0
+    deg = adj.sum(axis=0)
+    return 1.0 / np.sqrt(deg[senders] * deg[receivers])
+
+
+# adds the self loop to the degree again, although the edges already include it
+def _wrong_norm_extra_self_loop(senders, receivers, num_nodes):
+    deg = np.bincount(receivers, minlength=num_nodes).astype(float) + 1.0
+    return 1.0 / np.sqrt(deg[senders] * deg[receivers])
+
+
+# counts each edge at both of its ends (in-degree + out-degree)
+def _wrong_norm_both_ends(senders, receivers, num_nodes):
+    deg = (np.bincount(senders, minlength=num_nodes)
+           + np.bincount(receivers, minlength=num_nodes)).astype(float)
+    return 1.0 / np.sqrt(deg[senders] * deg[receivers])
+
+
+# returns the normalised [num_nodes, num_nodes] matrix D^-1/2 A D^-1/2, not one weight per edge
+def _wrong_norm_matrix(senders, receivers, num_nodes):
+    adj = np.zeros((num_nodes, num_nodes))
+    np.add.at(adj, (receivers, senders), 1.0)
+    d = adj.sum(axis=1)
+    inv = np.where(d > 0, 1.0 / np.sqrt(np.maximum(d, 1.0)), 0.0)
+    return inv[:, None] * adj * inv[None, :]
+
+
+# hard-codes the answers of the hand-written cases, wrong on any other input
+def _wrong_norm_memorised(senders, receivers, num_nodes):
+    a, b, c = 6 ** -0.5, 3 ** -0.5, 1 / 3
+    known = {
+        ((0, 1, 1, 2, 0, 1, 2), 3): [a, a, a, a, 0.5, c, 0.5],
+        ((0, 0, 0, 1, 2, 3), 4): [b] * 6,
+        ((0, 0, 1, 2, 2), 3): [1.0, b, b, c, b],
+        ((0, 1, 0, 1, 2, 3), 4): [0.5, 0.5, 0.5, 0.5, 1.0, 1.0],
+        ((), 2): [],
+        ((0, 0, 1, 0, 1), 2): [a, a, a, 0.5, c],
+    }
+    key = (tuple(int(v) for v in senders), num_nodes)
+    return np.array(known.get(key, [1.0] * len(senders)))
+
+
+# no guard for degree 0: fine, since every node has its self loop
+def _right_norm_plain(senders, receivers, num_nodes):
+    deg = np.bincount(receivers, minlength=num_nodes)
+    return 1.0 / np.sqrt(deg[senders] * deg[receivers])
+
+
+# counts the degrees in a Python dict
+def _right_norm_dict(senders, receivers, num_nodes):
+    deg = {}
+    for r in receivers:
+        deg[int(r)] = deg.get(int(r), 0) + 1
+    return np.array([(deg[int(s)] * deg[int(r)]) ** -0.5 for s, r in zip(senders, receivers)],
+                    dtype=float)
 
 
 register(Exercise(
     name="symmetric_norm",
     reference=symmetric_norm,
     cases=_norm_cases,
-    hint="deg[i] = number of edges whose receiver is i (np.bincount with minlength); the weight "
-         "of edge (s, r) is deg[s] ** -0.5 * deg[r] ** -0.5.",
+    random_case=_norm_random,
+    framework="numpy",
+    returns=("numpy",),
+    hint="deg[i] = number of edges whose receiver is i, every copy of a repeated edge included "
+         "(np.bincount with minlength); the weight of edge (s, r) is "
+         "deg[s] ** -0.5 * deg[r] ** -0.5.",
+    mistakes=[_wrong_norm_mean, _wrong_norm_out_degree, _wrong_norm_missing_sqrt,
+              _wrong_norm_dense_adjacency, _wrong_norm_extra_self_loop, _wrong_norm_both_ends,
+              _wrong_norm_matrix, _wrong_norm_memorised],
+    variants=[_right_norm_plain, _right_norm_dict],
 ))
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 3: mean_readout
+# ------------------------------------------------------------------------------------------------
 
 
 def _readout_cases() -> list[Case]:
@@ -67,14 +320,152 @@ def _readout_cases() -> list[Case]:
         Case("a single graph", (np.array([[2.0, 0.0], [0.0, 2.0]]), np.array([0, 0]), 1)),
         Case("an empty padding graph at the end gets zeros",
              (np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([0, 1]), 3)),
-        Case("nodes not sorted by graph", (np.array([[1.0], [5.0], [3.0]]), np.array([1, 0, 1]), 2)),
+        Case("nodes not sorted by graph",
+             (np.array([[1.0], [5.0], [3.0]]), np.array([1, 0, 1]), 2)),
+        Case("graph 1 in the middle has no nodes",
+             (np.array([[2.0], [4.0], [1.0], [3.0], [8.0]]), np.array([0, 0, 2, 2, 2]), 3)),
     ]
+
+
+def _readout_random(rng: np.random.Generator) -> Case:
+    """As the notebook calls it on a padded jraph batch: float32 nodes [N, F], the graph id of each
+    node (np.repeat of n_node: sorted), a Python int; empty (padding) graphs in the middle and at
+    the end; sometimes nodes not sorted by graph."""
+    num_graphs = int(rng.integers(2, 7))
+    sizes = rng.integers(1, 6, size=num_graphs)
+    sizes[rng.random(num_graphs) < 0.3] = 0
+    if rng.random() < 0.8:
+        sizes[int(rng.integers(0, num_graphs - 1))] = 0  # an empty graph before the last one
+    if rng.random() < 0.5:
+        sizes[-1] = 0  # an empty padding graph at the end
+    if rng.random() < 0.05:
+        sizes[:] = 0
+    graph_index = np.repeat(np.arange(num_graphs), sizes).astype(np.int64)
+    shuffled = rng.random() < 0.3 and len(graph_index) > 2
+    if shuffled:
+        graph_index = rng.permutation(graph_index)
+    features = int(rng.integers(1, 4))
+    nodes = rng.normal(size=(len(graph_index), features)).round(2).astype(np.float32)
+    order = "nodes not sorted by graph" if shuffled else "nodes sorted by graph"
+    return Case(f"{num_graphs} graphs of {', '.join(map(str, sizes))} nodes ({order}); "
+                f"empty graphs: {listed(np.flatnonzero(sizes == 0))}",
+                (nodes, graph_index, num_graphs))
+
+
+# sums the node features instead of averaging them
+def _wrong_readout_sum(node_features, graph_index, num_graphs):
+    out = np.zeros((num_graphs,) + np.shape(node_features)[1:])
+    np.add.at(out, graph_index, node_features)
+    return out
+
+
+# the mean over all nodes of the batch, repeated for every graph
+def _wrong_readout_global(node_features, graph_index, num_graphs):
+    mean = np.asarray(node_features, dtype=float).mean(0, keepdims=True)
+    return np.repeat(mean, num_graphs, axis=0)
+
+
+# divides by a zero count: NaN for an empty graph
+def _wrong_readout_nan_on_empty(node_features, graph_index, num_graphs):
+    out = np.zeros((num_graphs,) + np.shape(node_features)[1:])
+    np.add.at(out, graph_index, node_features)
+    count = np.bincount(graph_index, minlength=num_graphs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return out / count[:, None]
+
+
+# a loop of .mean(axis=0) per graph: NaN (and a warning) for an empty graph
+def _wrong_readout_loop_nan(node_features, graph_index, num_graphs):
+    x = np.asarray(node_features, dtype=float)
+    gi = np.asarray(graph_index)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack([x[gi == g].mean(axis=0) for g in range(num_graphs)])
+
+
+# sizes the output by the largest graph id, dropping empty graphs at the end
+def _wrong_readout_drops_trailing(node_features, graph_index, num_graphs):
+    x = np.asarray(node_features, dtype=float)
+    n = int(np.max(graph_index)) + 1 if len(graph_index) else 0
+    out = np.zeros((n,) + x.shape[1:])
+    np.add.at(out, graph_index, x)
+    return out / np.maximum(np.bincount(graph_index, minlength=n), 1)[:, None]
+
+
+# np.unique(return_counts) skips empty graphs, so the counts shift onto the wrong graphs
+def _wrong_readout_unique_counts(node_features, graph_index, num_graphs):
+    x = np.asarray(node_features, dtype=float)
+    out = np.zeros((num_graphs,) + x.shape[1:])
+    np.add.at(out, graph_index, x)
+    counts = np.unique(graph_index, return_counts=True)[1]
+    counts = np.concatenate([counts, np.ones(num_graphs - len(counts))])
+    return out / counts[:, None]
+
+
+# np.add.reduceat over runs of graph ids: right only when the nodes are sorted by graph
+def _wrong_readout_reduceat(node_features, graph_index, num_graphs):
+    x = np.asarray(node_features, dtype=float)
+    out = np.zeros((num_graphs,) + x.shape[1:])
+    if len(graph_index):
+        graphs, starts, counts = np.unique(graph_index, return_index=True, return_counts=True)
+        out[graphs] = np.add.reduceat(x, np.sort(starts)) / counts[:, None]
+    return out
+
+
+# returns a Python list of per-graph vectors instead of one [num_graphs, F] array
+def _wrong_readout_list(node_features, graph_index, num_graphs):
+    x = np.asarray(node_features, dtype=float)
+    gi = np.asarray(graph_index)
+    return [x[gi == g].mean(axis=0) if (gi == g).any() else np.zeros(x.shape[1])
+            for g in range(num_graphs)]
+
+
+# hard-codes the answers of the hand-written cases, wrong on any other input
+def _wrong_readout_memorised(node_features, graph_index, num_graphs):
+    known = {
+        ((0, 0, 1, 1, 1), 2): [[0.34, -0.24], [0.73 / 3, 0.44]],
+        ((0, 0, 0, 1), 2): [[1.0], [4.0]],
+        ((0, 0), 1): [[1.0, 1.0]],
+        ((0, 1), 3): [[1.0, 2.0], [3.0, 4.0], [0.0, 0.0]],
+        ((1, 0, 1), 2): [[5.0], [2.0]],
+        ((0, 0, 2, 2, 2), 3): [[3.0], [0.0], [4.0]],
+    }
+    key = (tuple(int(g) for g in graph_index), num_graphs)
+    if key in known:
+        return np.array(known[key])
+    return np.zeros((num_graphs,) + np.shape(node_features)[1:])
+
+
+# a per-graph loop that skips empty graphs (they keep their zeros)
+def _right_readout_loop(node_features, graph_index, num_graphs):
+    x = np.asarray(node_features, dtype=float)
+    gi = np.asarray(graph_index)
+    out = np.zeros((num_graphs,) + x.shape[1:])
+    for g in range(num_graphs):
+        if (gi == g).any():
+            out[g] = x[gi == g].mean(axis=0)
+    return out
+
+
+# a one-hot [num_graphs, N] membership matrix, averaged with the counts clipped at 1
+def _right_readout_matrix(node_features, graph_index, num_graphs):
+    member = (np.asarray(graph_index)[None, :] == np.arange(num_graphs)[:, None]).astype(float)
+    sums = member @ np.asarray(node_features, dtype=float)
+    return sums / np.maximum(member.sum(axis=1), 1.0)[:, None]
 
 
 register(Exercise(
     name="mean_readout",
     reference=mean_readout,
     cases=_readout_cases,
+    random_case=_readout_random,
+    framework="numpy",
+    returns=("numpy",),
     hint="sum the features per graph (like aggregate_sum) and divide by the node count of each "
-         "graph; a graph with no nodes must give zeros, not NaN.",
+         "graph (np.bincount with minlength=num_graphs); a graph with no nodes must give zeros, "
+         "not NaN.",
+    mistakes=[_wrong_readout_sum, _wrong_readout_global, _wrong_readout_nan_on_empty,
+              _wrong_readout_loop_nan, _wrong_readout_drops_trailing,
+              _wrong_readout_unique_counts, _wrong_readout_reduceat, _wrong_readout_list,
+              _wrong_readout_memorised],
+    variants=[_right_readout_loop, _right_readout_matrix],
 ))

@@ -26,15 +26,14 @@ from torch_geometric.nn import GraphConv, HeteroConv, MessagePassing
 from torch_geometric.utils import add_self_loops, degree
 
 from ..graph import BipartiteGraph, EdgeSplit
-from ..ratings import (RATING_MAX, RATING_MIN, errors, message_edges, part_masks, part_pairs,
-                       user_pairs)
+from ..ratings import errors, message_edges, part_masks, part_pairs, user_pairs
 from ..utils import EarlyStopping, progress, torch_device
 from .data import RATES, REV_RATES, to_heterodata
 
 
 def scale_rating(logit: torch.Tensor) -> torch.Tensor:
-    """Map any real number into the rating range: ``0.5 + 4.5 * sigmoid(logit)``."""
-    return RATING_MIN + (RATING_MAX - RATING_MIN) * torch.sigmoid(logit)
+    """Map any real number into the rating range [0.5, 5]: ``0.5 + 4.5 * sigmoid(logit)``."""
+    return 0.5 + (5.0 - 0.5) * torch.sigmoid(logit)
 
 
 def masked_l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

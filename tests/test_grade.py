@@ -1,0 +1,85 @@
+"""The grader (``python -m course_lib.grade``) on every chapter notebook: as stored (nothing
+attempted), with the reference solutions pasted in (all pass) and with registered wrong answers
+pasted in (all fail); and on notebooks that are broken in the ways a learner's file can be."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from course_lib import grade
+from course_lib.exercises import NOTEBOOKS, all_exercises, chapter_exercises
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+def _write(tmp_path: Path, nb: dict, stem: str) -> Path:
+    path = tmp_path / f"{stem}.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    return path
+
+
+def _statuses(report: dict) -> dict[str, str]:
+    return {e["exercise"]: e["status"] for e in report["exercises"]}
+
+
+@pytest.mark.parametrize("chapter", list(NOTEBOOKS))
+def test_grader_on_each_chapter_notebook(chapter, tmp_path):
+    stem = NOTEBOOKS[chapter]
+    names = chapter_exercises(chapter)
+    exercises = all_exercises()
+    stored = json.loads((BOOK / f"{stem}.ipynb").read_text())
+    assert sorted(grade.exercise_cells(stored)) == sorted(names)
+
+    report = grade.grade_notebook(BOOK / f"{stem}.ipynb")
+    assert report["status"] == "graded" and report["chapter"] == chapter
+    assert _statuses(report) == {n: "not attempted" for n in names}
+
+    solved = json.loads(json.dumps(stored))
+    for name in names:
+        grade.paste_function(solved, name, exercises[name].reference)
+    report = grade.grade_notebook(_write(tmp_path, solved, f"{stem}-solved"))
+    assert _statuses(report) == {n: "passed" for n in names}, report
+
+    wrong = json.loads(json.dumps(stored))
+    for i, name in enumerate(names):  # a different kind of mistake in each chapter
+        mistakes = exercises[name].mistakes
+        grade.paste_function(wrong, name, mistakes[(i + len(stem)) % len(mistakes)])
+    report = grade.grade_notebook(_write(tmp_path, wrong, f"{stem}-wrong"))
+    assert _statuses(report) == {n: "failed" for n in names}, report
+    for entry in report["exercises"]:
+        assert "wrong on the case" in entry["message"], entry
+
+
+def test_grader_reports_broken_notebooks_without_a_stack_trace(tmp_path, capsys):
+    stem = NOTEBOOKS["movielens_graph"]
+    stored = json.loads((BOOK / f"{stem}.ipynb").read_text())
+    cells = grade.exercise_cells(stored)
+
+    broken = json.loads(json.dumps(stored))
+    broken["cells"][cells["to_edge_index"]]["source"] = (
+        "def to_edge_index(:\n    pass\n\nto_edge_index = check('to_edge_index', to_edge_index)\n")
+    broken["cells"][cells["node_degrees"]]["source"] = (
+        "while True:\n    pass\nnode_degrees = check('node_degrees', node_degrees)\n")
+    del broken["cells"][cells["bipartite_to_directed"]]
+    not_json = tmp_path / "truncated.ipynb"
+    not_json.write_text(json.dumps(stored)[:500])
+    no_cells = _write(tmp_path, {"cells": [], "metadata": {}}, "my_notebook")
+
+    code = grade.main([str(_write(tmp_path, broken, f"{stem}-broken")), str(not_json),
+                       str(no_cells), str(tmp_path / "missing.ipynb"),
+                       "--timeout", "10", "--report", str(tmp_path / "report.json")])
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "Traceback" not in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    graded, truncated, empty, missing = report["notebooks"]
+    by_name = {e["exercise"]: e for e in graded["exercises"]}
+    assert by_name["to_edge_index"]["status"] == "failed"
+    assert "SyntaxError" in by_name["to_edge_index"]["message"]
+    assert by_name["node_degrees"]["status"] == "failed"
+    assert "did not finish" in by_name["node_degrees"]["message"]
+    assert by_name["bipartite_to_directed"]["status"] == "missing"
+    assert truncated["status"] == "error" and "not valid JSON" in truncated["error"]
+    assert empty["status"] == "error" and "no exercise cells" in empty["error"]
+    assert missing["status"] == "error" and "no such file" in missing["error"]
