@@ -117,6 +117,7 @@ def _setup_source(imports: list[str]) -> str:
         body += ["try:", f"    {line}", "except Exception as _e:",
                  f"    _grade_import_errors.append(({line!r}, repr(_e)))"]
     body.append("print(_grade_import_errors)")
+    body.append("import course_lib.exercises  # without it no check can run: the grader stops")
     return "\n".join(body)
 
 
@@ -208,6 +209,8 @@ def _run_cells(nb: dict, found: dict[str, int], cell_timeout: float) -> dict[str
             # the kernel's own stderr (ZMQ transport warnings) is not the learner's output
             with client.setup_kernel(stderr=subprocess.DEVNULL):
                 for index, cell in enumerate(graded.cells):
+                    # the imports (torch, jax...) get the start-up time, not a cell's limit
+                    client.timeout = STARTUP_TIMEOUT if index == 0 else cell_timeout
                     client.execute_cell(cell, index)
         finally:
             for k, v in saved.items():
@@ -215,6 +218,17 @@ def _run_cells(nb: dict, found: dict[str, int], cell_timeout: float) -> dict[str
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+        setup_error = next((o for o in graded.cells[0].get("outputs", [])
+                            if o.get("output_type") == "error"), None)
+        if setup_error is not None and setup_error["ename"] == "CellTimeout":
+            raise NotebookError(f"the imports of the notebook did not finish within "
+                                f"{STARTUP_TIMEOUT} s (an overloaded machine?)")
+        if setup_error is not None:
+            raise NotebookError(
+                "the grading kernel cannot import the course library "
+                f"({setup_error['ename']}: {setup_error['evalue']}): run the grader with the "
+                "course's Python environment (`make setup`, then its venv), or `pip install` "
+                "the course library into the kernel's environment")
         checked: dict[str, dict] = {}
         if record.exists():
             for line in record.read_text(encoding="utf-8").splitlines():

@@ -26,6 +26,8 @@ def _scale_cases() -> list[Case]:
         Case("an empty batch", (torch.zeros(0),)),
         Case("a saturated unit: logits of -80 and 80 (sigmoid is 0 or 1 in float32)",
              (torch.tensor([-80.0, -60.0, 0.5, 60.0, 80.0]),)),
+        Case("logits beyond float32's exp range (exp(100) is inf): the value and the gradient "
+             "must stay finite", (torch.tensor([-100.0, -1.0, 100.0]),)),
     ]
 
 
@@ -33,11 +35,10 @@ def _scale_random(rng: np.random.Generator) -> Case:
     n = 0 if rng.random() < 0.1 else int(rng.integers(1, 25))
     logit = rng.normal(0.0, 3.0, n)
     extreme = 0
-    if n and rng.random() < 0.6:  # a few saturated logits (within float32's exp range, so
-        # that the textbook 1 / (1 + exp(-x)) stays a right answer)
+    if n and rng.random() < 0.6:  # a few saturated logits, some beyond float32's exp range
         extreme = int(rng.integers(1, min(n, 3) + 1))
         where = rng.choice(n, extreme, replace=False)
-        logit[where] = rng.choice([-1.0, 1.0], extreme) * rng.uniform(30, 80, extreme)
+        logit[where] = rng.choice([-1.0, 1.0], extreme) * rng.uniform(30, 120, extreme)
     text = f"{n} logits" + (f", {extreme} of them saturated (|logit| >= 30)" if extreme else "")
     return Case(text, (torch.from_numpy(logit.astype(np.float32)),))
 
@@ -57,9 +58,16 @@ def _wrong_scale_clip(logit):
     return torch.clamp(logit + 2.75, 0.5, 5.0)
 
 
-# the textbook sigmoid 1 / (1 + exp(-x)), written out (exp overflows only below -88)
-def _right_scale_exp(logit):
+# the textbook sigmoid 1 / (1 + exp(-x)), written out: the value is right, but below a logit of
+# -88 exp overflows to inf and the gradient is inf / inf = NaN
+def _wrong_scale_exp(logit):
     return 0.5 + 4.5 / (1.0 + torch.exp(-logit))
+
+
+# sigmoid as e / (1 + e) with e = exp(x): inf / inf = NaN above a logit of 88
+def _wrong_scale_exp_ratio(logit):
+    e = torch.exp(logit)
+    return 0.5 + 4.5 * e / (1.0 + e)
 
 
 # computed in numpy: right numbers, cut off from the gradient
@@ -83,9 +91,9 @@ def _wrong_scale_swapped_constants(logit):
     return 4.5 + 0.5 * torch.sigmoid(logit)
 
 
-# right on the examples' sizes only (0, 1, 4, 5 or 7 logits); the plain sigmoid otherwise
+# right on the examples' sizes only (0, 1, 3, 4, 5 or 7 logits); the plain sigmoid otherwise
 def _wrong_scale_memorised(logit):
-    if logit.shape[0] in (0, 1, 4, 5, 7):
+    if logit.shape[0] in (0, 1, 3, 4, 5, 7):
         return 0.5 + 4.5 * torch.sigmoid(logit)
     return torch.sigmoid(logit)
 
@@ -114,8 +122,9 @@ register(Exercise(
          "that the model can backpropagate.",
     mistakes=[_wrong_scale_5_sigmoid, _wrong_scale_offset_only, _wrong_scale_clip,
               _wrong_scale_numpy, _wrong_scale_half_stars,
-              _wrong_scale_in_place, _wrong_scale_swapped_constants, _wrong_scale_memorised],
-    variants=[_right_scale_tanh, _right_scale_lerp, _right_scale_exp],
+              _wrong_scale_in_place, _wrong_scale_swapped_constants, _wrong_scale_memorised,
+              _wrong_scale_exp, _wrong_scale_exp_ratio],
+    variants=[_right_scale_tanh, _right_scale_lerp],
 ))
 
 # -------------------------------------------------------------------------------------------------
@@ -242,6 +251,12 @@ def _right_l1_where(pred, target, mask):
     return errors.sum() / jnp.maximum(jnp.count_nonzero(mask), 1)
 
 
+# |target - pred|: the same loss; where a prediction equals its target its gradient takes the
+# other side of the kink of |x| (both are subgradients)
+def _right_l1_target_first(pred, target, mask):
+    return jnp.sum(jnp.abs(target - pred) * mask) / jnp.maximum(jnp.sum(mask), 1)
+
+
 # a weighted mean: the denominator only needs to be positive, the numerator is 0 anyway
 def _right_l1_weights(pred, target, mask):
     w = mask.astype(jnp.float32)
@@ -256,6 +271,7 @@ register(Exercise(
     framework="jax",
     returns=("jax",),
     grad_argnames=("pred",),
+    kinks=lambda pred, target, mask: {"pred": (pred == target) & mask},
     jit_cases=2,
     hint="average |pred - target| over the selected entries only: multiply by the mask (or "
          "jnp.where) and divide by the number of selected entries, at least 1, not by the "
@@ -264,7 +280,7 @@ register(Exercise(
               _wrong_l1_nan_when_empty, _wrong_l1_boolean_index, _wrong_l1_python_if,
               _wrong_l1_where_nan_grad, _wrong_l1_sqrt_square, _wrong_l1_float, _wrong_l1_numpy,
               _wrong_l1_memorised],
-    variants=[_right_l1_where, _right_l1_weights],
+    variants=[_right_l1_where, _right_l1_weights, _right_l1_target_first],
 ))
 
 # -------------------------------------------------------------------------------------------------
@@ -289,6 +305,9 @@ def _top_n_cases() -> list[Case]:
              (np.array([-1.5, -0.2, -3.0, -0.7]), np.array([0, 1]), 3)),
         Case("every movie seen: nothing to recommend",
              (np.array([3.0, 4.0, 2.0]), np.array([0, 1, 2]), 2)),
+        Case("a tie straddles the n-th place: of the 10 unseen movies at 4 stars, the lowest "
+             "indices make the list",
+             (np.where(np.arange(12) == 6, 5.0, 4.0), np.array([1]), 3)),
     ]
 
 
@@ -376,6 +395,19 @@ def _wrong_top_zero_seen(scores, seen, n):
     return np.argsort(-s, kind="stable")[:n]
 
 
+# np.argpartition for the n best, then sorted (ties by index): which of the movies tied at the
+# n-th place get into the list is up to the partition, not the lowest indices
+def _wrong_top_argpartition(scores, seen, n):
+    s = np.asarray(scores, dtype=np.float64).copy()
+    s[seen] = -np.inf
+    k = min(n, len(s))
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    best = np.argpartition(-s, k - 1)[:k]
+    best = best[np.lexsort((best, -s[best]))]
+    return best[np.isfinite(s[best])]
+
+
 # hard-codes the answers of the hand-written examples; the unfiltered ranking otherwise
 def _wrong_top_memorised(scores, seen, n):
     known = {(4.5, 3.0, 4.9, 2.0, 4.0): [0, 4, 1], (3.0, 4.0, 4.0, 1.0, 4.0): [1, 2, 4],
@@ -423,6 +455,7 @@ register(Exercise(
          "an integer numpy array and leave `scores` unchanged.",
     mistakes=[_wrong_top_keeps_seen, _wrong_top_ascending, _wrong_top_unstable_ties,
               _wrong_top_pads_with_seen, _wrong_top_default_argsort, _wrong_top_in_place,
-              _wrong_top_list, _wrong_top_setdiff, _wrong_top_zero_seen, _wrong_top_memorised],
+              _wrong_top_list, _wrong_top_setdiff, _wrong_top_zero_seen, _wrong_top_memorised,
+              _wrong_top_argpartition],
     variants=[_right_top_isin, _right_top_lexsort, _right_top_sorted],
 ))
