@@ -4,70 +4,25 @@ Every chapter, in PyTorch Geometric and in JAX, starts from :func:`load_movielen
 pandas tables plus the raw-id <-> index mappings; :mod:`course_lib.graph` turns them into the one
 bipartite graph and the one seeded split that both frameworks use.
 
-Where the files come from, in this order:
-
-1. ``data_dir=`` if given, else the directory in the environment variable ``COURSE_DATA_DIR``
-   (tests and CI point it at ``../shared/datasets``). It must contain ``ml-latest-small/`` (and
-   ``hetrec2011-movielens-2k/`` for the side information). Nothing is downloaded in this mode.
-2. The cache directory ``COURSE_CACHE_DIR`` (default ``~/.cache/gnn-recsys-course/datasets``),
-   filled by an earlier download.
-3. A download of the official zip from GroupLens into the cache. Each file the course reads is
-   verified against its known sha256 before the cache directory appears, and extraction is atomic:
-   an interrupted download or a bad archive leaves no half-written cache behind.
-
-Any problem with the files raises one :class:`DatasetError` that names the file, says what was
-expected and how to fix it.
+The files are found, or downloaded from GroupLens and verified, by :mod:`course_lib.download`
+(``COURSE_DATA_DIR`` points at a local copy). A file in the wrong format raises
+:class:`~course_lib.download.DatasetError`, naming the file, what was expected and the fix.
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
-import os
 import re
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ENV_DATA_DIR = "COURSE_DATA_DIR"
-ENV_CACHE_DIR = "COURSE_CACHE_DIR"
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "gnn-recsys-course" / "datasets"
-
-
-class DatasetError(RuntimeError):
-    """A dataset file is missing, corrupt or not in the expected format.
-
-    The message names the file, what was expected, and how to fix it.
-    """
-
+from .download import DatasetError, DatasetSpec, dataset_dir
 
 # --------------------------------------------------------------------------------------------------
-# Dataset specifications
+# The course's datasets
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Where a dataset comes from and which of its files the course reads.
-
-    ``files`` maps each file name the course needs to its sha256, or to ``None`` where only the
-    file's presence and format are checked (a file that exists in more than one official version).
-    """
-
-    name: str
-    url: str
-    files: dict[str, str | None]
-    citation: str = ""
-
-    def checked_files(self) -> dict[str, str]:
-        return {f: h for f, h in self.files.items() if h is not None}
 
 
 MOVIELENS_CITATION = (
@@ -106,154 +61,6 @@ HETREC_2K = DatasetSpec(
     },
     citation=HETREC_CITATION,
 )
-
-
-# --------------------------------------------------------------------------------------------------
-# Locating, downloading and verifying
-# --------------------------------------------------------------------------------------------------
-
-
-def sha256_of(path: Path | str, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_files(directory: Path, spec: DatasetSpec) -> None:
-    """Check that every file of ``spec`` is in ``directory`` and has its known sha256."""
-    for fname in spec.files:
-        path = directory / fname
-        if not path.is_file():
-            raise DatasetError(
-                f"{path}: file missing. Expected the {spec.name} file {fname!r} here. Fix: make "
-                f"sure the folder holds the unpacked {spec.name} dataset ({spec.url})."
-            )
-    for fname, expected in spec.checked_files().items():
-        got = sha256_of(directory / fname)
-        if got != expected:
-            raise DatasetError(
-                f"{directory / fname}: checksum mismatch (sha256 expected {expected}, got {got}). "
-                f"The file is corrupt, truncated or a different version of {spec.name}. Fix: "
-                f"delete {directory} and load again to re-download it, or point "
-                f"{ENV_DATA_DIR} at an unmodified copy."
-            )
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(ENV_CACHE_DIR) or DEFAULT_CACHE_DIR).expanduser()
-
-
-def _locate_members(root: Path, spec: DatasetSpec) -> Path:
-    """The folder inside an unpacked archive that holds the spec's files (zips differ in nesting)."""
-    first = next(iter(spec.files))
-    hits = sorted(root.rglob(first), key=lambda p: len(p.parts))
-    if not hits:
-        raise DatasetError(
-            f"{spec.url}: the archive has no {first!r}. Expected the official {spec.name} zip. "
-            f"Fix: check the URL, or download it by hand and set {ENV_DATA_DIR}."
-        )
-    return hits[0].parent
-
-
-def download_dataset(spec: DatasetSpec, cache: Path | None = None, *, progress: bool = True) -> Path:
-    """Download ``spec.url`` into ``cache/spec.name``, verified and atomically.
-
-    The zip is streamed to a temporary file, unpacked into a temporary folder, every file is
-    verified, and only then is the folder renamed into place. On any failure the temporary files
-    are removed and a :class:`DatasetError` says what went wrong.
-    """
-    cache = Path(cache) if cache is not None else cache_dir()
-    target = cache / spec.name
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=cache))
-    try:
-        archive = tmp / "archive.zip"
-        _fetch(spec.url, archive, progress=progress)
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                bad = zf.testzip()
-                if bad is not None:
-                    raise DatasetError(f"{spec.url}: member {bad!r} of the zip is corrupt.")
-                zf.extractall(tmp / "unpacked")
-        except zipfile.BadZipFile as e:
-            raise DatasetError(
-                f"{spec.url}: the download is not a valid zip ({e}). Expected the official "
-                f"{spec.name} archive. Fix: try again; if it persists, download it by hand, unpack "
-                f"it and set {ENV_DATA_DIR} to the folder that holds {spec.name}/."
-            ) from None
-        members = _locate_members(tmp / "unpacked", spec)
-        verify_files(members, spec)
-        if target.exists():  # another process finished first; keep its copy
-            return target
-        os.replace(members, target)
-        return target
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _fetch(url: str, dest: Path, *, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            total = response.length
-            received = 0
-            with open(dest, "wb") as out, tqdm(
-                total=total, unit="B", unit_scale=True, desc=f"Downloading {url.rsplit('/', 1)[-1]}",
-                disable=not progress,
-            ) as bar:
-                while block := response.read(1 << 16):
-                    out.write(block)
-                    received += len(block)
-                    bar.update(len(block))
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
-        raise DatasetError(
-            f"{url}: download failed ({e}). Fix: check your internet connection, or download the zip "
-            f"by hand, unpack it and set {ENV_DATA_DIR} to the folder that holds its contents."
-        ) from None
-    if total is not None and received != total:
-        raise DatasetError(
-            f"{url}: download interrupted ({received} of {total} bytes). Fix: load again to retry."
-        )
-
-
-def dataset_dir(spec: DatasetSpec, data_dir: Path | str | None = None, *, download: bool = True,
-                verify: bool = True) -> Path:
-    """The local folder holding ``spec``'s files: explicit folder, else cache, else download."""
-    root = data_dir if data_dir is not None else os.environ.get(ENV_DATA_DIR)
-    if root:
-        root = Path(root).expanduser()
-        if not root.is_dir():
-            source = "data_dir" if data_dir is not None else f"${ENV_DATA_DIR}"
-            raise DatasetError(
-                f"{root}: directory not found ({source}). Expected a folder containing "
-                f"{spec.name}/. Fix: point {source} at the folder that holds the unpacked datasets, "
-                f"or unset {ENV_DATA_DIR} to download them."
-            )
-        # Accept both the parent folder (root/ml-latest-small/...) and the dataset folder itself.
-        directory = root / spec.name if (root / spec.name).is_dir() else root
-        if not (directory / next(iter(spec.files))).exists() and directory == root:
-            raise DatasetError(
-                f"{root / spec.name}: directory not found. Expected {spec.name}/ with "
-                f"{', '.join(spec.files)} inside {root}. Fix: unpack {spec.url} there, or unset "
-                f"{ENV_DATA_DIR} to download it."
-            )
-    else:
-        directory = cache_dir() / spec.name
-        if not directory.is_dir():
-            if not download:
-                raise DatasetError(
-                    f"{directory}: not downloaded yet and download=False. Fix: call with "
-                    f"download=True or set {ENV_DATA_DIR}."
-                )
-            directory = download_dataset(spec)
-    if verify:
-        verify_files(directory, spec)
-    else:
-        verify_files(directory, DatasetSpec(spec.name, spec.url, dict.fromkeys(spec.files)))
-    return directory
 
 
 # --------------------------------------------------------------------------------------------------

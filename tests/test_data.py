@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import http.server
-import io
 import shutil
-import threading
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from course_lib import data as D
-from course_lib.data import DatasetError, DatasetSpec, load_movielens
+from course_lib.data import load_movielens
+from course_lib.download import ENV_DATA_DIR, DatasetError
 
 ML_FILES = ("ratings.csv", "movies.csv", "links.csv")
 
@@ -105,7 +100,7 @@ def test_missing_directory(tmp_path):
 
 
 def test_env_var_directory_without_dataset(tmp_path, monkeypatch):
-    monkeypatch.setenv(D.ENV_DATA_DIR, str(tmp_path))
+    monkeypatch.setenv(ENV_DATA_DIR, str(tmp_path))
     with pytest.raises(DatasetError, match="ml-latest-small: directory not found"):
         load_movielens()
 
@@ -172,103 +167,3 @@ def test_ratings_of_unknown_movies(ml_copy):
     (ml_copy / "movies.csv").write_text("".join(lines[:1] + lines[2:]))  # drop Toy Story
     with pytest.raises(DatasetError, match="name movies missing from movies.csv"):
         load_movielens(ml_copy.parent, verify=False)
-
-
-# ---------------------------------------------------------------------------------------------
-# Download, against a server on loopback
-# ---------------------------------------------------------------------------------------------
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict[str, tuple[int, bytes, int | None]] = {}
-
-    def do_GET(self):  # noqa: N802
-        status, body, claimed = self.routes.get(self.path, (404, b"not found", None))
-        self.send_response(status)
-        self.send_header("Content-Length", str(claimed if claimed is not None else len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    _Handler.routes = {}
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", _Handler.routes
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def _zip(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content in files.items():
-            zf.writestr(name, content)
-    return buf.getvalue()
-
-
-TINY = {"a.csv": b"x,y\n1,2\n", "b.csv": b"z\n3\n"}
-TINY_SPEC = DatasetSpec("tiny", "", {n: hashlib.sha256(c).hexdigest() for n, c in TINY.items()})
-
-
-def _spec(url: str) -> DatasetSpec:
-    return dataclasses.replace(TINY_SPEC, url=url)
-
-
-def test_download_verifies_and_unpacks(server, tmp_path):
-    base, routes = server
-    routes["/tiny.zip"] = (200, _zip({f"tiny/{n}": c for n, c in TINY.items()}), None)
-    path = D.download_dataset(_spec(base + "/tiny.zip"), tmp_path, progress=False)
-    assert path == tmp_path / "tiny"
-    assert (path / "a.csv").read_bytes() == TINY["a.csv"]
-    assert [p.name for p in tmp_path.iterdir()] == ["tiny"]  # no temporary files left
-
-
-def test_download_of_real_movielens_zip_fills_the_cache(server, tmp_path, monkeypatch, ml):
-    base, routes = server
-    routes["/ml-latest-small.zip"] = (200, _zip(
-        {f"ml-latest-small/{f}": (ml.directory / f).read_bytes() for f in ML_FILES}), None)
-    monkeypatch.delenv(D.ENV_DATA_DIR, raising=False)
-    monkeypatch.setenv(D.ENV_CACHE_DIR, str(tmp_path / "cache"))
-    monkeypatch.setattr(D, "ML_LATEST_SMALL",
-                        dataclasses.replace(D.ML_LATEST_SMALL, url=base + "/ml-latest-small.zip"))
-    first = load_movielens()
-    assert first.directory == tmp_path / "cache" / "ml-latest-small"
-    assert len(first.ratings) == 100_836
-    routes.clear()  # the second load must come from the cache, not the server
-    assert len(load_movielens().ratings) == 100_836
-
-
-@pytest.mark.parametrize("route,body,claimed,message", [
-    ("/bad.zip", b"this is not a zip file", None, "not a valid zip"),
-    ("/cut.zip", b"PK\x03\x04 only the first bytes", 10_000, "download failed|interrupted"),
-    ("/missing.zip", None, None, "download failed.*404"),
-])
-def test_failed_download_leaves_no_cache(server, tmp_path, route, body, claimed, message):
-    base, routes = server
-    if body is not None:
-        routes[route] = (200, body, claimed)
-    with pytest.raises(DatasetError, match=message):
-        D.download_dataset(_spec(base + route), tmp_path, progress=False)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_download_with_wrong_checksum_leaves_no_cache(server, tmp_path):
-    base, routes = server
-    routes["/tiny.zip"] = (200, _zip({"a.csv": b"x,y\n1,999\n", "b.csv": TINY["b.csv"]}), None)
-    with pytest.raises(DatasetError, match="a.csv: checksum mismatch"):
-        D.download_dataset(_spec(base + "/tiny.zip"), tmp_path, progress=False)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_archive_without_the_files(server, tmp_path):
-    base, routes = server
-    routes["/other.zip"] = (200, _zip({"README": b"hello"}), None)
-    with pytest.raises(DatasetError, match="the archive has no 'a.csv'"):
-        D.download_dataset(_spec(base + "/other.zip"), tmp_path, progress=False)
-    assert list(tmp_path.iterdir()) == []
