@@ -44,8 +44,9 @@ if [ "$(cat "$VENV/.course-stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "$stamp" > "$VENV/.course-stamp"
 fi
 
-# course_lib, editable from this clone (a fresh clone re-points it; no downloads needed)
-if ! (cd / && "$VENV/bin/python" -c "import course_lib, sys; sys.exit(course_lib.__file__ != '$ROOT/course_lib/__init__.py')" 2>/dev/null); then
+# course_lib, editable from this clone (a fresh clone re-points it; no downloads needed). The check
+# ignores PYTHONPATH (the Makefile sets it), so that Jupyter started from the venv finds it too.
+if ! (cd / && env -u PYTHONPATH "$VENV/bin/python" -c "import course_lib, sys; sys.exit(course_lib.__file__ != '$ROOT/course_lib/__init__.py')" 2>/dev/null); then
   "${pip[@]}" install --quiet --no-deps --no-build-isolation -e "$ROOT"
 fi
 echo "Environment ready: $VENV"
