@@ -13,7 +13,7 @@ export PATH := $(VENV)/bin:$(PATH)
 # Notebook kernels and tests import course_lib from this clone, whichever clone set up the venv last.
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: book test setup notebooks clean
+.PHONY: book test test-fast test-slow setup notebooks clean
 
 setup:
 	@bash scripts/setup.sh
@@ -30,6 +30,14 @@ book: setup
 
 test: setup
 	python -m pytest $(PYTEST_ARGS)
+
+# The library's fast tests alone: no notebook, no training on MovieLens, no Jupyter kernel.
+test-fast: setup
+	python -m pytest tests -m "not slow and not kernel" $(PYTEST_ARGS)
+
+# The tests that train on the full dataset (not part of `make test`: the notebooks train there).
+test-slow: setup
+	python -m pytest tests -m slow $(PYTEST_ARGS)
 
 # Re-execute the notebooks in place, refreshing the stored outputs nbval compares against.
 notebooks: setup

@@ -9,14 +9,16 @@ Usage (from the repository root, after ``make setup``)::
 Every measurement runs in its own subprocess, so its peak resident memory (``ru_maxrss``) is its
 own.
 
-* **NGCF memory**: the chapter's NGCF (64 dimensions, 3 layers, batches of 4,096 BPR triples,
-  full propagation every step) trained for 3 epochs on ml-latest-small; peak RSS of the
-  process (the target is at most 2 GB). The seed notebook asked for 51 GB: it built the
+* **NGCF memory**: the chapter's NGCF with its ``SETTINGS`` (``course_lib.pyg.bpr`` and
+  ``course_lib.jax.bpr``: 64 dimensions, 3 layers, batches of 4,096 BPR triples, full
+  propagation every step) trained for 3 epochs on ml-latest-small; peak RSS of the process (the
+  target is at most 2 GB). The seed notebook asked for 51 GB: it built the
   ``N x N`` adjacency as a dense matrix.
 * **LightGCN full-batch epoch**: one gradient step over *every* interaction: propagate the
   embeddings over the whole sparse graph (3 layers), the BPR loss of every interaction with one
   random negative (computed in chunks of 1 M triples, gradients accumulated on the final
-  embeddings), back-propagate once through the propagation, Adam update. Synthetic interactions:
+  embeddings), back-propagate once through the propagation, Adam update (the chapter's LightGCN
+  learning rate). Synthetic interactions:
   ``n / 50`` users, ``n / 100`` movies, movie popularity skewed (a quarter of the movies get
   about half of the interactions). The median of 3 epochs after a warm-up epoch (which includes
   JAX's compilation).
@@ -65,6 +67,7 @@ def ngcf_memory(framework: str, epochs: int = 3) -> dict:
     else:
         from course_lib.jax import bpr
     start = time.perf_counter()
+    # the chapter's NGCF and SETTINGS, for a few epochs
     _, history = bpr.fit("ngcf", graph, split, max_epochs=epochs, patience=epochs)
     return {"epoch_s": round(sorted(history["seconds"])[len(history["seconds"]) // 2], 2),
             "total_s": round(time.perf_counter() - start, 1)}
@@ -87,8 +90,8 @@ def lightgcn_epoch(framework: str, num_interactions: int, epochs: int = 3) -> di
         from course_lib.pyg.data import to_normalized_adjacency
 
         adj = to_normalized_adjacency(graph, edges)
-        model = bpr.build_model("lightgcn", graph)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        model = bpr.build_model("lightgcn", graph)      # SETTINGS' embedding_dim, num_layers
+        optimizer = torch.optim.Adam(model.parameters(), lr=bpr.SETTINGS["lr"]["lightgcn"])
         for _ in range(epochs + 1):
             neg = rng.integers(0, graph.num_movies, graph.num_edges)
             start = time.perf_counter()
@@ -114,9 +117,9 @@ def lightgcn_epoch(framework: str, num_interactions: int, epochs: int = 3) -> di
         from course_lib.jax.data import to_normalized_adjacency
 
         adj = to_normalized_adjacency(graph, edges)
-        model = bpr.build_model("lightgcn", graph)
+        model = bpr.build_model("lightgcn", graph)      # SETTINGS' embedding_dim, num_layers
         params = model.init(jax.random.key(0), adj)
-        tx = optax.adam(1e-3)
+        tx = optax.adam(bpr.SETTINGS["lr"]["lightgcn"])
         opt_state = tx.init(params)
 
         @jax.jit
@@ -183,14 +186,19 @@ def main() -> None:
         args.task, args.framework, args.size = args.worker
         worker(args)
         return
+    from course_lib.pyg.bpr import SETTINGS
+
+    dims, layers = SETTINGS["embedding_dim"], SETTINGS["num_layers"]
     print(f"{os.cpu_count()} CPU cores\n")
-    print("NGCF training on ml-latest-small (64 dims, 3 layers, batches of 4,096, 3 epochs)")
+    print(f"NGCF training on ml-latest-small ({dims} dims, {layers} layers, batches of "
+          f"{SETTINGS['batch_size']:,}, 3 epochs)")
     print(f"{'framework':>9} | {'epoch':>7} | {'peak RSS':>9} | within 2 GB")
     for framework in ("pyg", "jax"):
         r = run("ngcf", framework, 0)
         print(f"{framework:>9} | {r['epoch_s']:>5.2f} s | {r['peak_rss_mib']:>5} MiB | "
               f"{'yes' if r['peak_rss_mib'] <= 2048 else 'NO'}")
-    print("\nLightGCN full-batch epoch (3 layers, 64 dims, every interaction in one step)")
+    print(f"\nLightGCN full-batch epoch ({layers} layers, {dims} dims, every interaction in one "
+          "step)")
     print(f"{'framework':>9} | {'interactions':>12} | {'users':>7} | {'movies':>7} | "
           f"{'epoch':>8} | {'1st epoch':>9} | {'peak RSS':>9}")
     for framework in ("pyg", "jax"):

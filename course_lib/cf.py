@@ -24,9 +24,6 @@ import numpy as np
 from .graph import BipartiteGraph, EdgeSplit
 from .metrics import ranking_metrics
 
-#: Adam learning rates chosen on validation recall@20 from {0.001, 0.005, 0.01, 0.02} (chapter 6)
-LEARNING_RATES = {"mf": 5e-3, "ngcf": 1e-3, "lightgcn": 1e-2}
-
 
 def interaction_edges(split: EdgeSplit, part: str) -> np.ndarray:
     """Edge ids of the interactions the model may see when predicting ``part``.

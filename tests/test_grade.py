@@ -13,6 +13,8 @@ from course_lib import grade
 from course_lib.exercises import NOTEBOOKS, all_exercises, chapter_exercises
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
+
+pytestmark = pytest.mark.kernel  # each grading starts a Jupyter kernel (seconds each)
 def _write(tmp_path: Path, nb: dict, stem: str) -> Path:
     path = tmp_path / f"{stem}.ipynb"
     path.write_text(json.dumps(nb), encoding="utf-8")

@@ -219,3 +219,40 @@ def test_sample_negatives_says_how_many_pairs_are_free(tiny_graph):
     assert sample_negatives(tiny_graph, 12, rng).shape == (2, 12)
     with pytest.raises(ValueError, match=re.escape("only 12 free pairs")):
         sample_negatives(tiny_graph, 13, rng)
+
+
+def test_shared_split_has_the_seed_tutorials_sizes(graph, split):
+    # RandomLinkSplit(num_val=0.1, num_test=0.1, disjoint_train_ratio=0.3,
+    # neg_sampling_ratio=2.0) on ToUndirected data gives 56,469 / 24,201 / 30,249 / 30,249
+    import torch_geometric.transforms as T
+
+    data = T.ToUndirected()(to_heterodata(graph))
+    del data[("movie", "rev_rates", "user")].rating
+    rls = T.RandomLinkSplit(num_val=0.1, num_test=0.1, disjoint_train_ratio=0.3,
+                            neg_sampling_ratio=2.0, add_negative_train_samples=False,
+                            edge_types=RATES, rev_edge_types=("movie", "rev_rates", "user"))
+    train, val, test = rls(data)
+    parts = split_heterodata(graph, split)
+    for ours, theirs in [(parts["train"], train), (parts["val"], val), (parts["test"], test)]:
+        for key in ("edge_index", "edge_label_index"):
+            assert ours[RATES][key].shape == theirs[RATES][key].shape
+    assert train[RATES].edge_index.shape[1] == 56_469
+    assert train[RATES].edge_label_index.shape[1] == 24_201
+    assert val[RATES].edge_label_index.shape[1] == 30_249
+    assert test[RATES].edge_label_index.shape[1] == 30_249
+
+
+def test_supervision_batches_are_reproducible_and_cover_the_supervision_edges(graph, split):
+    from course_lib.graph import supervision_batches
+
+    a = list(supervision_batches(graph, split, 1000, np.random.default_rng(3)))
+    b = list(supervision_batches(graph, split, 1000, np.random.default_rng(3)))
+    assert len(a) == len(split.train_supervision) // 1000
+    for (pa, la), (pb, lb) in zip(a, b):
+        np.testing.assert_array_equal(pa, pb)
+        np.testing.assert_array_equal(la, lb)
+        assert pa.shape == (2, 3000) and la.sum() == 1000 and (la[:1000] == 1).all()
+    positives = np.concatenate([p[:, :1000] for p, _ in a], axis=1)
+    codes = graph.pair_codes(positives)
+    assert len(np.unique(codes)) == positives.shape[1]          # each positive once
+    assert np.isin(codes, graph.pair_codes(graph.edge_index[:, split.train_supervision])).all()

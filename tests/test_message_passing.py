@@ -1,4 +1,5 @@
-"""Parity: the hand-written GCN layer (numpy, PyG, jraph) and the library layers agree.
+"""Parity: the hand-written GCN layer (numpy, PyG, jraph) and the library layers (PyG's
+``GCNConv``, :class:`course_lib.jax.nn.GCNConv` over ``jraph.GraphConvolution``) agree.
 
 Tolerance: float32 against a float64 numpy reference, ``atol=1e-5, rtol=1e-5``.
 """
@@ -13,7 +14,8 @@ from torch_geometric.nn import GCNConv
 
 from course_lib import message_passing as M
 from course_lib.jax.message_passing import GCNLayer as JaxGCNLayer
-from course_lib.jax.message_passing import LibraryGCNLayer, gcn_params
+from course_lib.jax.message_passing import gcn_params
+from course_lib.jax.nn import GCNConv as JaxGCNConv
 from course_lib.pyg.message_passing import GCNLayer as PygGCNLayer
 from course_lib.pyg.message_passing import set_gcn_weights
 from course_lib.small_graphs import karate_club, les_miserables
@@ -42,7 +44,7 @@ def _outputs(num_nodes, edge_index, x, weight, bias):
         pyg_hand = set_gcn_weights(PygGCNLayer(c_in, c_out), weight, bias)(xt, et).numpy()
         pyg_lib = set_gcn_weights(GCNConv(c_in, c_out), weight, bias)(xt, et).numpy()
     jax_hand = np.asarray(JaxGCNLayer(c_out).apply(gcn_params(weight, bias), gt))
-    jax_lib = np.asarray(LibraryGCNLayer(c_out).apply(gcn_params(weight, bias, library=True), gt))
+    jax_lib = np.asarray(JaxGCNConv(c_out).apply(gcn_params(weight, bias, library=True), gt))
     return {"PyG by hand": pyg_hand, "PyG GCNConv": pyg_lib, "jraph by hand": jax_hand,
             "jraph.GraphConvolution": jax_lib}
 
@@ -91,3 +93,5 @@ def test_layer_with_learner_pieces_matches_reference():
         return 1 / np.sqrt(deg[s] * deg[r])
 
     np.testing.assert_allclose(M.gcn_layer(x, edge_index, weight, np.zeros(2), norm=my_norm), ref)
+
+

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..jax.hetero import sum_by_destination
+from ..jax.nn import sum_by_destination
 from ..kg import relation_edge_index
 from ..pyg.hetero import mean_by_relation
 from . import Case, Exercise, register

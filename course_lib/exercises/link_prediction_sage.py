@@ -9,7 +9,7 @@ import jraph
 import numpy as np
 import torch
 
-from ..jax.sage import mean_aggregate
+from ..jax.nn import mean_aggregate
 from ..metrics import pairwise_auc
 from ..pyg.sage import dot_product_scores
 from . import Case, Exercise, register

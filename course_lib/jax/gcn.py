@@ -3,23 +3,22 @@
 Two encoders over the same user-movie graph, one decoder, one loss:
 
 * :class:`GCN` - the seed's model: ``jraph.GraphConvolution`` with an MLP node update, self
-  edges and symmetric normalisation, optional layer norm, over the homogeneous ``GraphsTuple``
-  (users and movies are one node set);
-* :class:`HeteroGraphConv` - the seed's heterogeneous design: per edge type a ``GraphConv``
-  (sum of the neighbours through one weight, the node itself through another), summed per
-  destination type, then a final dense layer per node type;
+  edges and symmetric normalisation (:class:`~course_lib.jax.nn.GCNLayer`), optional layer
+  norm, over the homogeneous graph (users and movies are one node set);
+* :class:`~course_lib.jax.nn.HeteroGraphConv` - the seed's heterogeneous design: per edge type a
+  ``GraphConv`` (the neighbours through one weight, the node itself through another), summed
+  per destination type, then a final dense layer per node type (chapter 5 uses the same encoder
+  on the knowledge graph);
 * :class:`RatingDecoder` - elementwise product of the two endpoint embeddings, a dense layer to
   one number, and a sigmoid scaled to the rating range 0.5-5 (:func:`scale_rating`);
 * :func:`masked_l1_loss` - mean absolute error over the edges a mask selects.
 
-Training is full-batch: one jitted step predicts every rated edge of the graph, and the loss
-keeps the training edges only. Message passing runs over training edges only (validation and
-test ratings are never message-passing edges while they are being predicted).
+Training is full-batch: one jitted :func:`train_step` predicts every rated edge of the graph,
+and the loss keeps the training edges only. Message passing runs over training edges only
+(validation and test ratings are never message-passing edges while they are being predicted).
 """
 
 from __future__ import annotations
-
-import time
 
 import flax.linen as nn
 import jax
@@ -30,12 +29,24 @@ import optax
 from flax.training.train_state import TrainState
 
 from ..graph import BipartiteGraph, EdgeSplit
+from ..kg import RATES, reverse
 from ..ratings import (RATING_MAX, RATING_MIN, errors, message_edges, part_masks, part_pairs,
                        user_pairs)
-from ..utils import EarlyStopping, progress
+from ..training import fit_loop
 from .data import to_graphstuple
-from .sage import TORCH_EMBED_INIT, TORCH_LINEAR_INIT, edge_types, jitted_apply
+from .nn import (GCNLayer, HeteroGraphConv, InputLayer, dense, edge_types, flax_path,
+                 params_from_torch)
 
+#: The chapter's hyper-parameters, per encoder (the PyG twin has the same values). Training
+#: keys: ``lr``, ``weight_decay``, ``max_epochs``, ``patience`` (epochs without a better
+#: validation MAE), ``seed``; the others go to :func:`build_model`.
+SETTINGS = {
+    "gcn": dict(hidden=32, num_layers=2, layer_norm=True,
+                lr=0.005, weight_decay=0.0, max_epochs=600, patience=50, seed=0),
+    "hetero": dict(hidden=64, num_layers=2, aggr="mean",
+                   lr=0.003, weight_decay=0.0, max_epochs=600, patience=50, seed=0),
+}
+TRAINING_KEYS = ("lr", "weight_decay", "max_epochs", "patience", "seed")
 LAYER_NORM_EPS = 1e-5  # torch's LayerNorm default (flax's is 1e-6)
 
 
@@ -50,97 +61,31 @@ def masked_l1_loss(pred: jnp.ndarray, target: jnp.ndarray, mask: jnp.ndarray) ->
     return jnp.sum(jnp.abs(pred - target) * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def dense(features: int, name: str, use_bias: bool = True) -> nn.Dense:
-    return nn.Dense(features, use_bias=use_bias, kernel_init=TORCH_LINEAR_INIT, name=name)
-
-
-class InputLayer(nn.Module):
-    """Layer-0 features: a learned user embedding; a learned movie embedding plus a linear map of
-    the genres (together, a linear layer per node type on [one-hot id | genres])."""
-
-    num_users: int
-    num_movies: int
-    hidden: int
-
-    @nn.compact
-    def __call__(self, graph: jraph.GraphsTuple) -> dict:
-        u = self.num_users
-        node_id, x = graph.nodes["node_id"], graph.nodes["x"]
-        user = nn.Embed(self.num_users, self.hidden, embedding_init=TORCH_EMBED_INIT,
-                        name="user_emb")(node_id[:u])
-        movie = (dense(self.hidden, "movie_lin")(x[u:])
-                 + nn.Embed(self.num_movies, self.hidden, embedding_init=TORCH_EMBED_INIT,
-                            name="movie_emb")(node_id[u:]))
-        return {"user": user, "movie": movie}
-
-
-class MLP(nn.Module):
-    """``lin2(relu(lin1(x)))``: the node update of a GCN layer."""
-
-    features: int
-
-    @nn.compact
-    def __call__(self, x):
-        return dense(self.features, "lin2")(nn.relu(dense(self.features, "lin1")(x)))
-
-
 class GCN(nn.Module):
-    """``num_layers`` x (``jraph.GraphConvolution`` with an MLP update, optional layer norm), ReLU
-    between layers. Input and output: ``{'user': [U, H], 'movie': [M, H]}``."""
+    """``num_layers`` x (:class:`~course_lib.jax.nn.GCNLayer`, optional layer norm), ReLU
+    between layers, over the homogeneous graph of users (first) and movies (after them), both
+    edge directions. Input and output: ``{'user': [U, H], 'movie': [M, H]}``."""
 
     hidden: int
     num_layers: int = 2
     layer_norm: bool = True
 
     @nn.compact
-    def __call__(self, x: dict, graph: jraph.GraphsTuple) -> dict:
+    def __call__(self, x: dict, edge_index: dict) -> dict:
         num_users = x["user"].shape[0]
+        users, movies = edge_index["rates"]
+        # the GraphsTuple layout: movie j is node num_users + j; forward edges, then reverses
+        movies = movies + num_users
+        senders = jnp.concatenate([users, movies])
+        receivers = jnp.concatenate([movies, users])
         h = jnp.concatenate([x["user"], x["movie"]])
         for i in range(self.num_layers):
-            conv = jraph.GraphConvolution(update_node_fn=MLP(self.hidden, name=f"mlp{i}"),
-                                          add_self_edges=True, symmetric_normalization=True)
-            h = conv(graph._replace(nodes=h)).nodes
+            h = GCNLayer(self.hidden, name=f"conv{i}")(h, senders, receivers)
             if self.layer_norm:
                 h = nn.LayerNorm(epsilon=LAYER_NORM_EPS, name=f"norm{i}")(h)
             if i < self.num_layers - 1:
                 h = nn.relu(h)
         return {"user": h[:num_users], "movie": h[num_users:]}
-
-
-class GraphConv(nn.Module):
-    """``out_i = lin_rel(aggr_{j -> i} x_j) + lin_root(x_i)`` for one edge type (PyG's
-    ``GraphConv``); ``aggr`` is ``'mean'`` or ``'add'``."""
-
-    features: int
-    aggr: str = "mean"
-
-    @nn.compact
-    def __call__(self, x_src, x_dst, senders, receivers):
-        segment = {"mean": jraph.segment_mean, "add": jraph.segment_sum}[self.aggr]
-        total = segment(x_src[senders], receivers, num_segments=x_dst.shape[0])
-        return (dense(self.features, "lin_rel")(total)
-                + dense(self.features, "lin_root", use_bias=False)(x_dst))
-
-
-class HeteroGraphConv(nn.Module):
-    """``num_layers`` heterogeneous ``GraphConv`` layers (ReLU after each), then a dense layer
-    per node type. One ``GraphConv`` per edge type; each node type receives one edge type, so
-    the per-destination sum has one term. ``aggr``: see the PyG twin's docstring."""
-
-    hidden: int
-    num_layers: int = 2
-    aggr: str = "mean"
-
-    @nn.compact
-    def __call__(self, x: dict, graph: jraph.GraphsTuple) -> dict:
-        types = edge_types(graph, x["user"].shape[0])
-        for i in range(self.num_layers):
-            x = {"movie": GraphConv(self.hidden, self.aggr, name=f"conv{i}_rates")(
-                     x["user"], x["movie"], *types["rates"]),
-                 "user": GraphConv(self.hidden, self.aggr, name=f"conv{i}_rev_rates")(
-                     x["movie"], x["user"], *types["rev_rates"])}
-            x = {k: nn.relu(v) for k, v in x.items()}
-        return {k: dense(self.hidden, f"out_{k}")(v) for k, v in x.items()}
 
 
 class RatingDecoder(nn.Module):
@@ -157,6 +102,7 @@ class RatingModel(nn.Module):
 
     num_users: int
     num_movies: int
+    num_features: int
     hidden: int = 64
     encoder: str = "gcn"
     num_layers: int = 2
@@ -164,17 +110,22 @@ class RatingModel(nn.Module):
     aggr: str = "mean"
 
     def setup(self):
-        self.inputs = InputLayer(self.num_users, self.num_movies, self.hidden)
+        self.inputs = InputLayer({"user": self.num_users, "movie": self.num_movies},
+                                 {"movie": self.num_features}, self.hidden)
         if self.encoder == "gcn":
             self.gnn = GCN(self.hidden, self.num_layers, self.layer_norm)
         elif self.encoder == "hetero":
-            self.gnn = HeteroGraphConv(self.hidden, self.num_layers, self.aggr)
+            self.gnn = HeteroGraphConv((RATES, reverse(RATES)), self.hidden,
+                                       num_layers=self.num_layers, aggr=self.aggr)
         else:
             raise ValueError(f"encoder must be 'gcn' or 'hetero', got {self.encoder!r}")
         self.decoder = RatingDecoder()
 
     def embed(self, graph: jraph.GraphsTuple) -> dict:
-        return self.gnn(self.inputs(graph), graph)
+        u = self.num_users
+        node_id, x = graph.nodes["node_id"], graph.nodes["x"]
+        h = self.inputs({"user": node_id[:u], "movie": node_id[u:]}, {"movie": x[u:]})
+        return self.gnn(h, edge_types(graph, u))
 
     def __call__(self, graph: jraph.GraphsTuple, edge_label_index) -> jnp.ndarray:
         z = self.embed(graph)
@@ -182,7 +133,13 @@ class RatingModel(nn.Module):
 
 
 def build_model(graph: BipartiteGraph, encoder: str = "gcn", **kwargs) -> RatingModel:
-    return RatingModel(graph.num_users, graph.num_movies, encoder=encoder, **kwargs)
+    return RatingModel(graph.num_users, graph.num_movies, graph.movie_x.shape[1],
+                       encoder=encoder, **kwargs)
+
+
+def loss(pred: jnp.ndarray, target: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+    """The chapter's training loss: L1 over the edges ``mask`` selects (:func:`masked_l1_loss`)."""
+    return masked_l1_loss(pred, target, mask)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -198,58 +155,57 @@ def rating_graphs(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, jraph.Gr
             "test": to_graphstuple(graph, message_edges(split, "test"))}
 
 
-def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", hidden: int = 64,
-        num_layers: int = 2, layer_norm: bool = True, lr: float = 0.01,
-        weight_decay: float = 0.0, epochs: int = 300, patience: int = 30,
-        seed: int = 0) -> tuple[TrainState, dict]:
+@jax.jit
+def train_step(state: TrainState, graph: jraph.GraphsTuple, pairs, target, mask):
+    """One Adam step on the L1 loss of the rated ``pairs`` that ``mask`` selects."""
+    def loss_fn(params):
+        return loss(state.apply_fn(params, graph, pairs), target, mask)
+
+    value, grads = jax.value_and_grad(loss_fn)(state.params)
+    return state.apply_gradients(grads=grads), value
+
+
+@jax.jit
+def eval_step(state: TrainState, graph: jraph.GraphsTuple, pairs) -> jnp.ndarray:
+    """Predicted ratings of ``pairs`` ``[2, n]``, passing messages over ``graph``."""
+    return state.apply_fn(state.params, graph, pairs)
+
+
+def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn",
+        **overrides) -> tuple[TrainState, dict]:
     """Full-batch training with an L1 loss on the training edges; early stopping on
-    validation MAE (the best epoch's parameters are returned). The history holds per-epoch
-    ``loss`` (training L1), ``val_loss`` (validation MAE) and ``seconds``, and ``best_epoch``."""
+    validation MAE (the best epoch's parameters are returned). Settings: ``SETTINGS[encoder]``
+    updated with ``overrides``. The history holds per-epoch ``loss`` (training L1),
+    ``val_mae`` and ``seconds``, and ``best_epoch``."""
+    settings = {**SETTINGS[encoder], **overrides}
+    lr, weight_decay, max_epochs, patience, seed = (settings.pop(k) for k in TRAINING_KEYS)
+    # the graph and targets are arguments of the jitted steps, not closed-over constants: XLA
+    # would otherwise try to constant-fold the degree computations (tens of seconds)
     graphs, masks = rating_graphs(graph, split), part_masks(graph, split)
     pairs = jnp.asarray(graph.edge_index)   # every rated edge, predicted at once
     target = jnp.asarray(graph.rating)
-    model = build_model(graph, encoder, hidden=hidden, num_layers=num_layers,
-                        layer_norm=layer_norm)
+    model = build_model(graph, encoder, **settings)
     params = model.init(jax.random.key(seed), graphs["train"], pairs[:, :2])
     tx = optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(lr))
     state = TrainState.create(apply_fn=model.apply, params=params, tx=tx)
     train_mask, val_mask = jnp.asarray(masks["train"]), jnp.asarray(masks["val"])
 
-    # the graph and targets are arguments, not closed-over constants: XLA would otherwise try
-    # to constant-fold the degree computations at compile time (tens of seconds)
-    @jax.jit
-    def train_step(state, graph, pairs, target, mask):
-        def loss_fn(params):
-            return masked_l1_loss(state.apply_fn(params, graph, pairs), target, mask)
+    def train_epoch(state):
+        return train_step(state, graphs["train"], pairs, target, train_mask)
 
-        loss, grads = jax.value_and_grad(loss_fn)(state.params)
-        return state.apply_gradients(grads=grads), loss
+    def validate(state):
+        return masked_l1_loss(eval_step(state, graphs["val"], pairs), target, val_mask)
 
-    @jax.jit
-    def eval_step(params, graph, pairs, target, mask):
-        return masked_l1_loss(model.apply(params, graph, pairs), target, mask)
-
-    history = {"loss": [], "val_loss": [], "seconds": []}
-    stopper = EarlyStopping(patience, mode="min")
-    bar = progress(range(1, epochs + 1), desc=f"JAX {encoder}")
-    for epoch in bar:
-        start = time.perf_counter()
-        state, loss = train_step(state, graphs["train"], pairs, target, train_mask)
-        val_loss = float(eval_step(state.params, graphs["val"], pairs, target, val_mask))
-        history["seconds"].append(time.perf_counter() - start)
-        history["loss"].append(float(loss))
-        history["val_loss"].append(val_loss)
-        if epoch % 10 == 0:
-            bar.set_postfix(loss=f"{float(loss):.4f}", val_mae=f"{val_loss:.4f}")
-        if stopper.update(epoch, val_loss, lambda: state.params):  # immutable: no copy
-            break
-    history["best_epoch"] = stopper.best_epoch
-    return state.replace(params=stopper.best_checkpoint), history
+    state, history, best = fit_loop(
+        state, train_epoch, validate, snapshot=lambda s: s.params,  # immutable: no copy
+        max_epochs=max_epochs, patience=patience, mode="min", metric="val_mae",
+        desc=f"JAX {encoder}")
+    return state.replace(params=best), history
 
 
 def predict(state: TrainState, graph: jraph.GraphsTuple, pairs) -> np.ndarray:
     """Predicted ratings of ``pairs`` ``[2, n]`` (user, movie indices)."""
-    return np.asarray(jitted_apply(state.apply_fn, state.params, graph, jnp.asarray(pairs)))
+    return np.asarray(eval_step(state, graph, jnp.asarray(pairs)))
 
 
 def evaluate(state: TrainState, graph: BipartiteGraph, split: EdgeSplit, part: str
@@ -270,35 +226,8 @@ def predict_user(state: TrainState, graph: BipartiteGraph, split: EdgeSplit, use
 # --------------------------------------------------------------------------------------------------
 
 
-def params_from_pyg(weights: dict[str, np.ndarray], encoder: str = "gcn",
-                    num_layers: int = 2) -> dict:
-    """flax parameters of :class:`RatingModel` from :func:`course_lib.pyg.gcn.numpy_weights`
-    (PyG ``state_dict`` names; ``Linear`` weights transposed to flax's ``[in, out]``)."""
-    def lin(prefix, bias=True):
-        p = {"kernel": jnp.asarray(weights[f"{prefix}.weight"].T)}
-        if bias:
-            p["bias"] = jnp.asarray(weights[f"{prefix}.bias"])
-        return p
-
-    inputs = {"user_emb": {"embedding": jnp.asarray(weights["inputs.user_emb.weight"])},
-              "movie_emb": {"embedding": jnp.asarray(weights["inputs.movie_emb.weight"])},
-              "movie_lin": lin("inputs.movie_lin")}
-    gnn = {}
-    if encoder == "gcn":
-        for i in range(num_layers):
-            gnn[f"mlp{i}"] = {"lin1": lin(f"gnn.convs.{i}.mlp.lin1"),
-                              "lin2": lin(f"gnn.convs.{i}.mlp.lin2")}
-            if f"gnn.norms.{i}.weight" in weights:
-                gnn[f"norm{i}"] = {"scale": jnp.asarray(weights[f"gnn.norms.{i}.weight"]),
-                                   "bias": jnp.asarray(weights[f"gnn.norms.{i}.bias"])}
-    else:
-        for i in range(num_layers):
-            for name, pyg_type in (("rates", "<user___rates___movie>"),
-                                   ("rev_rates", "<movie___rev_rates___user>")):
-                prefix = f"gnn.convs.{i}.convs.{pyg_type}"
-                gnn[f"conv{i}_{name}"] = {"lin_rel": lin(f"{prefix}.lin_rel"),
-                                          "lin_root": lin(f"{prefix}.lin_root", bias=False)}
-        for kind in ("user", "movie"):
-            gnn[f"out_{kind}"] = lin(f"gnn.out.{kind}")
-    return {"params": {"inputs": inputs, "gnn": gnn,
-                       "decoder": {"lin": lin("decoder.lin")}}}
+def params_from_pyg(weights: dict[str, np.ndarray]) -> dict:
+    """flax parameters of :class:`RatingModel` from :func:`course_lib.pyg.nn.numpy_weights` of
+    the PyG twin: the modules have the same names (``gnn.convs.0.mlp.lin1`` is
+    ``gnn/conv0/mlp/lin1``, see :func:`~course_lib.jax.nn.flax_path`)."""
+    return params_from_torch(weights, flax_path)

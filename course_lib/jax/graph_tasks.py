@@ -1,8 +1,11 @@
 """The three graph tasks in JAX: node, link and graph prediction (PyG twin: ``course_lib/pyg/graph_tasks.py``).
 
-Every model is built from :class:`~course_lib.jax.message_passing.LibraryGCNLayer`
-(``jraph.GraphConvolution`` plus a bias, proven equal to PyG's ``GCNConv``), written with flax and
-trained with optax in a jitted step. Training functions return a flax ``TrainState`` and a history.
+Every model is built from :class:`course_lib.jax.nn.GCNConv` (``jraph.GraphConvolution`` plus a
+bias, proven equal to PyG's ``GCNConv``), written with flax and trained with optax for a fixed
+number of epochs (:data:`SETTINGS`). Each task has its module-level jitted training step
+(``node_train_step``, ``link_train_step``, ``graph_train_step``: a ``TrainState`` in, a new one
+out, the graph passed as an argument) and evaluation step; the trainers run them in the course's
+loop :func:`course_lib.training.fit_loop` and return a flax ``TrainState`` and a history.
 """
 
 from __future__ import annotations
@@ -17,39 +20,63 @@ from flax.training.train_state import TrainState
 
 from ..metrics import accuracy, roc_auc
 from ..small_graphs import Graph, LinkSplit
-from ..utils import progress
-from .message_passing import LibraryGCNLayer
+from ..training import fit_loop
+from .nn import TORCH_LINEAR_INIT, GCNConv, bce_loss, cross_entropy, params_from_torch
+
+#: The chapter's hyper-parameters, one dict per task (the same as the PyG twin's ``SETTINGS``).
+#: Every task trains for a fixed number of epochs (no early stopping) and keeps the last weights.
+SETTINGS = {
+    "node": {"hidden": 16, "lr": 0.01, "weight_decay": 5e-4, "max_epochs": 200, "seed": 0},
+    "link": {"hidden": 32, "out_channels": 16, "lr": 0.01, "weight_decay": 0.0,
+             "max_epochs": 200, "seed": 0},
+    "graph": {"hidden": 32, "num_layers": 3, "lr": 0.01, "weight_decay": 0.0,
+              "batch_size": 32, "max_epochs": 60, "seed": 0},
+}
 
 
-def to_graphstuple(graph: Graph) -> jraph.GraphsTuple:
-    """A single-graph ``GraphsTuple``: ``nodes`` = features, ``globals`` = the graph label if any.
+def _settings(task: str, overrides: dict) -> dict:
+    unknown = set(overrides) - set(SETTINGS[task])
+    if unknown:
+        raise TypeError(f"unknown settings {sorted(unknown)}; known: {sorted(SETTINGS[task])}")
+    return {**SETTINGS[task], **overrides}
+
+
+def to_graphstuple(graph: Graph, use_graph: bool = True) -> jraph.GraphsTuple:
+    """A single-graph ``GraphsTuple``: ``nodes`` = features, ``globals`` = the graph label if any;
+    ``use_graph=False`` drops every edge (each node then sees only its own features).
 
     The arrays stay numpy arrays: batching and padding happen on the host (``jraph.batch_np``,
     ``jraph.pad_with_graphs``), and jitted functions accept numpy input as it is.
     """
+    edge_index = graph.edge_index if use_graph else graph.edge_index[:, :0]
     label = None if graph.y is None or np.ndim(graph.y) > 0 else np.array([graph.y], np.int32)
     return jraph.GraphsTuple(
         nodes=np.asarray(graph.x, np.float32), edges=None,
-        senders=np.asarray(graph.edge_index[0], np.int32),
-        receivers=np.asarray(graph.edge_index[1], np.int32),
+        senders=np.asarray(edge_index[0], np.int32),
+        receivers=np.asarray(edge_index[1], np.int32),
         n_node=np.array([graph.num_nodes], np.int32),
-        n_edge=np.array([graph.edge_index.shape[1]], np.int32),
+        n_edge=np.array([edge_index.shape[1]], np.int32),
         globals=label)
+
+
+# --------------------------------------------------------------------------------------------------
+# Models: one GCN encoder, three heads
+# --------------------------------------------------------------------------------------------------
 
 
 class GCN(nn.Module):
     """``num_layers`` GCN layers with ReLU in between (none after the last)."""
 
     hidden: int
-    out_features: int
+    out_channels: int
     num_layers: int = 2
 
     @nn.compact
     def __call__(self, graph: jraph.GraphsTuple) -> jnp.ndarray:
         x = graph.nodes
         for i in range(self.num_layers):
-            size = self.out_features if i == self.num_layers - 1 else self.hidden
-            x = LibraryGCNLayer(size)(graph._replace(nodes=x))
+            size = self.out_channels if i == self.num_layers - 1 else self.hidden
+            x = GCNConv(size, name=f"convs_{i}")(graph._replace(nodes=x))
             if i < self.num_layers - 1:
                 x = nn.relu(x)
         return x
@@ -59,11 +86,11 @@ class LinkPredictor(nn.Module):
     """GCN encoder, dot-product decoder: ``score(u, v) = <z_u, z_v>`` (a logit)."""
 
     hidden: int
-    out_features: int
+    out_channels: int
 
     @nn.compact
     def __call__(self, graph: jraph.GraphsTuple, pairs: jnp.ndarray) -> jnp.ndarray:
-        z = GCN(self.hidden, self.out_features, name="encoder")(graph)
+        z = GCN(self.hidden, self.out_channels, name="encoder")(graph)
         return (z[pairs[0]] * z[pairs[1]]).sum(-1)
 
 
@@ -81,16 +108,12 @@ class GraphClassifier(nn.Module):
         graph_index = jnp.repeat(jnp.arange(num_graphs), graph.n_node,
                                  total_repeat_length=h.shape[0])
         pooled = jraph.segment_mean(h, graph_index, num_graphs)  # mean_readout
-        return nn.Dense(self.num_classes, name="head")(pooled)
+        return nn.Dense(self.num_classes, kernel_init=TORCH_LINEAR_INIT, name="head")(pooled)
 
 
-def _adam(lr: float, weight_decay: float = 0.0) -> optax.GradientTransformation:
+def _adam(s: dict) -> optax.GradientTransformation:
     # torch's Adam(weight_decay=...) adds the L2 term to the gradient before Adam: same here
-    return optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(lr))
-
-
-def _cross_entropy(logits, labels):
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    return optax.chain(optax.add_decayed_weights(s["weight_decay"]), optax.adam(s["lr"]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -98,46 +121,54 @@ def _cross_entropy(logits, labels):
 # --------------------------------------------------------------------------------------------------
 
 
-def train_node_classifier(graph: Graph, train_nodes: np.ndarray, *, hidden: int = 16,
-                          epochs: int = 200, lr: float = 0.01, seed: int = 0,
-                          use_graph: bool = True) -> tuple[TrainState, dict]:
+@jax.jit
+def node_train_step(state: TrainState, graph: jraph.GraphsTuple, labels: jnp.ndarray,
+                    train_nodes: jnp.ndarray) -> tuple[TrainState, jnp.ndarray]:
+    """One Adam step on the whole graph; the loss sees only the labels of ``train_nodes``."""
+    def loss_fn(params):
+        logits = state.apply_fn(params, graph)
+        return cross_entropy(logits[train_nodes], labels[train_nodes])
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    return state.apply_gradients(grads=grads), loss
+
+
+@jax.jit
+def node_eval_step(state: TrainState, graph: jraph.GraphsTuple) -> jnp.ndarray:
+    """Class logits ``[num_nodes, C]`` of every node."""
+    return state.apply_fn(state.params, graph)
+
+
+def train_node_classifier(graph: Graph, train_nodes: np.ndarray, *, use_graph: bool = True,
+                          **settings) -> tuple[TrainState, dict]:
     """Semi-supervised node classification: the loss sees only ``train_nodes``' labels.
 
-    ``use_graph=False`` trains the same network with every edge removed: the no-graph baseline.
+    ``settings`` override ``SETTINGS["node"]``. ``use_graph=False`` trains the same network with
+    every edge removed: the no-graph baseline. The history holds per-epoch ``loss`` and
+    ``accuracy`` (over all nodes, after the epoch's step).
     """
-    gt = to_graphstuple(graph)
-    if not use_graph:
-        gt = _without_edges(gt)
-    model = GCN(hidden, int(graph.y.max()) + 1)
-    state = TrainState.create(apply_fn=model.apply, params=model.init(jax.random.key(seed), gt),
-                              tx=_adam(lr, 5e-4))
+    s = _settings("node", settings)
+    gt = to_graphstuple(graph, use_graph)
+    model = GCN(s["hidden"], int(graph.y.max()) + 1)
+    params = model.init(jax.random.key(s["seed"]), gt)
+    state = TrainState.create(apply_fn=model.apply, params=params, tx=_adam(s))
     labels, train = jnp.asarray(graph.y), jnp.asarray(train_nodes)
 
-    @jax.jit
-    def step(state):
-        def loss_fn(params):
-            logits = state.apply_fn(params, gt)
-            return _cross_entropy(logits[train], labels[train]).mean(), logits
+    def train_epoch(state):
+        return node_train_step(state, gt, labels, train)
 
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        return state.apply_gradients(grads=grads), loss, logits
+    def validate(state):
+        return accuracy(node_eval_step(state, gt), graph.y)
 
-    history = {"loss": [], "accuracy": []}
-    for _ in progress(range(epochs), desc="JAX node classification", leave=False):
-        state, loss, logits = step(state)
-        history["loss"].append(float(loss))
-        history["accuracy"].append(accuracy(logits, graph.y))
+    state, history, _ = fit_loop(state, train_epoch, validate, max_epochs=s["max_epochs"],
+                                 patience=None, metric="accuracy",
+                                 desc="JAX node classification")
     return state, history
 
 
-def _without_edges(gt: jraph.GraphsTuple) -> jraph.GraphsTuple:
-    return gt._replace(senders=gt.senders[:0], receivers=gt.receivers[:0],
-                       n_edge=np.zeros_like(gt.n_edge))
-
-
 def predict_nodes(state: TrainState, graph: Graph, use_graph: bool = True) -> np.ndarray:
-    gt = to_graphstuple(graph) if use_graph else _without_edges(to_graphstuple(graph))
-    return np.asarray(state.apply_fn(state.params, gt).argmax(-1))
+    """The predicted class of every node."""
+    return np.asarray(node_eval_step(state, to_graphstuple(graph, use_graph)).argmax(-1))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -145,46 +176,62 @@ def predict_nodes(state: TrainState, graph: Graph, use_graph: bool = True) -> np
 # --------------------------------------------------------------------------------------------------
 
 
-def train_link_predictor(split: LinkSplit, *, hidden: int = 32, out_features: int = 16,
-                         epochs: int = 200, lr: float = 0.01, seed: int = 0
-                         ) -> tuple[TrainState, dict]:
-    """Train on the training edges (message passing and supervision), fresh negatives each epoch."""
+def sample_negative_pairs(key: jax.Array, num_nodes: int, num: int) -> jnp.ndarray:
+    """``num`` random node pairs ``[2, num]`` (negatives; a rare true edge among them is noise)."""
+    return jax.random.randint(key, (2, num), 0, num_nodes)
+
+
+@jax.jit
+def link_train_step(state: TrainState, graph: jraph.GraphsTuple, pos: jnp.ndarray,
+                    key: jax.Array) -> tuple[TrainState, jnp.ndarray]:
+    """One Adam step: the positive pairs ``pos`` ``[2, P]`` and as many fresh random negatives."""
+    neg = sample_negative_pairs(key, graph.nodes.shape[0], pos.shape[1])
+    pairs = jnp.concatenate([pos, neg], axis=1)
+    labels = jnp.concatenate([jnp.ones(pos.shape[1]), jnp.zeros(neg.shape[1])])
+
+    def loss_fn(params):
+        return bce_loss(state.apply_fn(params, graph, pairs), labels)
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    return state.apply_gradients(grads=grads), loss
+
+
+@jax.jit
+def link_eval_step(state: TrainState, graph: jraph.GraphsTuple, pairs: jnp.ndarray) -> jnp.ndarray:
+    """Scores (logits) of ``pairs`` ``[2, n]``, propagating over ``graph``'s edges."""
+    return state.apply_fn(state.params, graph, pairs)
+
+
+def train_link_predictor(split: LinkSplit, **settings) -> tuple[TrainState, dict]:
+    """Train on the training edges (message passing and supervision), fresh negatives each epoch.
+
+    ``settings`` override ``SETTINGS["link"]``. The history holds per-epoch ``loss`` and
+    ``val_auc``.
+    """
+    s = _settings("link", settings)
     gt = to_graphstuple(split.train_graph)
-    pos = jnp.asarray(split.train_pos)
-    num_nodes, num_pos = split.train_graph.num_nodes, split.train_pos.shape[1]
-    model = LinkPredictor(hidden, out_features)
-    key, init_key = jax.random.split(jax.random.key(seed))
+    pos = jnp.asarray(split.train_pos, jnp.int32)
+    model = LinkPredictor(s["hidden"], s["out_channels"])
+    key, init_key = jax.random.split(jax.random.key(s["seed"]))
     state = TrainState.create(apply_fn=model.apply, params=model.init(init_key, gt, pos),
-                              tx=_adam(lr))
-    labels = jnp.concatenate([jnp.ones(num_pos), jnp.zeros(num_pos)])
+                              tx=_adam(s))
 
-    @jax.jit
-    def step(state, key):
-        neg = jax.random.randint(key, (2, num_pos), 0, num_nodes)  # this epoch's negatives
-        pairs = jnp.concatenate([pos, neg], axis=1)
+    def train_epoch(state):
+        step_key = jax.random.fold_in(key, state.step)  # a fresh key for every step
+        return link_train_step(state, gt, pos, step_key)
 
-        def loss_fn(params):
-            logits = state.apply_fn(params, gt, pairs)
-            return optax.sigmoid_binary_cross_entropy(logits, labels).mean()
-
-        loss, grads = jax.value_and_grad(loss_fn)(state.params)
-        return state.apply_gradients(grads=grads), loss
-
-    score = jax.jit(model.apply)
-    val_pairs, val_labels = split.val
-    history = {"loss": [], "val_auc": []}
-    for _ in progress(range(epochs), desc="JAX link prediction", leave=False):
-        key, epoch_key = jax.random.split(key)
-        state, loss = step(state, epoch_key)
-        history["loss"].append(float(loss))
-        history["val_auc"].append(roc_auc(score(state.params, gt, val_pairs), val_labels))
+    state, history, _ = fit_loop(state, train_epoch,
+                                 lambda state: evaluate_links(state, split, "val"),
+                                 max_epochs=s["max_epochs"], patience=None, metric="val_auc",
+                                 desc="JAX link prediction")
     return state, history
 
 
 def evaluate_links(state: TrainState, split: LinkSplit, part: str = "test") -> float:
+    """ROC-AUC on the ``part`` (``'val'`` or ``'test'``) pairs of ``split``."""
     pairs, labels = getattr(split, part)
-    gt = to_graphstuple(split.train_graph)
-    return roc_auc(state.apply_fn(state.params, gt, jnp.asarray(pairs)), labels)
+    return roc_auc(link_eval_step(state, to_graphstuple(split.train_graph), jnp.asarray(pairs)),
+                   labels)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -206,56 +253,97 @@ def batch_and_pad(graphs: list[Graph], max_nodes: int, max_edges: int) -> jraph.
                                  n_graph=n + 1)
 
 
-def train_graph_classifier(train_graphs: list[Graph], test_graphs: list[Graph], *,
-                           hidden: int = 32, num_layers: int = 3, epochs: int = 60,
-                           batch_size: int = 32, lr: float = 0.01, seed: int = 0
-                           ) -> tuple[TrainState, dict]:
-    """Mini-batches of whole graphs, padded to one shape; test accuracy tracked per epoch."""
+@jax.jit
+def graph_train_step(state: TrainState, batch: jraph.GraphsTuple
+                     ) -> tuple[TrainState, jnp.ndarray]:
+    """One Adam step on a padded mini-batch of whole graphs (:func:`batch_and_pad`); the padding
+    graph is masked out of the loss."""
+    def loss_fn(params):
+        logits = state.apply_fn(params, batch)
+        return cross_entropy(logits, batch.globals, jraph.get_graph_padding_mask(batch))
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    return state.apply_gradients(grads=grads), loss
+
+
+@jax.jit
+def graph_eval_step(state: TrainState, batch: jraph.GraphsTuple) -> jnp.ndarray:
+    """Class logits ``[num_graphs, C]`` of every graph in ``batch``, the padding graph last."""
+    return state.apply_fn(state.params, batch)
+
+
+def train_graph_classifier(train_graphs: list[Graph], test_graphs: list[Graph],
+                           **settings) -> tuple[TrainState, dict]:
+    """Mini-batches of whole graphs, padded to one shape; test accuracy tracked per epoch.
+
+    ``settings`` override ``SETTINGS["graph"]``. The history holds per-epoch ``loss`` (the mean
+    over the training graphs) and ``test_accuracy`` (for the curves; it chooses nothing).
+    """
+    s = _settings("graph", settings)
     max_nodes = max(g.num_nodes for g in train_graphs + test_graphs)
     max_edges = max(g.edge_index.shape[1] for g in train_graphs + test_graphs)
-    rng = np.random.default_rng(seed)
-    model = GraphClassifier(hidden, 2, num_layers)
+    rng = np.random.default_rng(s["seed"])  # shuffles the graphs, epoch after epoch
+    batch_size = s["batch_size"]
+    model = GraphClassifier(s["hidden"], 2, s["num_layers"])
     example = batch_and_pad(train_graphs[:batch_size], max_nodes, max_edges)
     state = TrainState.create(apply_fn=model.apply,
-                              params=model.init(jax.random.key(seed), example), tx=_adam(lr))
-
-    @jax.jit
-    def step(state, batch):
-        mask = jraph.get_graph_padding_mask(batch)
-
-        def loss_fn(params):
-            logits = state.apply_fn(params, batch)
-            losses = _cross_entropy(logits, batch.globals)
-            return jnp.sum(jnp.where(mask, losses, 0.0)) / jnp.sum(mask)
-
-        loss, grads = jax.value_and_grad(loss_fn)(state.params)
-        return state.apply_gradients(grads=grads), loss
-
+                              params=model.init(jax.random.key(s["seed"]), example), tx=_adam(s))
     tuples = [to_graphstuple(g) for g in train_graphs]
     test_batch = batch_and_pad(test_graphs, max_nodes, max_edges)
     test_labels = np.array([g.y for g in test_graphs])
-    logits_fn = jax.jit(model.apply)
-    history = {"loss": [], "test_accuracy": []}
-    for _ in progress(range(epochs), desc="JAX graph classification", leave=False):
-        order = rng.permutation(len(train_graphs))
-        total = 0.0
+
+    def train_epoch(state):
+        order = rng.permutation(len(tuples))
+        losses = []
         # full batches only, so every step has the same shape (PyG keeps the last, smaller one)
         for start in range(0, len(order) - batch_size + 1, batch_size):
             chunk = [tuples[i] for i in order[start:start + batch_size]]
-            state, loss = step(state, batch_and_pad(chunk, max_nodes, max_edges))
-            total += float(loss) * len(chunk)
-        history["loss"].append(total / (len(order) // batch_size * batch_size))
-        logits = logits_fn(state.params, test_batch)[:len(test_graphs)]
-        history["test_accuracy"].append(accuracy(logits, test_labels))
+            state, loss = graph_train_step(state, batch_and_pad(chunk, max_nodes, max_edges))
+            losses.append(loss)
+        return state, float(np.mean(jax.device_get(losses)))  # equal batches: per graph
+
+    def validate(state):
+        return accuracy(graph_eval_step(state, test_batch)[:len(test_graphs)], test_labels)
+
+    state, history, _ = fit_loop(state, train_epoch, validate, max_epochs=s["max_epochs"],
+                                 patience=None, metric="test_accuracy",
+                                 desc="JAX graph classification")
     return state, history
 
 
 def predict_graphs(state: TrainState, graphs: list[Graph]) -> np.ndarray:
+    """The predicted class of every graph (all of them in one padded batch)."""
     max_nodes = max(g.num_nodes for g in graphs)
     max_edges = max(g.edge_index.shape[1] for g in graphs)
-    logits = state.apply_fn(state.params, batch_and_pad(graphs, max_nodes, max_edges))
+    logits = graph_eval_step(state, batch_and_pad(graphs, max_nodes, max_edges))
     return np.asarray(logits[:len(graphs)].argmax(-1))
 
 
 def evaluate_graphs(state: TrainState, graphs: list[Graph]) -> float:
+    """Accuracy over ``graphs``."""
     return accuracy(predict_graphs(state, graphs), np.array([g.y for g in graphs]))
+
+
+# --------------------------------------------------------------------------------------------------
+# Weights from PyG (parity)
+# --------------------------------------------------------------------------------------------------
+
+
+def _rename(name: str) -> tuple[str, ...]:
+    """flax path of one PyG weight: ``encoder.convs.0.lin.weight`` ->
+    ``('encoder', 'convs_0', 'lin', 'kernel')``; ``head.bias`` -> ``('head', 'bias')``."""
+    *path, leaf = name.split(".")
+    out: list[str] = []
+    for part in path:
+        if part.isdigit():
+            out[-1] = f"{out[-1]}_{part}"
+        else:
+            out.append(part)
+    return (*out, {"weight": "kernel", "bias": "bias"}[leaf])
+
+
+def params_from_pyg(weights: dict[str, np.ndarray]) -> dict:
+    """flax parameters of :class:`GCN`, :class:`LinkPredictor` or :class:`GraphClassifier` from
+    the twin PyG model's ``state_dict`` names and numpy arrays
+    (:func:`course_lib.pyg.nn.numpy_weights`); dense kernels are transposed."""
+    return params_from_torch(weights, _rename)

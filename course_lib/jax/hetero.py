@@ -1,22 +1,25 @@
 """Link prediction on the heterogeneous knowledge graph in JAX (PyG twin: ``course_lib/pyg/hetero.py``).
 
 The same two models as the PyG chapter, in flax over a :class:`~course_lib.jax.data.HeteroGraph`
-(the JAX counterpart of ``HeteroData``): what PyG's ``HeteroConv`` does is written out.
+(the JAX counterpart of ``HeteroData``): what PyG's ``HeteroConv`` does is written out in
+:func:`~course_lib.jax.nn.hetero_conv`.
 
 * per edge type, one convolution: a ``jraph`` segment aggregation (``segment_mean``) of the
   source type's features onto the destination type, then that edge type's own dense layers
-  (:class:`~course_lib.jax.sage.SAGEConv` or :class:`~course_lib.jax.gcn.GraphConv`);
+  (:class:`~course_lib.jax.nn.SAGEConv` or :class:`~course_lib.jax.nn.GraphConv`);
 * per destination type, the sum of the edge types that end there (:func:`sum_by_destination`,
   ``HeteroConv(..., aggr='sum')``);
-* :class:`InputLayer`, :class:`HeteroSAGE`, :class:`HeteroGraphConv` and the dot-product
-  :class:`LinkModel` mirror the PyG classes name for name; :func:`params_from_pyg` maps PyG's
-  weights for the parity tests.
+* :class:`HeteroSAGE`, chapter 4's :class:`~course_lib.jax.nn.HeteroGraphConv` and the
+  dot-product :class:`LinkModel` mirror the PyG classes name for name; :func:`params_from_pyg`
+  maps PyG's weights for the parity tests.
 
 Training is full-graph with the same batches as PyG (:func:`course_lib.graph.supervision_batches`);
 the graph is an argument of the jitted step, not a constant.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import flax.linen as nn
 import jax
@@ -28,110 +31,73 @@ from flax.training.train_state import TrainState
 from ..graph import BipartiteGraph, EdgeSplit, supervision_batches
 from ..kg import KnowledgeGraph
 from ..metrics import roc_auc
-from ..utils import train_with_early_stopping
+from ..training import fit_loop
 from .data import HeteroGraph, from_knowledge_graph
-from .gcn import GraphConv
-from .sage import TORCH_LINEAR_INIT, SAGEConv, bce_loss
+from .nn import (HeteroGraphConv, InputLayer, SAGEConv, bce_loss, flax_path, hetero_conv,
+                 params_from_torch)
 
+#: The chapter's hyper-parameters (the PyG twin has the same values): both architectures,
+#: ``hidden`` then ``out_channels`` features, ``relation_aggr`` combines the edge types that
+#: reach a node type (``HeteroConv``'s ``aggr``); Adam; ``patience`` epochs without a better
+#: validation AUC.
+SETTINGS = dict(architecture="sage", hidden=64, out_channels=32, relation_aggr="sum",
+                lr=5e-3, batch_size=2048, max_epochs=30, patience=3, seed=0)
+TRAINING_KEYS = ("lr", "batch_size", "max_epochs", "patience", "seed")
 OUTPUT_TYPES = ("user", "movie")
 EMBEDDING_STD = 0.1  # as the PyG twin: learned embeddings start at N(0, 0.1^2)
 
 
-def sum_by_destination(outputs: dict) -> dict:
-    """``{(src, rel, dst): [N_dst, F]}`` -> ``{dst: [N_dst, F]}``: each node type receives the sum
-    of the outputs of the edge types that end at it (``HeteroConv(..., aggr='sum')``). Node types
-    that no edge type reaches are absent from the result."""
-    out = {}
-    for (_, _, dst), h in outputs.items():
-        out[dst] = h if dst not in out else out[dst] + h
-    return out
-
-
-def hetero_conv(make_conv, x: dict, graph: HeteroGraph, edge_types) -> dict:
-    """One heterogeneous layer: ``make_conv(edge_type)`` builds that edge type's convolution,
-    applied as ``conv(x_src, x_dst, senders, receivers)``; the results are summed per
-    destination type."""
-    outputs = {}
-    for edge_type in edge_types:
-        src, name, dst = edge_type
-        senders, receivers = graph.edge_index[name]
-        outputs[edge_type] = make_conv(edge_type)(x[src], x[dst], senders, receivers)
-    return sum_by_destination(outputs)
-
-
-class InputLayer(nn.Module):
-    """Layer-0 features per node type: a dense map of the movie features for movies, a learned
-    embedding for every other type in ``graph``, initialised ``N(0, EMBEDDING_STD^2)``."""
-
-    hidden: int
-
-    @nn.compact
-    def __call__(self, graph: HeteroGraph) -> dict:
-        x = {t: nn.Embed(ids.shape[0], self.hidden,
-                         embedding_init=nn.initializers.normal(EMBEDDING_STD), name=f"emb_{t}")(ids)
-             for t, ids in graph.node_id.items() if t != "movie"}
-        x["movie"] = nn.Dense(self.hidden, kernel_init=TORCH_LINEAR_INIT,
-                              name="movie_lin")(graph.movie_x)
-        return x
-
-
 class HeteroSAGE(nn.Module):
-    """Two heterogeneous SAGE layers, ``hidden`` then ``out`` features, ReLU in between; the
-    second layer only computes the user and movie outputs."""
+    """Two heterogeneous SAGE layers, ``hidden`` then ``out_channels`` features, ReLU in
+    between; the second layer only computes the user and movie outputs."""
 
+    edge_types: tuple
     hidden: int = 64
-    out: int = 32
+    out_channels: int = 32
+    relation_aggr: str = "sum"
 
     @nn.compact
-    def __call__(self, x: dict, graph: HeteroGraph) -> dict:
-        types = graph.edge_types
-        x = hetero_conv(lambda et: SAGEConv(self.hidden, name=f"conv1_{et[1]}"), x, graph, types)
+    def __call__(self, x: dict, edge_index: dict) -> dict:
+        x = hetero_conv(lambda et: SAGEConv(self.hidden, name=f"conv1_{et[1]}"),
+                        x, edge_index, self.edge_types, self.relation_aggr)
         x = {t: nn.relu(h) for t, h in x.items()}
-        return hetero_conv(lambda et: SAGEConv(self.out, name=f"conv2_{et[1]}"), x, graph,
-                           [et for et in types if et[2] in OUTPUT_TYPES])
+        return hetero_conv(lambda et: SAGEConv(self.out_channels, name=f"conv2_{et[1]}"),
+                           x, edge_index, [et for et in self.edge_types if et[2] in OUTPUT_TYPES],
+                           self.relation_aggr)
 
 
-class HeteroGraphConv(nn.Module):
-    """``num_layers`` heterogeneous ``GraphConv`` layers (mean over neighbours, sum over edge
-    types, ReLU after each), then a dense layer ``hidden -> out`` per output type."""
-
-    hidden: int = 64
-    out: int = 32
-    num_layers: int = 2
-    aggr: str = "mean"
-
-    @nn.compact
-    def __call__(self, x: dict, graph: HeteroGraph) -> dict:
-        for i in range(self.num_layers):
-            types = [et for et in graph.edge_types
-                     if i < self.num_layers - 1 or et[2] in OUTPUT_TYPES]
-            x = hetero_conv(lambda et: GraphConv(self.hidden, self.aggr, name=f"conv{i}_{et[1]}"),
-                            x, graph, types)
-            x = {t: nn.relu(h) for t, h in x.items()}
-        return {t: nn.Dense(self.out, kernel_init=TORCH_LINEAR_INIT, name=f"out_{t}")(x[t])
-                for t in OUTPUT_TYPES}
-
-
-ARCHITECTURES = {"sage": HeteroSAGE, "graphconv": HeteroGraphConv}
+ARCHITECTURES = {"sage": HeteroSAGE,
+                 "graphconv": partial(HeteroGraphConv, output_types=OUTPUT_TYPES)}
 
 
 class LinkModel(nn.Module):
-    """Input layer, a heterogeneous encoder (``'sage'`` or ``'graphconv'``), dot-product scores."""
+    """Input layer, a heterogeneous encoder (``'sage'`` or ``'graphconv'``), dot-product scores.
 
+    ``num_nodes``: nodes per type (every type but movies gets a learned embedding);
+    ``num_features``: the width of the movie features."""
+
+    num_nodes: dict
+    num_features: int
+    edge_types: tuple
     architecture: str = "sage"
     hidden: int = 64
-    out: int = 32
+    out_channels: int = 32
+    relation_aggr: str = "sum"
 
     def setup(self):
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, "
                              f"got {self.architecture!r}")
-        self.inputs = InputLayer(self.hidden)
-        self.gnn = ARCHITECTURES[self.architecture](self.hidden, self.out)
+        self.inputs = InputLayer({t: n for t, n in self.num_nodes.items() if t != "movie"},
+                                 {"movie": self.num_features}, self.hidden,
+                                 embedding_std=EMBEDDING_STD)
+        self.gnn = ARCHITECTURES[self.architecture](tuple(self.edge_types), self.hidden,
+                                                    out_channels=self.out_channels,
+                                                    relation_aggr=self.relation_aggr)
 
     def embed(self, graph: HeteroGraph) -> dict:
         """Final ``{'user': [U, out], 'movie': [M, out]}`` embeddings over ``graph``'s edges."""
-        return self.gnn(self.inputs(graph), graph)
+        return self.gnn(self.inputs(graph.node_id, {"movie": graph.movie_x}), graph.edge_index)
 
     def __call__(self, graph: HeteroGraph, edge_label_index) -> jnp.ndarray:
         z = self.embed(graph)
@@ -139,8 +105,15 @@ class LinkModel(nn.Module):
 
 
 def build_model(kg: KnowledgeGraph, architecture: str = "sage", **kwargs) -> LinkModel:
-    """A :class:`LinkModel`; node and edge types come from the graph it is applied to."""
-    return LinkModel(architecture, **kwargs)
+    """A :class:`LinkModel` for ``kg``'s node types, movie features and edge types."""
+    num_nodes = {t: kg.num_nodes[t] for t in kg.node_types}
+    return LinkModel(num_nodes, kg.movie_x.shape[1], tuple(kg.edge_types), architecture,
+                     **kwargs)
+
+
+def loss(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
+    """The chapter's training loss: binary cross-entropy with logits (chapter 3's)."""
+    return bce_loss(logits, labels)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -155,62 +128,69 @@ def kg_graphs(kg: KnowledgeGraph, graph: BipartiteGraph, split: EdgeSplit) -> di
             for part in ("train", "val", "test")}
 
 
+@jax.jit
+def train_step(state: TrainState, graph: HeteroGraph, pairs, labels):
+    """One Adam step on the binary cross-entropy of one batch of labelled pairs."""
+    def loss_fn(params):
+        return loss(state.apply_fn(params, graph, pairs), labels)
+
+    value, grads = jax.value_and_grad(loss_fn)(state.params)
+    return state.apply_gradients(grads=grads), value
+
+
+@jax.jit
+def eval_step(state: TrainState, graph: HeteroGraph, pairs) -> jnp.ndarray:
+    """Logits of ``pairs`` ``[2, n]``, propagating over ``graph``."""
+    return state.apply_fn(state.params, graph, pairs)
+
+
 @jax.jit(static_argnums=0)
 def _embed(apply_fn, params, graph):
     return apply_fn(params, graph, method="embed")
 
 
-def embed_all(state: TrainState, graph: HeteroGraph) -> tuple[np.ndarray, np.ndarray]:
-    """``(z_user [U, out], z_movie [M, out])`` over the whole ``graph``."""
-    z = _embed(state.apply_fn, state.params, graph)
+def embed_all(apply_fn, params, graph: HeteroGraph) -> tuple[np.ndarray, np.ndarray]:
+    """``(z_user [U, out], z_movie [M, out])`` over the whole ``graph``; ``apply_fn`` is the
+    model's ``apply`` (``state.apply_fn``)."""
+    z = _embed(apply_fn, params, graph)
     return np.asarray(z["user"]), np.asarray(z["movie"])
 
 
 def evaluate(state: TrainState, graph: HeteroGraph, pairs, labels) -> float:
     """ROC-AUC of the model on labelled ``pairs`` ``[2, n]``, propagating over ``graph``."""
-    z_user, z_movie = embed_all(state, graph)
-    return roc_auc((z_user[pairs[0]] * z_movie[pairs[1]]).sum(1), labels)
+    return roc_auc(np.asarray(eval_step(state, graph, jnp.asarray(pairs))), labels)
 
 
-@jax.jit
-def train_step(state: TrainState, graph: HeteroGraph, pairs, labels):
-    """One Adam step on the binary cross-entropy of one batch of labelled pairs."""
-    def loss_fn(params):
-        return bce_loss(state.apply_fn(params, graph, pairs), labels)
-
-    loss, grads = jax.value_and_grad(loss_fn)(state.params)
-    return state.apply_gradients(grads=grads), loss
-
-
-def fit(kg: KnowledgeGraph, graph: BipartiteGraph, split: EdgeSplit, *,
-        architecture: str = "sage", hidden: int = 64, out: int = 32, lr: float = 5e-3,
-        batch_size: int = 2048, max_epochs: int = 30, patience: int = 3,
-        seed: int = 0) -> tuple[TrainState, dict]:
+def fit(kg: KnowledgeGraph, graph: BipartiteGraph, split: EdgeSplit,
+        **overrides) -> tuple[TrainState, dict]:
     """Train with early stopping on validation AUC; return the best state and the history.
+    Settings: :data:`SETTINGS` updated with ``overrides``.
 
     Each epoch runs :func:`~course_lib.graph.supervision_batches` seeded with ``seed``: the same
     batches as the PyG twin. The history holds per-epoch ``loss``, ``val_auc`` and ``seconds``
     (training time), and ``best_epoch`` (1-based).
     """
+    settings = {**SETTINGS, **overrides}
+    lr, batch_size, max_epochs, patience, seed = (settings.pop(k) for k in TRAINING_KEYS)
     rng = np.random.default_rng(seed)
     graphs = kg_graphs(kg, graph, split)
-    model = build_model(kg, architecture, hidden=hidden, out=out)
+    model = build_model(kg, **settings)
     params = model.init(jax.random.key(seed), graphs["train"], jnp.zeros((2, 1), jnp.int32))
     state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(lr))
     val_pairs, val_labels = split.labelled_pairs(graph, "val")
 
-    def train() -> float:
-        nonlocal state
+    def train_epoch(state):
         losses = []
         for pairs, labels in supervision_batches(graph, split, batch_size, rng):
-            state, loss = train_step(state, graphs["train"], pairs, labels)
-            losses.append(loss)
-        return float(np.mean(jax.device_get(losses)))
+            state, value = train_step(state, graphs["train"], pairs, labels)
+            losses.append(value)
+        return state, float(np.mean(jax.device_get(losses)))
 
-    history, best = train_with_early_stopping(
-        train, lambda: evaluate(state, graphs["val"], val_pairs, val_labels),
-        lambda: state.params,  # immutable: no copy needed
-        max_epochs=max_epochs, patience=patience, desc=f"JAX {architecture} ({kg.name})")
+    state, history, best = fit_loop(
+        state, train_epoch, lambda s: evaluate(s, graphs["val"], val_pairs, val_labels),
+        snapshot=lambda s: s.params,  # immutable: no copy needed
+        max_epochs=max_epochs, patience=patience, mode="max", metric="val_auc",
+        desc=f"JAX {settings['architecture']} ({kg.name})")
     return state.replace(params=best), history
 
 
@@ -220,33 +200,8 @@ def fit(kg: KnowledgeGraph, graph: BipartiteGraph, split: EdgeSplit, *,
 
 
 def params_from_pyg(weights: dict[str, np.ndarray]) -> dict:
-    """flax parameters of :class:`LinkModel` from :func:`course_lib.pyg.hetero.numpy_weights`.
-
-    PyG names a ``HeteroConv``'s convolutions ``convs.<src___rel___dst>``; flax names them after
-    the relation (``conv1_rates``, ``conv0_has_actor``...). ``Linear`` weights are transposed
-    to flax's ``[in, out]`` kernels.
-    """
-    def dense(prefix):
-        p = {"kernel": jnp.asarray(weights[f"{prefix}.weight"].T)}
-        if f"{prefix}.bias" in weights:
-            p["bias"] = jnp.asarray(weights[f"{prefix}.bias"])
-        return p
-
-    inputs = {"movie_lin": dense("inputs.movie_lin")}
-    gnn = {}
-    for key in weights:
-        if key.startswith("inputs.emb.") and key.endswith(".weight"):
-            node_type = key[len("inputs.emb."):-len(".weight")]
-            inputs[f"emb_{node_type}"] = {"embedding": jnp.asarray(weights[key])}
-        elif key.startswith("gnn.out.") and key.endswith(".weight"):
-            gnn[f"out_{key.split('.')[2]}"] = dense(key[:-len(".weight")])
-        elif key.startswith("gnn.conv") and ".convs.<" in key:
-            # gnn.conv1.convs.<user___rates___movie>.lin_l.weight  (HeteroSAGE)
-            # gnn.convs.0.convs.<movie___has_actor___actor>.lin_rel.weight  (HeteroGraphConv)
-            head, rest = key.split(".convs.<", 1)
-            edge_type, rest = rest.split(">.", 1)
-            layer = head[len("gnn."):].replace("convs.", "conv")
-            lin, _ = rest.split(".", 1)
-            prefix = f"{head}.convs.<{edge_type}>.{lin}"
-            gnn.setdefault(f"{layer}_{edge_type.split('___')[1]}", {})[lin] = dense(prefix)
-    return {"params": {"inputs": inputs, "gnn": gnn}}
+    """flax parameters of :class:`LinkModel` from :func:`course_lib.pyg.nn.numpy_weights` of the
+    PyG twin. PyG names a ``HeteroConv``'s convolutions ``convs.<src___rel___dst>``; flax names
+    them after the relation (``gnn.conv1.convs.<user___rates___movie>.lin_l`` is
+    ``gnn/conv1_rates/lin_l``, see :func:`~course_lib.jax.nn.flax_path`)."""
+    return params_from_torch(weights, flax_path)

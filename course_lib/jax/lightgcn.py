@@ -33,6 +33,8 @@ class LightGCN(nn.Module):
 
 
 def build_lightgcn(num_nodes: int, embedding_dim: int = 64, num_layers: int = 3) -> LightGCN:
+    """LightGCN (ego embeddings initialised Xavier-uniform, as PyG's) over a pre-normalised
+    adjacency."""
     return LightGCN(num_nodes, embedding_dim, num_layers)
 
 

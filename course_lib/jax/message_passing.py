@@ -1,8 +1,8 @@
 """A GCN layer written by hand over a jraph ``GraphsTuple`` (PyG twin: ``course_lib/pyg/message_passing.py``).
 
-It computes what :func:`course_lib.message_passing.gcn_layer` computes in numpy and what
-``jraph.GraphConvolution`` computes (with symmetric normalisation and self edges), plus a bias:
-``D^-1/2 (A + I) D^-1/2 X W + b``.
+It computes what :func:`course_lib.message_passing.gcn_layer` computes in numpy and what the
+library layer :class:`course_lib.jax.nn.GCNConv` (``jraph.GraphConvolution`` with symmetric
+normalisation and self edges, plus a bias) computes: ``D^-1/2 (A + I) D^-1/2 X W + b``.
 """
 
 from __future__ import annotations
@@ -32,38 +32,20 @@ def gcn_layer(nodes: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndarray,
 class GCNLayer(nn.Module):
     """Flax wrapper of :func:`gcn_layer`: parameters ``kernel [F_in, F_out]`` and ``bias``."""
 
-    features: int
+    out_channels: int
 
     @nn.compact
     def __call__(self, graph: jraph.GraphsTuple) -> jnp.ndarray:
         weight = self.param("kernel", nn.initializers.xavier_uniform(),
-                            (graph.nodes.shape[-1], self.features))
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+                            (graph.nodes.shape[-1], self.out_channels))
+        bias = self.param("bias", nn.initializers.zeros, (self.out_channels,))
         return gcn_layer(graph.nodes, graph.senders, graph.receivers, weight, bias)
 
 
-class LibraryGCNLayer(nn.Module):
-    """The same layer from jraph's library: ``jraph.GraphConvolution`` plus a bias.
-
-    jraph applies ``update_node_fn`` *before* aggregating, so it must have no bias of its own (a
-    bias there would be summed and normalised along with the messages); the bias is added after,
-    as PyG's ``GCNConv`` does.
-    """
-
-    features: int
-
-    @nn.compact
-    def __call__(self, graph: jraph.GraphsTuple) -> jnp.ndarray:
-        conv = jraph.GraphConvolution(
-            update_node_fn=nn.Dense(self.features, use_bias=False, name="dense"),
-            add_self_edges=True, symmetric_normalization=True)
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        return conv(graph).nodes + bias
-
-
 def gcn_params(weight: np.ndarray, bias: np.ndarray, library: bool = False) -> dict:
-    """Flax parameters for :class:`GCNLayer` (or :class:`LibraryGCNLayer`) from numpy arrays."""
+    """Flax parameters for :class:`GCNLayer` (or, ``library=True``, for the library layer
+    :class:`course_lib.jax.nn.GCNConv`) from numpy arrays ``weight [F_in, F_out]``, ``bias``."""
     weight, bias = jnp.asarray(weight, jnp.float32), jnp.asarray(bias, jnp.float32)
     if library:
-        return {"params": {"dense": {"kernel": weight}, "bias": bias}}
+        return {"params": {"lin": {"kernel": weight}, "bias": bias}}
     return {"params": {"kernel": weight, "bias": bias}}

@@ -12,12 +12,14 @@ the second half their reverses ``rev_rates``):
 * **classifier** - the dot product of user and movie embeddings.
 
 Training is *full-graph*: every step propagates over all training message-passing edges and
-computes the loss on a mini-batch of supervision positives plus uniform random negatives, in
-one jitted function. On MovieLens-small (10k nodes, 113k directed edges) a full propagation costs
+computes the loss on a mini-batch of supervision positives plus uniform random negatives
+(:func:`add_negatives`), in one jitted :func:`train_step`. On MovieLens-small (10k nodes, 113k directed edges) a full propagation costs
 milliseconds, so sampling would only add noise; see the chapter for what changes at scale.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import flax.linen as nn
 import jax
@@ -29,12 +31,25 @@ from flax.training.train_state import TrainState
 
 from ..graph import BipartiteGraph, EdgeSplit
 from ..metrics import roc_auc
-from ..utils import train_with_early_stopping
+from ..training import fit_loop
+from .data import split_graphstuple
+from .nn import (TORCH_EMBED_INIT, TORCH_LINEAR_INIT, SAGEConv, bce_loss, edge_types,
+                 params_from_torch)
 
-# torch's default initialisation, so both frameworks start from the same distributions:
-# Linear weights U(-1/sqrt(fan_in), 1/sqrt(fan_in)), Embedding weights N(0, 1).
-TORCH_LINEAR_INIT = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
-TORCH_EMBED_INIT = nn.initializers.normal(stddev=1.0)
+#: The chapter's hyper-parameters (same keys as the PyG twin's ``SETTINGS``). The JAX model
+#: trains full-graph: a step costs the same whatever the batch size, so it takes batches of 512
+#: positives (four times fewer steps per epoch than PyG's 128) with twice PyG's learning rate,
+#: and up to 20 epochs; there is no neighbour sampling (``num_neighbors`` is None).
+SETTINGS = {
+    "hidden": 64,
+    "lr": 2e-3,
+    "batch_size": 512,
+    "num_neighbors": None,
+    "neg_ratio": 2.0,
+    "max_epochs": 20,
+    "patience": 3,
+    "seed": 0,
+}
 
 
 def dot_product_scores(x_user: jnp.ndarray, x_movie: jnp.ndarray,
@@ -42,40 +57,6 @@ def dot_product_scores(x_user: jnp.ndarray, x_movie: jnp.ndarray,
     """Score ``[n]`` of each (user, movie) pair in ``edge_label_index`` ``[2, n]``: the dot product
     of the user's row of ``x_user`` and the movie's row of ``x_movie`` (a logit)."""
     return (x_user[edge_label_index[0]] * x_movie[edge_label_index[1]]).sum(axis=-1)
-
-
-def mean_aggregate(x_src: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndarray,
-                   num_dst: int) -> jnp.ndarray:
-    """``[num_dst, F]``: for each receiver, the mean of its senders' rows of ``x_src``.
-
-    ``senders`` index ``x_src``, ``receivers`` index the ``num_dst`` receiving nodes; a receiver
-    without edges gets zeros (as PyG's mean aggregation).
-    """
-    return jraph.segment_mean(x_src[senders], receivers, num_segments=num_dst)
-
-
-class SAGEConv(nn.Module):
-    """``out_i = lin_l(mean_{j -> i} x_j) + lin_r(x_i)``, for one edge type (PyG's ``SAGEConv``).
-
-    ``lin_l`` (neighbours) has a bias, ``lin_r`` (root) has none, as in PyG.
-    """
-
-    features: int
-
-    @nn.compact
-    def __call__(self, x_src, x_dst, senders, receivers):
-        neighbours = mean_aggregate(x_src, senders, receivers, x_dst.shape[0])
-        return (nn.Dense(self.features, kernel_init=TORCH_LINEAR_INIT, name="lin_l")(neighbours)
-                + nn.Dense(self.features, use_bias=False, kernel_init=TORCH_LINEAR_INIT,
-                           name="lin_r")(x_dst))
-
-
-def edge_types(graph: jraph.GraphsTuple, num_users: int) -> dict[str, tuple]:
-    """``{'rates': (user, movie), 'rev_rates': (movie, user)}`` index pairs of ``graph``'s
-    two halves, each node counted within its own type."""
-    e = graph.senders.shape[0] // 2
-    return {"rates": (graph.senders[:e], graph.receivers[:e] - num_users),
-            "rev_rates": (graph.senders[e:] - num_users, graph.receivers[e:])}
 
 
 class GNN(nn.Module):
@@ -125,7 +106,7 @@ class Model(nn.Module):
         return dot_product_scores(z["user"], z["movie"], edge_label_index)
 
 
-def build_model(graph: BipartiteGraph, hidden: int = 64) -> Model:
+def build_model(graph: BipartiteGraph, hidden: int = SETTINGS["hidden"]) -> Model:
     return Model(graph.num_users, graph.num_movies, hidden)
 
 
@@ -134,88 +115,87 @@ def build_model(graph: BipartiteGraph, hidden: int = 64) -> Model:
 # --------------------------------------------------------------------------------------------------
 
 
-def bce_loss(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
-    """Mean binary cross-entropy with logits (``F.binary_cross_entropy_with_logits``)."""
-    return optax.sigmoid_binary_cross_entropy(logits, labels).mean()
+def loss(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
+    """Mean binary cross-entropy with logits over a batch's labelled pairs."""
+    return bce_loss(logits, labels)
 
 
-def make_train_step(num_users: int, num_movies: int, neg_ratio: float = 2.0):
-    """A jitted ``step(state, graph, positives, key) -> (state, loss)``.
-
-    ``positives`` ``[2, B]`` are supervision pairs; ``neg_ratio * B`` negatives are drawn
-    uniformly at random over all (user, movie) pairs, as ``LinkNeighborLoader`` does (not checked
-    against the ratings: about 1.7 % of random pairs on MovieLens-small are in fact rated).
-    """
-
-    @jax.jit
-    def step(state: TrainState, graph, positives, key):
-        num_neg = int(round(positives.shape[1] * neg_ratio))
-        ku, km = jax.random.split(key)
-        negatives = jnp.stack([jax.random.randint(ku, (num_neg,), 0, num_users),
-                               jax.random.randint(km, (num_neg,), 0, num_movies)])
-        pairs = jnp.concatenate([positives, negatives], axis=1)
-        labels = jnp.concatenate([jnp.ones(positives.shape[1]), jnp.zeros(num_neg)])
-
-        def loss_fn(params):
-            return bce_loss(state.apply_fn(params, graph, pairs), labels)
-
-        loss, grads = jax.value_and_grad(loss_fn)(state.params)
-        return state.apply_gradients(grads=grads), loss
-
-    return step
+@partial(jax.jit, static_argnames=("num_users", "num_movies", "neg_ratio"))
+def add_negatives(key: jax.Array, positives: jnp.ndarray, num_users: int, num_movies: int,
+                  neg_ratio: float = SETTINGS["neg_ratio"]) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """``(pairs [2, n], labels [n])``: the ``positives`` ``[2, B]`` (label 1) followed by
+    ``neg_ratio * B`` (user, movie) pairs drawn uniformly at random (label 0), as
+    ``LinkNeighborLoader`` does for PyG (not checked against the ratings: about 1.7 % of random
+    pairs on MovieLens-small are in fact rated)."""
+    num_neg = int(round(positives.shape[1] * neg_ratio))
+    ku, km = jax.random.split(key)
+    negatives = jnp.stack([jax.random.randint(ku, (num_neg,), 0, num_users),
+                           jax.random.randint(km, (num_neg,), 0, num_movies)])
+    pairs = jnp.concatenate([positives, negatives.astype(positives.dtype)], axis=1)
+    labels = jnp.concatenate([jnp.ones(positives.shape[1]), jnp.zeros(num_neg)])
+    return pairs, labels
 
 
-def predict(state: TrainState, graph: jraph.GraphsTuple, pairs) -> np.ndarray:
-    """Scores of ``pairs`` ``[2, n]`` (user, movie indices), propagating over ``graph``."""
-    return np.asarray(jitted_apply(state.apply_fn, state.params, graph, jnp.asarray(pairs)))
+@jax.jit
+def train_step(state: TrainState, graph: jraph.GraphsTuple, pairs: jnp.ndarray,
+               labels: jnp.ndarray) -> tuple[TrainState, jnp.ndarray]:
+    """One Adam step on a batch of labelled ``pairs``, propagating over the whole ``graph``."""
+    def batch_loss(params):
+        return loss(state.apply_fn(params, graph, pairs), labels)
+
+    value, grads = jax.value_and_grad(batch_loss)(state.params)
+    return state.apply_gradients(grads=grads), value
 
 
-@jax.jit(static_argnums=0)
-def jitted_apply(apply_fn, params, graph, pairs):
-    """``apply_fn(params, graph, pairs)``, compiled once per model (shared with ``gcn.py``)."""
-    return apply_fn(params, graph, pairs)
+@jax.jit
+def eval_step(state: TrainState, graph: jraph.GraphsTuple, pairs: jnp.ndarray) -> jnp.ndarray:
+    """Scores (logits) of ``pairs`` ``[2, n]`` (user, movie indices), propagating over ``graph``."""
+    return state.apply_fn(state.params, graph, pairs)
 
 
 def evaluate(state: TrainState, graph: jraph.GraphsTuple, pairs, labels) -> float:
     """ROC-AUC of the model on labelled ``pairs``, propagating over ``graph``."""
-    return roc_auc(predict(state, graph, pairs), labels)
+    return roc_auc(np.asarray(eval_step(state, graph, jnp.asarray(pairs))), labels)
 
 
-def fit(graph: BipartiteGraph, split: EdgeSplit, parts: dict, *, hidden: int = 64,
-        lr: float = 1e-3, batch_size: int = 128, max_epochs: int = 20, patience: int = 3,
-        seed: int = 0) -> tuple[TrainState, dict]:
+def fit(graph: BipartiteGraph, split: EdgeSplit, **settings) -> tuple[TrainState, dict]:
     """Train with early stopping on validation AUC; return the best state and the history.
 
-    ``parts`` is :func:`~course_lib.jax.data.split_graphstuple`'s output. An epoch visits every
-    supervision positive once, in shuffled mini-batches of ``batch_size`` (the last, smaller
-    batch is dropped so the jitted step compiles once). The history holds per-epoch ``loss``,
-    ``val_auc`` and ``seconds``, and ``best_epoch`` (1-based).
+    ``settings`` override :data:`SETTINGS`. An epoch visits every supervision positive once, in
+    shuffled mini-batches of ``batch_size`` (the last, smaller batch is dropped so the jitted
+    step compiles once), each with ``neg_ratio`` fresh random negatives per positive. The
+    history holds per-epoch ``loss``, ``val_auc`` and ``seconds``, and ``best_epoch`` (1-based).
     """
-    rng = np.random.default_rng(seed)
-    key, init_key = jax.random.split(jax.random.key(seed))
-    model = build_model(graph, hidden)
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise TypeError(f"unknown settings {sorted(unknown)}; known: {sorted(SETTINGS)}")
+    s = {**SETTINGS, **settings}
+    parts = split_graphstuple(graph, split)
+    rng = np.random.default_rng(s["seed"])  # shuffles the positives, epoch after epoch
+    key, init_key = jax.random.split(jax.random.key(s["seed"]))
+    model = build_model(graph, s["hidden"])
     positives = graph.edge_index[:, split.train_supervision]
     params = model.init(init_key, parts["train"], jnp.asarray(positives[:, :2]))
-    state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(lr))
-    step = make_train_step(graph.num_users, graph.num_movies, split.neg_ratio)
+    state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(s["lr"]))
     val_pairs, val_labels = split.labelled_pairs(graph, "val")
-    num_batches = positives.shape[1] // batch_size
+    batch_size = s["batch_size"]
 
-    def train() -> float:
-        nonlocal state, key
+    def train_epoch(state):
         order = rng.permutation(positives.shape[1])
         losses = []
-        for b in range(num_batches):
-            key, step_key = jax.random.split(key)
+        for b in range(positives.shape[1] // batch_size):
             batch = positives[:, order[b * batch_size:(b + 1) * batch_size]]
-            state, loss = step(state, parts["train"], batch, step_key)
-            losses.append(loss)
-        return float(np.mean(jax.device_get(losses)))
+            step_key = jax.random.fold_in(key, state.step)  # a fresh key for every step
+            pairs, labels = add_negatives(step_key, jnp.asarray(batch), graph.num_users,
+                                          graph.num_movies, s["neg_ratio"])
+            state, value = train_step(state, parts["train"], pairs, labels)
+            losses.append(value)
+        return state, float(np.mean(jax.device_get(losses)))
 
-    history, best = train_with_early_stopping(
-        train, lambda: evaluate(state, parts["val"], val_pairs, val_labels),
-        lambda: state.params,  # immutable: no copy needed
-        max_epochs=max_epochs, patience=patience, desc="JAX SAGE")
+    state, history, best = fit_loop(
+        state, train_epoch, lambda state: evaluate(state, parts["val"], val_pairs, val_labels),
+        snapshot=lambda state: state.params,  # immutable: no copy needed
+        max_epochs=s["max_epochs"], patience=s["patience"], desc="JAX SAGE")
     return state.replace(params=best), history
 
 
@@ -224,9 +204,9 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, parts: dict, *, hidden: int = 6
 # --------------------------------------------------------------------------------------------------
 
 
-def embed_all(state: TrainState, graph: jraph.GraphsTuple) -> tuple[np.ndarray, np.ndarray]:
+def embed_all(apply_fn, params, graph: jraph.GraphsTuple) -> tuple[np.ndarray, np.ndarray]:
     """``(z_user [U, H], z_movie [M, H])`` over the whole ``graph``."""
-    z = _embed(state.apply_fn, state.params, graph)
+    z = _embed(apply_fn, params, graph)
     return np.asarray(z["user"]), np.asarray(z["movie"])
 
 
@@ -235,26 +215,24 @@ def _embed(apply_fn, params, graph):
     return apply_fn(params, graph, method="embed")
 
 
+PYG_EDGE_TYPES = {"user__rates__movie": "rates", "movie__rev_rates__user": "rev_rates"}
+
+
+def _rename(name: str) -> tuple[str, ...]:
+    """flax path of one PyG weight: ``gnn.conv1.user__rates__movie.lin_l.weight`` ->
+    ``('gnn', 'conv1_rates', 'lin_l', 'kernel')``; ``user_emb.weight`` ->
+    ``('user_emb', 'embedding')``."""
+    *path, leaf = name.split(".")
+    leaf = {"weight": "kernel", "bias": "bias"}[leaf]
+    if path[0] == "gnn":
+        _, layer, edge_type, lin = path
+        path = ["gnn", f"{layer}_{PYG_EDGE_TYPES[edge_type]}", lin]
+    elif path[0].endswith("_emb"):
+        leaf = "embedding"
+    return (*path, leaf)
+
+
 def params_from_pyg(weights: dict[str, np.ndarray]) -> dict:
     """flax parameters of :class:`Model` from PyG's ``state_dict`` names and numpy arrays
-    (:func:`course_lib.pyg.sage.numpy_weights`). torch stores ``Linear`` weights as
-    ``[out, in]``, flax kernels as ``[in, out]``: they are transposed."""
-    def dense(prefix, bias=True):
-        p = {"kernel": jnp.asarray(weights[f"{prefix}.weight"].T)}
-        if bias:
-            p["bias"] = jnp.asarray(weights[f"{prefix}.bias"])
-        return p
-
-    gnn = {}
-    for layer in ("conv1", "conv2"):
-        for name, pyg_type in (("rates", "user__rates__movie"),
-                               ("rev_rates", "movie__rev_rates__user")):
-            prefix = f"gnn.{layer}.{pyg_type}"
-            gnn[f"{layer}_{name}"] = {"lin_l": dense(f"{prefix}.lin_l"),
-                                      "lin_r": dense(f"{prefix}.lin_r", bias=False)}
-    return {"params": {
-        "movie_lin": dense("movie_lin"),
-        "user_emb": {"embedding": jnp.asarray(weights["user_emb.weight"])},
-        "movie_emb": {"embedding": jnp.asarray(weights["movie_emb.weight"])},
-        "gnn": gnn,
-    }}
+    (:func:`course_lib.pyg.nn.numpy_weights`); dense kernels are transposed."""
+    return params_from_torch(weights, _rename)

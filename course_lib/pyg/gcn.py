@@ -4,31 +4,45 @@ The same two encoders, decoder and loss as the JAX chapter:
 
 * :class:`GCN` - GCN layers with an MLP node update, self loops and symmetric normalisation
   (what ``jraph.GraphConvolution`` computes), optional layer norm, over the homogeneous graph;
-* :class:`HeteroGraphConv` - the seed's design: ``HeteroConv`` of ``GraphConv`` layers, summing
-  the edge types per destination (``aggr='sum'``), then a final ``Linear`` per node type;
+* :class:`~course_lib.pyg.nn.HeteroGraphConv` - the seed's design: ``HeteroConv`` of
+  ``GraphConv`` layers over ``rates`` and ``rev_rates``, summing the edge types per destination
+  (``aggr='sum'``), then a final ``Linear`` per node type (chapter 5 uses the same encoder on
+  the knowledge graph);
 * :class:`RatingDecoder` - elementwise product of the endpoint embeddings, a ``Linear`` to one
   number, a sigmoid scaled to 0.5-5 stars (:func:`scale_rating`);
 * :func:`masked_l1_loss` - mean absolute error over the edges a mask selects.
 
-Training is full-batch, flat ``train()``/``test()`` style; messages pass over training edges.
+Training is full-batch: each :func:`train_step` predicts every rated edge and keeps the training
+edges in the loss; messages pass over training edges.
 """
 
 from __future__ import annotations
 
 import copy
-import time
 
 import numpy as np
 import torch
 from torch import nn
 from torch_geometric.data import HeteroData
-from torch_geometric.nn import GraphConv, HeteroConv, MessagePassing
-from torch_geometric.utils import add_self_loops, degree
 
 from ..graph import BipartiteGraph, EdgeSplit
+from ..kg import RATES, reverse
 from ..ratings import errors, message_edges, part_masks, part_pairs, user_pairs
-from ..utils import EarlyStopping, progress, torch_device
-from .data import RATES, REV_RATES, to_heterodata
+from ..training import fit_loop
+from ..utils import torch_device
+from .data import to_heterodata
+from .nn import GCNLayer, HeteroGraphConv, InputLayer
+
+#: The chapter's hyper-parameters, per encoder (the JAX twin has the same values). Training
+#: keys: ``lr``, ``weight_decay``, ``max_epochs``, ``patience`` (epochs without a better
+#: validation MAE), ``seed``; the others go to :func:`build_model`.
+SETTINGS = {
+    "gcn": dict(hidden=32, num_layers=2, layer_norm=True,
+                lr=0.005, weight_decay=0.0, max_epochs=600, patience=50, seed=0),
+    "hetero": dict(hidden=64, num_layers=2, aggr="mean",
+                   lr=0.003, weight_decay=0.0, max_epochs=600, patience=50, seed=0),
+}
+TRAINING_KEYS = ("lr", "weight_decay", "max_epochs", "patience", "seed")
 
 
 def scale_rating(logit: torch.Tensor) -> torch.Tensor:
@@ -42,58 +56,6 @@ def masked_l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor)
     return (torch.abs(pred - target) * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-class InputLayer(nn.Module):
-    """Learned user embedding; learned movie embedding plus a linear map of the genres."""
-
-    def __init__(self, num_users: int, num_movies: int, num_features: int, hidden: int):
-        super().__init__()
-        self.user_emb = nn.Embedding(num_users, hidden)
-        self.movie_emb = nn.Embedding(num_movies, hidden)
-        self.movie_lin = nn.Linear(num_features, hidden)
-
-    def forward(self, data: HeteroData) -> dict[str, torch.Tensor]:
-        return {"user": self.user_emb(data["user"].node_id),
-                "movie": self.movie_lin(data["movie"].x) + self.movie_emb(data["movie"].node_id)}
-
-
-class MLP(nn.Module):
-    """``lin2(relu(lin1(x)))``: the node update of a GCN layer."""
-
-    def __init__(self, features: int):
-        super().__init__()
-        self.lin1 = nn.Linear(features, features)
-        self.lin2 = nn.Linear(features, features)
-
-    def forward(self, x):
-        return self.lin2(torch.relu(self.lin1(x)))
-
-
-class GCNLayer(MessagePassing):
-    """MLP update, then the symmetric-normalised sum over neighbours and self loops:
-    ``D^-1/2 (A + I) D^-1/2 MLP(X)`` (``jraph.GraphConvolution`` with an MLP ``update_node_fn``).
-
-    The two agree on graphs that hold both directions of every edge, as the course's do. On a
-    directed graph jraph scales a message by its sender's *out*-degree, this layer (like PyG's
-    ``GCNConv``) by the sender's in-degree.
-    """
-
-    def __init__(self, features: int):
-        super().__init__(aggr="add")
-        self.mlp = MLP(features)
-
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        num_nodes = x.size(0)
-        edge_index, _ = add_self_loops(edge_index, num_nodes=num_nodes)
-        senders, receivers = edge_index
-        deg = degree(receivers, num_nodes, dtype=x.dtype)
-        inv_sqrt = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
-        norm = inv_sqrt[senders] * inv_sqrt[receivers]
-        return self.propagate(edge_index, x=self.mlp(x), norm=norm)
-
-    def message(self, x_j, norm):
-        return norm.view(-1, 1) * x_j
-
-
 class GCN(nn.Module):
     """``num_layers`` x (``GCNLayer``, optional layer norm), ReLU between layers, over the
     homogeneous graph of users (first) and movies (after them), both edge directions."""
@@ -104,9 +66,9 @@ class GCN(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(num_layers)
                                    ) if layer_norm else None
 
-    def forward(self, x: dict, data: HeteroData) -> dict:
+    def forward(self, x: dict, edge_index_dict: dict) -> dict:
         num_users = x["user"].size(0)
-        ei = data[RATES].edge_index
+        ei = edge_index_dict[RATES]
         # the GraphsTuple layout: movie j is node num_users + j; forward edges, then reverses
         users, movies = ei[0], ei[1] + num_users
         edge_index = torch.stack([torch.cat([users, movies]), torch.cat([movies, users])])
@@ -118,30 +80,6 @@ class GCN(nn.Module):
             if i < len(self.convs) - 1:
                 h = torch.relu(h)
         return {"user": h[:num_users], "movie": h[num_users:]}
-
-
-class HeteroGraphConv(nn.Module):
-    """``num_layers`` x ``HeteroConv({rates, rev_rates: GraphConv(aggr=aggr)}, aggr='sum')``
-    with ReLU after each, then a final ``Linear`` per node type.
-
-    ``aggr`` is how a ``GraphConv`` combines neighbours. ``'add'`` (GraphConv's default) sums up
-    to thousands of neighbour vectors on MovieLens and saturates the decoder; ``'mean'`` keeps
-    the scale of the inputs. ``HeteroConv``'s own ``aggr='sum'`` (over edge types) is the seed's.
-    """
-
-    def __init__(self, hidden: int, num_layers: int = 2, aggr: str = "mean"):
-        super().__init__()
-        self.convs = nn.ModuleList(
-            HeteroConv({RATES: GraphConv(hidden, hidden, aggr=aggr),
-                        REV_RATES: GraphConv(hidden, hidden, aggr=aggr)}, aggr="sum")
-            for _ in range(num_layers))
-        self.out = nn.ModuleDict({"user": nn.Linear(hidden, hidden),
-                                  "movie": nn.Linear(hidden, hidden)})
-
-    def forward(self, x: dict, data: HeteroData) -> dict:
-        for conv in self.convs:
-            x = {k: torch.relu(v) for k, v in conv(x, data.edge_index_dict).items()}
-        return {k: self.out[k](v) for k, v in x.items()}
 
 
 class RatingDecoder(nn.Module):
@@ -165,17 +103,19 @@ class RatingModel(nn.Module):
                  encoder: str = "gcn", num_layers: int = 2, layer_norm: bool = True,
                  aggr: str = "mean"):
         super().__init__()
-        self.inputs = InputLayer(num_users, num_movies, num_features, hidden)
+        self.inputs = InputLayer({"user": num_users, "movie": num_movies},
+                                 {"movie": num_features}, hidden)
         if encoder == "gcn":
             self.gnn = GCN(hidden, num_layers, layer_norm)
         elif encoder == "hetero":
-            self.gnn = HeteroGraphConv(hidden, num_layers, aggr)
+            self.gnn = HeteroGraphConv((RATES, reverse(RATES)), hidden, num_layers=num_layers,
+                                       aggr=aggr)
         else:
             raise ValueError(f"encoder must be 'gcn' or 'hetero', got {encoder!r}")
         self.decoder = RatingDecoder(hidden)
 
     def embed(self, data: HeteroData) -> dict:
-        return self.gnn(self.inputs(data), data)
+        return self.gnn(self.inputs(data.node_id_dict, data.x_dict), data.edge_index_dict)
 
     def forward(self, data: HeteroData, edge_label_index: torch.Tensor) -> torch.Tensor:
         z = self.embed(data)
@@ -185,6 +125,11 @@ class RatingModel(nn.Module):
 def build_model(graph: BipartiteGraph, encoder: str = "gcn", **kwargs) -> RatingModel:
     return RatingModel(graph.num_users, graph.num_movies, graph.movie_x.shape[1],
                        encoder=encoder, **kwargs)
+
+
+def loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The chapter's training loss: L1 over the edges ``mask`` selects (:func:`masked_l1_loss`)."""
+    return masked_l1_loss(pred, target, mask)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -200,61 +145,60 @@ def rating_graphs(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, HeteroDa
             "test": to_heterodata(graph, message_edges(split, "test"))}
 
 
-def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", hidden: int = 64,
-        num_layers: int = 2, layer_norm: bool = True, lr: float = 0.01,
-        weight_decay: float = 0.0, epochs: int = 300, patience: int = 30, seed: int = 0,
-        device=None) -> tuple[RatingModel, dict]:
+def train_step(model: RatingModel, optimizer: torch.optim.Optimizer, data: HeteroData,
+               pairs: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
+    """One Adam step on the L1 loss of the rated ``pairs`` that ``mask`` selects."""
+    model.train()
+    optimizer.zero_grad()
+    value = loss(model(data, pairs), target, mask)
+    value.backward()
+    optimizer.step()
+    return value.item()
+
+
+@torch.no_grad()
+def eval_step(model: RatingModel, data: HeteroData, pairs: torch.Tensor) -> torch.Tensor:
+    """Predicted ratings of ``pairs`` ``[2, n]``, passing messages over ``data``."""
+    model.eval()
+    return model(data, pairs)
+
+
+def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", device=None,
+        **overrides) -> tuple[RatingModel, dict]:
     """Full-batch training with an L1 loss on the training edges; early stopping on
-    validation MAE (the best epoch's weights are restored). The history holds per-epoch
-    ``loss`` (training L1), ``val_loss`` (validation MAE) and ``seconds``, and ``best_epoch``."""
+    validation MAE (the best epoch's weights are restored). Settings: ``SETTINGS[encoder]``
+    updated with ``overrides``. The history holds per-epoch ``loss`` (training L1),
+    ``val_mae`` and ``seconds``, and ``best_epoch``."""
+    settings = {**SETTINGS[encoder], **overrides}
+    lr, weight_decay, max_epochs, patience, seed = (settings.pop(k) for k in TRAINING_KEYS)
     device = device or torch_device()
     torch.manual_seed(seed)
     graphs = {k: v.to(device) for k, v in rating_graphs(graph, split).items()}
     masks = {k: torch.from_numpy(v).to(device) for k, v in part_masks(graph, split).items()}
     pairs = torch.tensor(graph.edge_index, device=device)  # every rated edge, predicted at once
     target = torch.tensor(graph.rating, device=device)
-    model = build_model(graph, encoder, hidden=hidden, num_layers=num_layers,
-                        layer_norm=layer_norm).to(device)
+    model = build_model(graph, encoder, **settings).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
 
-    def train() -> float:
-        model.train()
-        optimizer.zero_grad()
-        loss = masked_l1_loss(model(graphs["train"], pairs), target, masks["train"])
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    def train_epoch(model):
+        return model, train_step(model, optimizer, graphs["train"], pairs, target, masks["train"])
 
-    @torch.no_grad()
-    def test() -> float:
-        model.eval()
-        return masked_l1_loss(model(graphs["val"], pairs), target, masks["val"]).item()
+    def validate(model):
+        return masked_l1_loss(eval_step(model, graphs["val"], pairs), target, masks["val"]).item()
 
-    history = {"loss": [], "val_loss": [], "seconds": []}
-    stopper = EarlyStopping(patience, mode="min")
-    bar = progress(range(1, epochs + 1), desc=f"PyG {encoder}")
-    for epoch in bar:
-        start = time.perf_counter()
-        loss = train()
-        val_loss = test()
-        history["seconds"].append(time.perf_counter() - start)
-        history["loss"].append(loss)
-        history["val_loss"].append(val_loss)
-        if epoch % 10 == 0:
-            bar.set_postfix(loss=f"{loss:.4f}", val_mae=f"{val_loss:.4f}")
-        if stopper.update(epoch, val_loss, lambda: copy.deepcopy(model.state_dict())):
-            break
-    model.load_state_dict(stopper.best_checkpoint)
-    history["best_epoch"] = stopper.best_epoch
+    model, history, best = fit_loop(
+        model, train_epoch, validate, snapshot=lambda m: copy.deepcopy(m.state_dict()),
+        max_epochs=max_epochs, patience=patience, mode="min", metric="val_mae",
+        desc=f"PyG {encoder}")
+    model.load_state_dict(best)
     return model, history
 
 
-@torch.no_grad()
 def predict(model: RatingModel, data: HeteroData, pairs, device=None) -> np.ndarray:
     """Predicted ratings of ``pairs`` ``[2, n]`` (user, movie indices)."""
     device = device or next(model.parameters()).device
-    model.eval()
-    return model(data.to(device), torch.as_tensor(np.asarray(pairs), device=device)).cpu().numpy()
+    return eval_step(model, data.to(device),
+                     torch.as_tensor(np.asarray(pairs), device=device)).cpu().numpy()
 
 
 def evaluate(model: RatingModel, graph: BipartiteGraph, split: EdgeSplit, part: str
@@ -268,8 +212,3 @@ def predict_user(model: RatingModel, graph: BipartiteGraph, split: EdgeSplit, us
                  ) -> np.ndarray:
     """Predicted rating of every movie for ``user`` (test-time graph), ``[num_movies]``."""
     return predict(model, rating_graphs(graph, split)["test"], user_pairs(graph, user))
-
-
-def numpy_weights(model: RatingModel) -> dict[str, np.ndarray]:
-    """The weights as numpy arrays under PyG's names (for :func:`course_lib.jax.gcn.params_from_pyg`)."""
-    return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}

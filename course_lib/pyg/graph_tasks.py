@@ -1,33 +1,60 @@
 """The three graph tasks in PyG: node, link and graph prediction (JAX twin: ``course_lib/jax/graph_tasks.py``).
 
 Every model is built from PyG's ``GCNConv`` (proven equal to the hand-written layer in
-``message_passing.py``), trained full-batch (nodes, links) or in mini-batches (graphs) with Adam.
-The training functions return the trained model and a history for plotting; evaluation is
-framework-neutral (:mod:`course_lib.metrics`).
+``message_passing.py``), trained full-batch (nodes, links) or in mini-batches (graphs) with Adam
+for a fixed number of epochs (:data:`SETTINGS`). Each task has its module-level training step
+(``node_train_step``, ``link_train_step``, ``graph_train_step``) and evaluation step; the
+trainers run them in the course's loop :func:`course_lib.training.fit_loop` and return the
+trained model and a history for plotting. Evaluation is framework-neutral
+(:mod:`course_lib.metrics`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
-from torch_geometric.nn import GCNConv, global_mean_pool
+from torch_geometric.nn import global_mean_pool
 
 from ..metrics import accuracy, roc_auc
 from ..small_graphs import Graph, LinkSplit
-from ..utils import progress
+from ..training import fit_loop
+from .nn import GCNConv, bce_loss, cross_entropy
+
+#: The chapter's hyper-parameters, one dict per task (the same as the JAX twin's ``SETTINGS``).
+#: Every task trains for a fixed number of epochs (no early stopping) and keeps the last weights.
+SETTINGS = {
+    "node": {"hidden": 16, "lr": 0.01, "weight_decay": 5e-4, "max_epochs": 200, "seed": 0},
+    "link": {"hidden": 32, "out_channels": 16, "lr": 0.01, "weight_decay": 0.0,
+             "max_epochs": 200, "seed": 0},
+    "graph": {"hidden": 32, "num_layers": 3, "lr": 0.01, "weight_decay": 0.0,
+              "batch_size": 32, "max_epochs": 60, "seed": 0},
+}
 
 
-def to_data(graph: Graph) -> Data:
-    """A PyG ``Data`` with ``x``, ``edge_index`` and (if any) ``y``."""
-    data = Data(x=torch.tensor(graph.x), edge_index=torch.tensor(graph.edge_index))
+def _settings(task: str, overrides: dict) -> dict:
+    unknown = set(overrides) - set(SETTINGS[task])
+    if unknown:
+        raise TypeError(f"unknown settings {sorted(unknown)}; known: {sorted(SETTINGS[task])}")
+    return {**SETTINGS[task], **overrides}
+
+
+def to_data(graph: Graph, use_graph: bool = True) -> Data:
+    """A PyG ``Data`` with ``x``, ``edge_index`` and (if any) ``y``; ``use_graph=False`` drops
+    every edge (each node then sees only its own features)."""
+    edge_index = graph.edge_index if use_graph else graph.edge_index[:, :0]
+    data = Data(x=torch.tensor(graph.x), edge_index=torch.tensor(edge_index))
     if graph.y is not None:
         data.y = torch.as_tensor(np.atleast_1d(graph.y))
     data.num_nodes = graph.num_nodes
     return data
+
+
+# --------------------------------------------------------------------------------------------------
+# Models: one GCN encoder, three heads
+# --------------------------------------------------------------------------------------------------
 
 
 class GCN(nn.Module):
@@ -42,7 +69,7 @@ class GCN(nn.Module):
         for i, conv in enumerate(self.convs):
             x = conv(x, edge_index)
             if i < len(self.convs) - 1:
-                x = F.relu(x)
+                x = torch.relu(x)
         return x
 
 
@@ -67,8 +94,13 @@ class GraphClassifier(nn.Module):
         self.head = nn.Linear(hidden, num_classes)
 
     def forward(self, x, edge_index, batch, num_graphs: int):
-        h = F.relu(self.gcn(x, edge_index))
+        h = torch.relu(self.gcn(x, edge_index))
         return self.head(global_mean_pool(h, batch, num_graphs))  # mean_readout
+
+
+def _adam(model: nn.Module, s: dict) -> torch.optim.Optimizer:
+    # Adam's weight_decay adds the L2 term to the gradient before Adam (the JAX twin does the same)
+    return torch.optim.Adam(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -76,39 +108,55 @@ class GraphClassifier(nn.Module):
 # --------------------------------------------------------------------------------------------------
 
 
-def train_node_classifier(graph: Graph, train_nodes: np.ndarray, *, hidden: int = 16,
-                          epochs: int = 200, lr: float = 0.01, seed: int = 0,
-                          use_graph: bool = True) -> tuple[GCN, dict]:
-    """Semi-supervised node classification: the loss sees only ``train_nodes``' labels.
-
-    ``use_graph=False`` trains the same network with every edge removed (each node sees only its
-    own features): the no-graph baseline.
-    """
-    torch.manual_seed(seed)
-    data = to_data(graph)
-    edge_index = data.edge_index if use_graph else data.edge_index[:, :0]
-    model = GCN(data.num_features, hidden, int(data.y.max()) + 1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=5e-4)
-    train = torch.as_tensor(train_nodes)
-    history = {"loss": [], "accuracy": []}
-    for _ in progress(range(epochs), desc="PyG node classification", leave=False):
-        model.train()
-        optimizer.zero_grad()
-        logits = model(data.x, edge_index)
-        loss = F.cross_entropy(logits[train], data.y[train])
-        loss.backward()
-        optimizer.step()
-        history["loss"].append(loss.item())
-        history["accuracy"].append(accuracy(logits.detach(), data.y))
-    return model, history
+def node_train_step(model: GCN, optimizer: torch.optim.Optimizer, data: Data,
+                    labels: torch.Tensor, train_nodes: torch.Tensor) -> float:
+    """One Adam step on the whole graph; the loss sees only the labels of ``train_nodes``."""
+    model.train()
+    optimizer.zero_grad()
+    logits = model(data.x, data.edge_index)
+    loss = cross_entropy(logits[train_nodes], labels[train_nodes])
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 @torch.no_grad()
-def predict_nodes(model: GCN, graph: Graph, use_graph: bool = True) -> np.ndarray:
+def node_eval_step(model: GCN, data: Data) -> torch.Tensor:
+    """Class logits ``[num_nodes, C]`` of every node."""
     model.eval()
-    data = to_data(graph)
-    edge_index = data.edge_index if use_graph else data.edge_index[:, :0]
-    return model(data.x, edge_index).argmax(-1).numpy()
+    return model(data.x, data.edge_index)
+
+
+def train_node_classifier(graph: Graph, train_nodes: np.ndarray, *, use_graph: bool = True,
+                          **settings) -> tuple[GCN, dict]:
+    """Semi-supervised node classification: the loss sees only ``train_nodes``' labels.
+
+    ``settings`` override ``SETTINGS["node"]``. ``use_graph=False`` trains the same network with
+    every edge removed (each node sees only its own features): the no-graph baseline. The
+    history holds per-epoch ``loss`` and ``accuracy`` (over all nodes, after the epoch's step).
+    """
+    s = _settings("node", settings)
+    torch.manual_seed(s["seed"])
+    data = to_data(graph, use_graph)
+    model = GCN(data.num_features, s["hidden"], int(data.y.max()) + 1)
+    optimizer = _adam(model, s)
+    train = torch.as_tensor(train_nodes)
+
+    def train_epoch(model):
+        return model, node_train_step(model, optimizer, data, data.y, train)
+
+    def validate(model):
+        return accuracy(node_eval_step(model, data), data.y)
+
+    model, history, _ = fit_loop(model, train_epoch, validate, max_epochs=s["max_epochs"],
+                                 patience=None, metric="accuracy",
+                                 desc="PyG node classification")
+    return model, history
+
+
+def predict_nodes(model: GCN, graph: Graph, use_graph: bool = True) -> np.ndarray:
+    """The predicted class of every node."""
+    return node_eval_step(model, to_data(graph, use_graph)).argmax(-1).numpy()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -116,42 +164,61 @@ def predict_nodes(model: GCN, graph: Graph, use_graph: bool = True) -> np.ndarra
 # --------------------------------------------------------------------------------------------------
 
 
-def sample_negative_pairs(num_nodes: int, num: int, generator: torch.Generator) -> torch.Tensor:
-    """``num`` random node pairs (negatives for one epoch; a rare true edge among them is noise)."""
+def sample_negative_pairs(generator: torch.Generator, num_nodes: int, num: int) -> torch.Tensor:
+    """``num`` random node pairs ``[2, num]`` (negatives; a rare true edge among them is noise)."""
     return torch.randint(0, num_nodes, (2, num), generator=generator)
 
 
-def train_link_predictor(split: LinkSplit, *, hidden: int = 32, out_channels: int = 16,
-                         epochs: int = 200, lr: float = 0.01, seed: int = 0
-                         ) -> tuple[LinkPredictor, dict]:
-    """Train on the training edges (message passing and supervision), fresh negatives each epoch."""
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    data = to_data(split.train_graph)
-    pos = torch.as_tensor(split.train_pos)
-    model = LinkPredictor(data.num_features, hidden, out_channels)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = {"loss": [], "val_auc": []}
-    for _ in progress(range(epochs), desc="PyG link prediction", leave=False):
-        model.train()
-        optimizer.zero_grad()
-        neg = sample_negative_pairs(data.num_nodes, pos.shape[1], generator)
-        pairs = torch.cat([pos, neg], dim=1)
-        labels = torch.cat([torch.ones(pos.shape[1]), torch.zeros(neg.shape[1])])
-        loss = F.binary_cross_entropy_with_logits(model(data.x, data.edge_index, pairs), labels)
-        loss.backward()
-        optimizer.step()
-        history["loss"].append(loss.item())
-        history["val_auc"].append(evaluate_links(model, split, "val"))
-    return model, history
+def link_train_step(model: LinkPredictor, optimizer: torch.optim.Optimizer, data: Data,
+                    pos: torch.Tensor, generator: torch.Generator) -> float:
+    """One Adam step: the positive pairs ``pos`` ``[2, P]`` and as many fresh random negatives."""
+    model.train()
+    optimizer.zero_grad()
+    neg = sample_negative_pairs(generator, data.num_nodes, pos.shape[1])
+    pairs = torch.cat([pos, neg], dim=1)
+    labels = torch.cat([torch.ones(pos.shape[1]), torch.zeros(neg.shape[1])])
+    loss = bce_loss(model(data.x, data.edge_index, pairs), labels)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 @torch.no_grad()
-def evaluate_links(model: LinkPredictor, split: LinkSplit, part: str = "test") -> float:
+def link_eval_step(model: LinkPredictor, data: Data, pairs: torch.Tensor) -> torch.Tensor:
+    """Scores (logits) of ``pairs`` ``[2, n]``, propagating over ``data``'s edges."""
     model.eval()
+    return model(data.x, data.edge_index, pairs)
+
+
+def train_link_predictor(split: LinkSplit, **settings) -> tuple[LinkPredictor, dict]:
+    """Train on the training edges (message passing and supervision), fresh negatives each epoch.
+
+    ``settings`` override ``SETTINGS["link"]``. The history holds per-epoch ``loss`` and
+    ``val_auc``.
+    """
+    s = _settings("link", settings)
+    torch.manual_seed(s["seed"])
+    generator = torch.Generator().manual_seed(s["seed"])
     data = to_data(split.train_graph)
+    pos = torch.as_tensor(split.train_pos)
+    model = LinkPredictor(data.num_features, s["hidden"], s["out_channels"])
+    optimizer = _adam(model, s)
+
+    def train_epoch(model):
+        return model, link_train_step(model, optimizer, data, pos, generator)
+
+    model, history, _ = fit_loop(model, train_epoch,
+                                 lambda model: evaluate_links(model, split, "val"),
+                                 max_epochs=s["max_epochs"], patience=None, metric="val_auc",
+                                 desc="PyG link prediction")
+    return model, history
+
+
+def evaluate_links(model: LinkPredictor, split: LinkSplit, part: str = "test") -> float:
+    """ROC-AUC on the ``part`` (``'val'`` or ``'test'``) pairs of ``split``."""
     pairs, labels = getattr(split, part)
-    return roc_auc(model(data.x, data.edge_index, torch.as_tensor(pairs)), labels)
+    return roc_auc(link_eval_step(model, to_data(split.train_graph), torch.as_tensor(pairs)),
+                   labels)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -159,39 +226,60 @@ def evaluate_links(model: LinkPredictor, split: LinkSplit, part: str = "test") -
 # --------------------------------------------------------------------------------------------------
 
 
-def train_graph_classifier(train_graphs: list[Graph], test_graphs: list[Graph], *,
-                           hidden: int = 32, num_layers: int = 3, epochs: int = 60,
-                           batch_size: int = 32, lr: float = 0.01, seed: int = 0
-                           ) -> tuple[GraphClassifier, dict]:
-    """Mini-batches of whole graphs from PyG's ``DataLoader``; test accuracy tracked per epoch."""
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    train = DataLoader([to_data(g) for g in train_graphs], batch_size=batch_size, shuffle=True,
-                       generator=generator)
-    model = GraphClassifier(train_graphs[0].x.shape[1], hidden, 2, num_layers)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = {"loss": [], "test_accuracy": []}
-    for _ in progress(range(epochs), desc="PyG graph classification", leave=False):
-        model.train()
-        total = 0.0
-        for batch in train:
-            optimizer.zero_grad()
-            logits = model(batch.x, batch.edge_index, batch.batch, batch.num_graphs)
-            loss = F.cross_entropy(logits, batch.y)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * batch.num_graphs
-        history["loss"].append(total / len(train_graphs))
-        history["test_accuracy"].append(evaluate_graphs(model, test_graphs))
-    return model, history
+def graph_train_step(model: GraphClassifier, optimizer: torch.optim.Optimizer,
+                     batch: Data) -> float:
+    """One Adam step on a mini-batch of whole graphs (a PyG ``Batch``)."""
+    model.train()
+    optimizer.zero_grad()
+    logits = model(batch.x, batch.edge_index, batch.batch, batch.num_graphs)
+    loss = cross_entropy(logits, batch.y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 @torch.no_grad()
-def predict_graphs(model: GraphClassifier, graphs: list[Graph]) -> np.ndarray:
+def graph_eval_step(model: GraphClassifier, batch: Data) -> torch.Tensor:
+    """Class logits ``[num_graphs, C]`` of every graph in ``batch``."""
     model.eval()
+    return model(batch.x, batch.edge_index, batch.batch, batch.num_graphs)
+
+
+def train_graph_classifier(train_graphs: list[Graph], test_graphs: list[Graph],
+                           **settings) -> tuple[GraphClassifier, dict]:
+    """Mini-batches of whole graphs from PyG's ``DataLoader``; test accuracy tracked per epoch.
+
+    ``settings`` override ``SETTINGS["graph"]``. The history holds per-epoch ``loss`` (the mean
+    over the training graphs) and ``test_accuracy`` (for the curves; it chooses nothing).
+    """
+    s = _settings("graph", settings)
+    torch.manual_seed(s["seed"])
+    generator = torch.Generator().manual_seed(s["seed"])
+    train = DataLoader([to_data(g) for g in train_graphs], batch_size=s["batch_size"],
+                       shuffle=True, generator=generator)
+    model = GraphClassifier(train_graphs[0].x.shape[1], s["hidden"], 2, s["num_layers"])
+    optimizer = _adam(model, s)
+
+    def train_epoch(model):
+        losses, sizes = [], []
+        for batch in train:
+            losses.append(graph_train_step(model, optimizer, batch))
+            sizes.append(batch.num_graphs)
+        return model, np.average(losses, weights=sizes)  # per graph
+
+    model, history, _ = fit_loop(model, train_epoch,
+                                 lambda model: evaluate_graphs(model, test_graphs),
+                                 max_epochs=s["max_epochs"], patience=None,
+                                 metric="test_accuracy", desc="PyG graph classification")
+    return model, history
+
+
+def predict_graphs(model: GraphClassifier, graphs: list[Graph]) -> np.ndarray:
+    """The predicted class of every graph (all of them in one batch)."""
     batch = next(iter(DataLoader([to_data(g) for g in graphs], batch_size=len(graphs))))
-    return model(batch.x, batch.edge_index, batch.batch, batch.num_graphs).argmax(-1).numpy()
+    return graph_eval_step(model, batch).argmax(-1).numpy()
 
 
 def evaluate_graphs(model: GraphClassifier, graphs: list[Graph]) -> float:
+    """Accuracy over ``graphs``."""
     return accuracy(predict_graphs(model, graphs), np.array([g.y for g in graphs]))

@@ -1,7 +1,7 @@
 """A GCN layer written by hand with PyG's ``MessagePassing`` (JAX twin: ``course_lib/jax/message_passing.py``).
 
 It computes what :func:`course_lib.message_passing.gcn_layer` computes in numpy and what PyG's
-``GCNConv`` computes: ``D^-1/2 (A + I) D^-1/2 X W + b``.
+``GCNConv`` (re-exported by :mod:`course_lib.pyg.nn`) computes: ``D^-1/2 (A + I) D^-1/2 X W + b``.
 """
 
 from __future__ import annotations

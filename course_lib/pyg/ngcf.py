@@ -27,10 +27,10 @@ from torch import nn
 class NGCFConv(nn.Module):
     """One NGCF layer: ``LeakyReLU((L + I) E W1 + (L E ⊙ E) W2)`` (no biases, as the formula)."""
 
-    def __init__(self, in_features: int, out_features: int, negative_slope: float = 0.2):
+    def __init__(self, in_channels: int, out_channels: int, negative_slope: float = 0.2):
         super().__init__()
-        self.lin1 = nn.Linear(in_features, out_features, bias=False)
-        self.lin2 = nn.Linear(in_features, out_features, bias=False)
+        self.lin1 = nn.Linear(in_channels, out_channels, bias=False)
+        self.lin2 = nn.Linear(in_channels, out_channels, bias=False)
         self.negative_slope = negative_slope
         nn.init.xavier_uniform_(self.lin1.weight)
         nn.init.xavier_uniform_(self.lin2.weight)

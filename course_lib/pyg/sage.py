@@ -10,8 +10,8 @@ The model of PyG's MovieLens link-prediction tutorial, on the course's shared sp
 * **classifier** - the dot product of a user's and a movie's final embeddings, a logit.
 
 Training samples mini-batches with ``LinkNeighborLoader`` (20 then 10 neighbours, 2 random
-negatives per positive, 128 positives a batch), minimises binary cross-entropy with logits with
-Adam, and stops early on validation ROC-AUC.
+negatives per positive, 128 positives a batch: :data:`SETTINGS`), minimises binary
+cross-entropy with logits with Adam, and stops early on validation ROC-AUC.
 """
 
 from __future__ import annotations
@@ -25,12 +25,28 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkNeighborLoader
-from torch_geometric.nn import SAGEConv, to_hetero
+from torch_geometric.nn import to_hetero
 
-from ..graph import BipartiteGraph
+from ..graph import BipartiteGraph, EdgeSplit
 from ..metrics import roc_auc
-from ..utils import progress, torch_device, train_with_early_stopping
-from .data import RATES, REV_RATES
+from ..training import fit_loop
+from ..utils import progress, torch_device
+from .data import RATES, REV_RATES, split_heterodata
+from .nn import SAGEConv, bce_loss
+
+#: The chapter's hyper-parameters (same keys as the JAX twin's ``SETTINGS``): those of PyG's
+#: MovieLens tutorial (64 channels, Adam at 1e-3, 128 positives a batch, [20, 10] neighbours, two
+#: negatives per positive), with up to 15 epochs and early stopping after 3 without progress.
+SETTINGS = {
+    "hidden": 64,
+    "lr": 1e-3,
+    "batch_size": 128,
+    "num_neighbors": (20, 10),
+    "neg_ratio": 2.0,
+    "max_epochs": 15,
+    "patience": 3,
+    "seed": 0,
+}
 
 
 def dot_product_scores(x_user: torch.Tensor, x_movie: torch.Tensor,
@@ -91,18 +107,18 @@ class Model(nn.Module):
         return self.classifier(z["user"], z["movie"], data[RATES].edge_label_index)
 
 
-def build_model(graph: BipartiteGraph, hidden: int = 64) -> Model:
+def build_model(graph: BipartiteGraph, hidden: int = SETTINGS["hidden"]) -> Model:
     return Model(graph.num_users, graph.num_movies, graph.movie_x.shape[1], hidden)
 
 
 # --------------------------------------------------------------------------------------------------
-# Data: the shared split, and the loaders that sample mini-batches from it
+# Data: the loaders that sample mini-batches from the shared split
 # --------------------------------------------------------------------------------------------------
 
 
-def link_loaders(parts: dict[str, HeteroData], *, batch_size: int = 128,
-                 num_neighbors=(20, 10), neg_ratio: float = 2.0,
-                 seed: int = 0) -> dict[str, LinkNeighborLoader]:
+def link_loaders(parts: dict[str, HeteroData], *, batch_size: int = SETTINGS["batch_size"],
+                 num_neighbors=SETTINGS["num_neighbors"], neg_ratio: float = SETTINGS["neg_ratio"],
+                 seed: int = SETTINGS["seed"]) -> dict[str, LinkNeighborLoader]:
     """``LinkNeighborLoader`` s over the parts of :func:`~course_lib.pyg.data.split_heterodata`.
 
     Training batches hold ``batch_size`` supervision positives plus ``neg_ratio`` times as many
@@ -129,64 +145,75 @@ def link_loaders(parts: dict[str, HeteroData], *, batch_size: int = 128,
 
 
 # --------------------------------------------------------------------------------------------------
-# Training and evaluation (flat, as in PyG's examples)
+# Training and evaluation
 # --------------------------------------------------------------------------------------------------
 
 
-def train_epoch(model: Model, loader, optimizer, device=None, desc: str = "train") -> float:
-    """One pass over ``loader``; returns the mean binary cross-entropy per labelled pair."""
-    device = device or torch_device()
+def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy with logits over a batch's labelled pairs."""
+    return bce_loss(logits, labels)
+
+
+def train_step(model: Model, optimizer: torch.optim.Optimizer, batch: HeteroData) -> float:
+    """One Adam step on a sampled batch: its labelled pairs, propagating over its subgraph."""
     model.train()
-    total_loss = total_examples = 0
-    for batch in progress(loader, desc=desc, leave=False):
-        batch = batch.to(device)
-        optimizer.zero_grad()
-        pred = model(batch)
-        label = batch[RATES].edge_label
-        loss = F.binary_cross_entropy_with_logits(pred, label)
-        loss.backward()
-        optimizer.step()
-        total_loss += loss.item() * pred.numel()
-        total_examples += pred.numel()
-    return total_loss / total_examples
+    optimizer.zero_grad()
+    batch_loss = loss(model(batch), batch[RATES].edge_label)
+    batch_loss.backward()
+    optimizer.step()
+    return batch_loss.item()
 
 
 @torch.no_grad()
-def predict(model: Model, loader, device=None, desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
-    """``(scores, labels)`` of every labelled pair of ``loader`` (in loader order)."""
-    device = device or torch_device()
+def eval_step(model: Model, batch: HeteroData) -> torch.Tensor:
+    """Scores (logits) of a batch's labelled pairs, propagating over its subgraph."""
     model.eval()
-    scores, labels = [], []
-    for batch in progress(loader, desc=desc, leave=False):
-        batch = batch.to(device)
-        scores.append(model(batch).cpu())
-        labels.append(batch[RATES].edge_label.cpu())
-    return torch.cat(scores).numpy(), torch.cat(labels).numpy()
+    return model(batch)
 
 
-def evaluate(model: Model, loader, device=None) -> float:
+def evaluate(model: Model, loader) -> float:
     """ROC-AUC of ``model`` on ``loader``'s labelled pairs."""
-    return roc_auc(*predict(model, loader, device))
+    device = next(model.parameters()).device
+    scores, labels = [], []
+    for batch in progress(loader, desc="eval", leave=False):
+        batch = batch.to(device)
+        scores.append(eval_step(model, batch).cpu())
+        labels.append(batch[RATES].edge_label.cpu())
+    return roc_auc(torch.cat(scores).numpy(), torch.cat(labels).numpy())
 
 
-def fit(graph: BipartiteGraph, loaders: dict, *, hidden: int = 64, lr: float = 1e-3,
-        max_epochs: int = 20, patience: int = 3, seed: int = 0,
-        device=None) -> tuple[Model, dict]:
-    """Train on ``loaders['train']`` with early stopping on ``loaders['val']``'s ROC-AUC.
+def fit(graph: BipartiteGraph, split: EdgeSplit, **settings) -> tuple[Model, dict]:
+    """Train with early stopping on validation AUC; return the best model and the history.
 
-    Stops after ``patience`` epochs without a new best validation AUC (or at ``max_epochs``)
-    and restores the weights of the best epoch. The history holds per-epoch ``loss``,
-    ``val_auc`` and ``seconds`` (training time), and ``best_epoch`` (1-based).
+    ``settings`` override :data:`SETTINGS`. An epoch visits every supervision positive once,
+    in the mini-batches of :func:`link_loaders`. Stops after ``patience`` epochs without a new
+    best validation AUC (or at ``max_epochs``) and restores the weights of the best epoch. The
+    history holds per-epoch ``loss``, ``val_auc`` and ``seconds``, and ``best_epoch`` (1-based).
     """
-    device = device or torch_device()
-    torch.manual_seed(seed)
-    model = build_model(graph, hidden).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history, best = train_with_early_stopping(
-        lambda: train_epoch(model, loaders["train"], optimizer, device),
-        lambda: roc_auc(*predict(model, loaders["val"], device)),
-        lambda: copy.deepcopy(model.state_dict()),
-        max_epochs=max_epochs, patience=patience, desc="PyG SAGE")
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise TypeError(f"unknown settings {sorted(unknown)}; known: {sorted(SETTINGS)}")
+    s = {**SETTINGS, **settings}
+    loaders = link_loaders(split_heterodata(graph, split), batch_size=s["batch_size"],
+                           num_neighbors=s["num_neighbors"], neg_ratio=s["neg_ratio"],
+                           seed=s["seed"])
+    device = torch_device()
+    torch.manual_seed(s["seed"])
+    model = build_model(graph, s["hidden"]).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"])
+
+    def train_epoch(model):
+        losses, sizes = [], []
+        for batch in progress(loaders["train"], desc="train", leave=False):
+            batch = batch.to(device)
+            losses.append(train_step(model, optimizer, batch))
+            sizes.append(batch[RATES].edge_label.numel())
+        return model, np.average(losses, weights=sizes)  # per labelled pair
+
+    model, history, best = fit_loop(
+        model, train_epoch, lambda model: evaluate(model, loaders["val"]),
+        snapshot=lambda model: copy.deepcopy(model.state_dict()),
+        max_epochs=s["max_epochs"], patience=s["patience"], desc="PyG SAGE")
     model.load_state_dict(best)
     return model, history
 
@@ -197,17 +224,8 @@ def fit(graph: BipartiteGraph, loaders: dict, *, hidden: int = 64, lr: float = 1
 
 
 @torch.no_grad()
-def embed_all(model: Model, data: HeteroData, device=None) -> tuple[np.ndarray, np.ndarray]:
+def embed_all(model: Model, data: HeteroData) -> tuple[np.ndarray, np.ndarray]:
     """``(z_user [U, H], z_movie [M, H])`` over the whole graph ``data`` (no sampling)."""
-    device = device or torch_device()
     model.eval()
-    z = model.to(device).embed(data.to(device))
+    z = model.embed(data.to(next(model.parameters()).device))
     return z["user"].cpu().numpy(), z["movie"].cpu().numpy()
-
-
-def numpy_weights(model: Model) -> dict[str, np.ndarray]:
-    """The model's weights as numpy arrays under PyG's own names (``model.state_dict()``).
-
-    :func:`course_lib.jax.sage.params_from_pyg` turns this into flax parameters.
-    """
-    return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}

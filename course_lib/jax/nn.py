@@ -1,0 +1,337 @@
+"""The course's flax layers and losses, in one place (PyG twin: ``course_lib/pyg/nn.py``).
+
+Chapter modules import their layers from here, never from another chapter. Initialisers follow
+torch's defaults and parameters carry the PyG layers' names, so both frameworks start from the
+same distributions and the same weights give the same outputs (``tests/test_nn.py``);
+:func:`params_from_torch` converts PyG weights.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax.numpy as jnp
+import jraph
+import numpy as np
+import optax
+
+
+
+# --------------------------------------------------------------------------------------------------
+# Initialisers: torch's defaults
+# --------------------------------------------------------------------------------------------------
+
+#: ``torch.nn.Linear``'s weights: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+TORCH_LINEAR_INIT = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
+#: ``torch.nn.Embedding``'s weights: N(0, 1).
+TORCH_EMBED_INIT = nn.initializers.normal(stddev=1.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Losses
+# --------------------------------------------------------------------------------------------------
+
+
+def bce_loss(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
+    """Mean binary cross-entropy with logits. PyG twin: :func:`course_lib.pyg.nn.bce_loss`
+    (``F.binary_cross_entropy_with_logits``)."""
+    return optax.sigmoid_binary_cross_entropy(logits, labels).mean()
+
+
+def cross_entropy(logits: jnp.ndarray, labels: jnp.ndarray,
+                  mask: jnp.ndarray | None = None) -> jnp.ndarray:
+    """Mean softmax cross-entropy of integer ``labels`` over the rows of ``logits`` where
+    ``mask`` is True (all rows if None): a padded batch masks out its padding. PyG twin:
+    :func:`course_lib.pyg.nn.cross_entropy`."""
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    if mask is None:
+        return losses.mean()
+    return jnp.sum(jnp.where(mask, losses, 0.0)) / jnp.sum(mask)
+
+
+# --------------------------------------------------------------------------------------------------
+# Aggregation
+# --------------------------------------------------------------------------------------------------
+
+
+def mean_aggregate(x_src: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndarray,
+                   num_dst: int) -> jnp.ndarray:
+    """``[num_dst, F]``: for each receiver, the mean of its senders' rows of ``x_src``.
+
+    ``senders`` index ``x_src``, ``receivers`` index the ``num_dst`` receiving nodes; a receiver
+    without edges gets zeros (as PyG's mean aggregation). PyG twin:
+    :func:`course_lib.pyg.nn.mean_aggregate`.
+    """
+    return jraph.segment_mean(x_src[senders], receivers, num_segments=num_dst)
+
+
+# --------------------------------------------------------------------------------------------------
+# Convolutions over one node set or one edge type
+# --------------------------------------------------------------------------------------------------
+
+
+def dense(features: int, name: str, use_bias: bool = True) -> nn.Dense:
+    """``nn.Dense`` initialised as ``torch.nn.Linear`` (its weights; flax's zero bias)."""
+    return nn.Dense(features, use_bias=use_bias, kernel_init=TORCH_LINEAR_INIT, name=name)
+
+
+class GCNConv(nn.Module):
+    """``D^-1/2 (A + I) D^-1/2 X W + b`` over a ``GraphsTuple``: ``jraph.GraphConvolution``
+    plus a bias. PyG twin: ``torch_geometric.nn.GCNConv`` (re-exported by
+    :mod:`course_lib.pyg.nn`), with the same parameters: ``lin`` (a glorot-uniform kernel,
+    no bias) and a zero ``bias``.
+
+    jraph applies ``update_node_fn`` *before* aggregating, so it must have no bias of its own (a
+    bias there would be summed and normalised along with the messages); the bias is added
+    after, as ``GCNConv`` does. The two agree on graphs that hold both directions of every edge
+    (jraph normalises a message by its sender's *out*-degree, PyG by its in-degree).
+    """
+
+    out_channels: int
+
+    @nn.compact
+    def __call__(self, graph: jraph.GraphsTuple) -> jnp.ndarray:
+        conv = jraph.GraphConvolution(
+            update_node_fn=nn.Dense(self.out_channels, use_bias=False,
+                                    kernel_init=nn.initializers.xavier_uniform(), name="lin"),
+            add_self_edges=True, symmetric_normalization=True)
+        bias = self.param("bias", nn.initializers.zeros, (self.out_channels,))
+        return conv(graph).nodes + bias
+
+
+class SAGEConv(nn.Module):
+    """``out_i = lin_l(mean_{j -> i} x_j) + lin_r(x_i)``, for one edge type (PyG's ``SAGEConv``).
+
+    ``lin_l`` (neighbours) has a bias, ``lin_r`` (root) has none, as in PyG. Senders and
+    receivers may be of different node types (``x_src``, ``x_dst``): a bipartite layer.
+    PyG twin: ``torch_geometric.nn.SAGEConv`` (re-exported by :mod:`course_lib.pyg.nn`).
+    """
+
+    out_channels: int
+
+    @nn.compact
+    def __call__(self, x_src, x_dst, senders, receivers):
+        neighbours = mean_aggregate(x_src, senders, receivers, x_dst.shape[0])
+        return (nn.Dense(self.out_channels, kernel_init=TORCH_LINEAR_INIT, name="lin_l")(neighbours)
+                + nn.Dense(self.out_channels, use_bias=False, kernel_init=TORCH_LINEAR_INIT,
+                           name="lin_r")(x_dst))
+
+
+class GraphConv(nn.Module):
+    """``out_i = lin_rel(aggr_{j -> i} x_j) + lin_root(x_i)`` for one edge type, ``aggr``
+    ``'mean'`` or ``'add'``. PyG twin: ``torch_geometric.nn.GraphConv`` (re-exported by
+    :mod:`course_lib.pyg.nn`)."""
+
+    out_channels: int
+    aggr: str = "mean"
+
+    @nn.compact
+    def __call__(self, x_src, x_dst, senders, receivers):
+        segment = {"mean": jraph.segment_mean, "add": jraph.segment_sum}[self.aggr]
+        total = segment(x_src[senders], receivers, num_segments=x_dst.shape[0])
+        return (dense(self.out_channels, "lin_rel")(total)
+                + dense(self.out_channels, "lin_root", use_bias=False)(x_dst))
+
+
+class MLP(nn.Module):
+    """``lin2(relu(lin1(x)))``: the node update of a GCN layer. PyG twin:
+    :class:`course_lib.pyg.nn.MLP`."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x):
+        return dense(self.features, "lin2")(nn.relu(dense(self.features, "lin1")(x)))
+
+
+class GCNLayer(nn.Module):
+    """``jraph.GraphConvolution`` with an :class:`MLP` node update, self edges and symmetric
+    normalisation: ``D^-1/2 (A + I) D^-1/2 MLP(X)`` over one node set. PyG twin:
+    :class:`course_lib.pyg.nn.GCNLayer` (equal on graphs that hold both directions of every
+    edge; on a directed graph jraph scales a message by its sender's *out*-degree)."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x, senders, receivers):
+        graph = jraph.GraphsTuple(nodes=x, edges=None, senders=senders, receivers=receivers,
+                                  n_node=jnp.asarray([x.shape[0]]),
+                                  n_edge=jnp.asarray([senders.shape[0]]), globals=None)
+        conv = jraph.GraphConvolution(update_node_fn=MLP(self.features, name="mlp"),
+                                      add_self_edges=True, symmetric_normalization=True)
+        return conv(graph).nodes
+
+
+# --------------------------------------------------------------------------------------------------
+# Heterogeneous graphs: edge types, input layers and the heterogeneous convolution
+# --------------------------------------------------------------------------------------------------
+
+
+def edge_types(graph: jraph.GraphsTuple, num_users: int) -> dict[str, tuple]:
+    """``{'rates': (user, movie), 'rev_rates': (movie, user)}`` index pairs of the course's
+    ``GraphsTuple`` (:mod:`course_lib.jax.data`: users first, then movies; the first half of the
+    edges ``rates``, the second half their reverses), each node counted within its own type.
+
+    What ``HeteroData.edge_index_dict`` holds in PyG.
+    """
+    e = graph.senders.shape[0] // 2
+    return {"rates": (graph.senders[:e], graph.receivers[:e] - num_users),
+            "rev_rates": (graph.senders[e:] - num_users, graph.receivers[e:])}
+
+
+class InputLayer(nn.Module):
+    """Layer-0 features per node type: ``lin_<t>(x[t])`` for the types in ``num_features``,
+    plus a learned embedding ``emb_<t>(node_id[t])`` for the types in ``num_embeddings``
+    (``{type: number of nodes}``), initialised ``N(0, embedding_std^2)``.
+
+    Chapter 4 embeds users and movies and adds a linear map of the genres to the movies;
+    chapter 5 embeds every type but movies, which are their features only. PyG twin:
+    :class:`course_lib.pyg.nn.InputLayer` (``num_features`` gives the input widths there; flax
+    infers them, and they are checked).
+    """
+
+    num_embeddings: dict
+    num_features: dict
+    hidden: int
+    embedding_std: float = 1.0
+
+    @nn.compact
+    def __call__(self, node_id: dict, x: dict) -> dict:
+        out = {t: nn.Embed(n, self.hidden, embedding_init=nn.initializers.normal(
+                   self.embedding_std), name=f"emb_{t}")(node_id[t])
+               for t, n in self.num_embeddings.items()}
+        for t, width in self.num_features.items():
+            if x[t].shape[-1] != width:
+                raise ValueError(f"{t} features have width {x[t].shape[-1]}, expected {width}")
+            h = dense(self.hidden, f"lin_{t}")(x[t])
+            out[t] = h + out[t] if t in out else h
+        return out
+
+
+def sum_by_destination(outputs: dict) -> dict:
+    """``{(src, rel, dst): [N_dst, F]}`` -> ``{dst: [N_dst, F]}``: each node type receives the sum
+    of the outputs of the edge types that end at it (``HeteroConv(..., aggr='sum')``). Node types
+    that no edge type reaches are absent from the result."""
+    out = {}
+    for (_, _, dst), h in outputs.items():
+        out[dst] = h if dst not in out else out[dst] + h
+    return out
+
+
+def hetero_conv(make_conv, x: dict, edge_index: dict, edge_types, relation_aggr: str = "sum"
+                ) -> dict:
+    """One heterogeneous layer, what PyG's ``HeteroConv`` does: for each edge type
+    ``(src, rel, dst)``, ``make_conv(edge_type)`` builds its convolution, applied as
+    ``conv(x[src], x[dst], senders, receivers)`` with ``edge_index[rel]`` (``[2, E]`` or a
+    ``(senders, receivers)`` pair, each node counted within its type); the results are
+    summed per destination type (``relation_aggr='mean'``: averaged)."""
+    outputs = {}
+    for edge_type in edge_types:
+        src, rel, dst = edge_type
+        senders, receivers = edge_index[rel]
+        outputs[edge_type] = make_conv(edge_type)(x[src], x[dst], senders, receivers)
+    out = sum_by_destination(outputs)
+    if relation_aggr == "mean":
+        count = Counter(dst for _, _, dst in outputs)
+        out = {t: h / count[t] for t, h in out.items()}
+    elif relation_aggr != "sum":
+        raise ValueError(f"relation_aggr must be 'sum' or 'mean', got {relation_aggr!r}")
+    return out
+
+
+class HeteroGraphConv(nn.Module):
+    """``num_layers`` heterogeneous ``GraphConv`` layers over ``edge_types`` (``aggr`` over a
+    node's neighbours, ``relation_aggr`` over the edge types that reach it, ReLU after each),
+    then a dense layer ``hidden -> out_channels`` (default ``hidden``) per output type. The last
+    layer computes the output types only. Input ``{type: [N, hidden]}`` and ``edge_index``
+    ``{rel: [2, E]}``. PyG twin: :class:`course_lib.pyg.nn.HeteroGraphConv`."""
+
+    edge_types: tuple
+    hidden: int
+    out_channels: int | None = None
+    num_layers: int = 2
+    aggr: str = "mean"
+    relation_aggr: str = "sum"
+    output_types: tuple = ("user", "movie")
+
+    @nn.compact
+    def __call__(self, x: dict, edge_index: dict) -> dict:
+        for i in range(self.num_layers):
+            types = [et for et in self.edge_types
+                     if i < self.num_layers - 1 or et[2] in self.output_types]
+            x = hetero_conv(lambda et, i=i: GraphConv(self.hidden, self.aggr,
+                                                      name=f"conv{i}_{et[1]}"),
+                            x, edge_index, types, self.relation_aggr)
+            x = {t: nn.relu(h) for t, h in x.items()}
+        out = self.out_channels or self.hidden
+        return {t: dense(out, f"out_{t}")(x[t]) for t in self.output_types}
+
+
+# --------------------------------------------------------------------------------------------------
+# Weights from PyG, for parity checks
+# --------------------------------------------------------------------------------------------------
+
+LEAVES = ("kernel", "bias", "embedding", "scale")
+
+
+def params_from_torch(weights: dict[str, np.ndarray],
+                      rename: Callable[[str], tuple[str, ...] | None]) -> dict:
+    """flax parameters ``{"params": {...}}`` from torch weights
+    (:func:`course_lib.pyg.nn.numpy_weights`).
+
+    ``rename(torch_name)`` gives the flax path of one torch weight, ending in its leaf name
+    (``kernel``, ``bias``, ``embedding`` or ``scale``), or None to skip it. A ``kernel`` is
+    transposed: torch's ``Linear`` stores ``[out, in]``, flax's ``Dense`` ``[in, out]``.
+    """
+    params: dict = {}
+    for name, value in weights.items():
+        path = rename(name)
+        if path is None:
+            continue
+        if path[-1] not in LEAVES:
+            raise ValueError(f"{name!r} -> {path}: the flax path must end in one of {LEAVES}")
+        node = params
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        if path[-1] in node:
+            raise ValueError(f"two torch weights map to the flax path {path}")
+        node[path[-1]] = jnp.asarray(value.T if path[-1] == "kernel" else value)
+    return {"params": params}
+
+
+def flax_path(torch_name: str) -> tuple[str, ...]:
+    """The flax path of a torch weight of the layers above, for :func:`params_from_torch`.
+
+    A ``ModuleList``/``ModuleDict`` entry joins its container's name (``convs.0`` -> ``conv0``,
+    ``norms.1`` -> ``norm1``, ``emb.user`` -> ``emb_user``, ``lin.movie`` -> ``lin_movie``,
+    ``out.user`` -> ``out_user``); a ``HeteroConv``'s ``convs.<src___rel___dst>`` appends the
+    relation to its layer (``conv0_rates``). ``weight`` becomes ``embedding`` in an ``emb_*``,
+    ``scale`` in a ``norm*``, ``kernel`` elsewhere::
+
+        gnn.convs.0.convs.<user___rates___movie>.lin_rel.weight -> gnn/conv0_rates/lin_rel/kernel
+    """
+    tokens = torch_name.split(".")
+    leaf = tokens.pop()
+    path: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        key = tokens[i + 1] if i + 1 < len(tokens) else None
+        if token == "convs" and key is not None and key.startswith("<"):
+            path[-1] += "_" + key.strip("<>").split("___")[1]
+            i += 2
+        elif token in ("convs", "norms") and key is not None and key.isdigit():
+            path.append(token[:-1] + key)
+            i += 2
+        elif token in ("emb", "lin", "out") and key is not None:
+            path.append(f"{token}_{key}")
+            i += 2
+        else:
+            path.append(token)
+            i += 1
+    if leaf == "weight":
+        leaf = ("embedding" if path[-1].startswith("emb") else
+                "scale" if path[-1].startswith("norm") else "kernel")
+    return (*path, leaf)

@@ -1,0 +1,96 @@
+"""The one training loop of the course, shared by every chapter in both frameworks.
+
+A chapter supplies its state and two small functions, and the loop does the bookkeeping::
+
+    state, history, best = fit_loop(
+        state,          # PyG: the model (its optimiser lives in train_epoch); JAX: a TrainState
+        train_epoch,    # state -> (state, mean training loss): loops over batches, train_step
+        validate,       # state -> the validation metric: runs eval_step
+        snapshot=...,   # state -> a copy of the weights (PyG: a state_dict copy;
+                        #          JAX: state.params, immutable, so no copy is needed)
+        max_epochs=..., patience=..., mode="max", metric="val_auc", desc="PyG SAGE")
+
+The state goes in and comes out of every epoch, as it does of a JAX ``train_step``: a PyTorch
+``train_epoch`` changes the model in place and returns it, a JAX one returns a new
+``TrainState``; the loop treats both the same and needs no ``nonlocal``. Each epoch it times
+the training pass, validates, records ``loss``, the metric and ``seconds`` in ``history``,
+shows them on a progress bar, keeps the snapshot of the best epoch so far and stops after
+``patience`` epochs without a new best (``patience=None``: never early).
+``history["best_epoch"]`` is 1-based; the caller restores ``best`` (PyG:
+``model.load_state_dict(best)``; JAX: ``state.replace(params=best)``).
+
+What differs between PyG and JAX is the training *step* (who owns the state, where the
+gradient comes from), and each chapter shows its two ``train_step`` functions side by side.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .utils import progress
+
+
+class EarlyStopping:
+    """Tracks a validation metric, keeps the best epoch's snapshot, and says when to stop.
+
+    ``mode='max'`` for scores such as AUC, ``'min'`` for errors such as MAE. Each epoch call
+    ``update(epoch, value, snapshot)``: when ``value`` is a new best, ``snapshot()`` (a function
+    returning a copy of the weights) is stored; the return value is True once ``patience``
+    epochs have passed without a new best (never, if ``patience`` is None).
+    """
+
+    def __init__(self, patience: int | None, mode: str = "max"):
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.patience, self.mode = patience, mode
+        self.best = -np.inf if mode == "max" else np.inf
+        self.best_epoch = 0
+        self.best_snapshot = None
+
+    def update(self, epoch: int, value: float, snapshot: Callable[[], Any]) -> bool:
+        if np.isnan(value):
+            raise FloatingPointError(f"the validation metric is NaN at epoch {epoch}: training "
+                                     "diverged. Try a lower learning rate.")
+        if value > self.best if self.mode == "max" else value < self.best:
+            self.best, self.best_epoch = value, epoch
+            self.best_snapshot = snapshot()
+            return False
+        return self.patience is not None and epoch - self.best_epoch >= self.patience
+
+
+def fit_loop(state: Any, train_epoch: Callable[[Any], tuple[Any, float]],
+             validate: Callable[[Any], float], *, snapshot: Callable[[Any], Any] = lambda s: s,
+             max_epochs: int, patience: int | None = None, mode: str = "max",
+             metric: str = "val_auc", desc: str = "train") -> tuple[Any, dict, Any]:
+    """Run up to ``max_epochs`` epochs with early stopping.
+
+    Returns ``(state, history, best)``: the state after the last epoch, the history (per-epoch
+    lists ``loss``, ``<metric>`` and ``seconds``, the training pass only; ``best_epoch``,
+    1-based, and ``best``, the best metric value) and the snapshot of the best epoch.
+    """
+    history: dict = {"loss": [], metric: [], "seconds": []}
+    stopper = EarlyStopping(patience, mode=mode)
+    epochs = progress(range(1, max_epochs + 1), desc=desc)
+    for epoch in epochs:
+        start = time.perf_counter()
+        state, loss = train_epoch(state)
+        loss = float(loss)
+        history["seconds"].append(time.perf_counter() - start)
+        value = float(validate(state))
+        history["loss"].append(loss)
+        history[metric].append(value)
+        epochs.set_postfix({"loss": f"{loss:.4f}", metric: f"{value:.4f}"})
+        if stopper.update(epoch, value, lambda: snapshot(state)):
+            # end the bar as finished (a bar closed short of its total is drawn as failed)
+            epochs.total = epoch
+            epochs.set_description(f"{desc}: stopped early, best epoch {stopper.best_epoch} "
+                                   f"of {epoch}")
+            break
+    epochs.close()
+    history["best_epoch"] = stopper.best_epoch
+    history["best"] = stopper.best
+    return state, history, stopper.best_snapshot

@@ -1,0 +1,220 @@
+"""``course_lib/pyg/bpr.py`` and ``course_lib/jax/bpr.py`` (chapter 6): the BPR loss, parity of
+the three models from the same weights, ``train_step``, ``fit`` on a small graph, and MF trained
+from the same weights on the same batches in both frameworks.
+
+Full-size training happens in ``book/06_ngcf_lightgcn.ipynb``, which asserts the ordering of
+the models and the PyG-JAX agreement (hidden cells, run under nbval)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import torch
+from flax.training.train_state import TrainState
+
+from course_lib.cf import bpr_batches, evaluate_scores, interaction_edges
+from course_lib.graph import BipartiteGraph, split_edges
+from course_lib.jax import bpr as jbpr
+from course_lib.jax.data import to_normalized_adjacency as jax_adjacency
+from course_lib.pyg import bpr as pbpr
+from course_lib.pyg.data import to_normalized_adjacency as pyg_adjacency
+from course_lib.pyg.nn import numpy_weights
+
+# float32 parity tolerance: rtol 1e-5, plus an absolute tolerance of 1e-5 times the largest
+# magnitude of the embeddings compared. The tests use N(0, 1) ego embeddings. A propagation sums
+# up to 2,700 neighbours in a different order in each framework (CSR spmm in torch, a sorted
+# segment_sum in JAX), so entries that nearly cancel keep fewer digits: on MovieLens LightGCN's
+# embeddings (up to ~3) differ by 1.1e-5, NGCF's (up to ~140: its (L E * E) term grows them layer
+# by layer) by 7e-5; each framework is as far from a float64 reference as from the other.
+RTOL, ATOL_RELATIVE = 1e-5, 1e-5
+
+SMALL = {"embedding_dim": 8, "num_layers": 2, "batch_size": 32, "max_epochs": 2, "patience": 2}
+
+
+@pytest.fixture
+def small_graph():
+    """40 users, 60 movies, about 480 interactions, split like MovieLens."""
+    rng = np.random.default_rng(0)
+    codes = np.unique(rng.integers(0, 40, 600) * 60 + (60 * rng.random(600) ** 2).astype(int))
+    edge_index = np.stack([codes // 60, codes % 60])
+    e = edge_index.shape[1]
+    graph = BipartiteGraph(num_users=40, num_movies=60, edge_index=edge_index,
+                           rating=np.ones(e, np.float32), timestamp=np.arange(e, dtype=np.int64),
+                           movie_x=np.zeros((60, 1), np.float32))
+    return graph, split_edges(graph, seed=0)
+
+
+def test_settings_are_the_same_in_both_frameworks():
+    assert pbpr.SETTINGS == jbpr.SETTINGS
+    assert set(pbpr.SETTINGS["lr"]) == set(pbpr.MODELS) == set(jbpr.MODELS)
+
+
+def test_bpr_loss_in_both_frameworks():
+    pos, neg = np.array([2.0, 0.5, -1.0]), np.array([1.0, 1.5, -1.0])
+    ego = np.arange(18, dtype=np.float32).reshape(9, 2) / 10
+    expected = (-np.mean(np.log(1 / (1 + np.exp(-(pos - neg)))))
+                + 0.1 * (ego ** 2).sum() / (2 * 3))
+    got_jax = float(jbpr.bpr_loss(jnp.asarray(pos), jnp.asarray(neg), jnp.asarray(ego), 0.1))
+    got_pyg = float(pbpr.bpr_loss(torch.tensor(pos), torch.tensor(neg), torch.tensor(ego), 0.1))
+    assert got_jax == pytest.approx(expected, rel=1e-5)
+    assert got_pyg == pytest.approx(expected, rel=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------
+# Parity: the same ego embeddings (and NGCF weights) give the same final embeddings
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("full_precision")
+@pytest.mark.parametrize("name", ["mf", "ngcf", "lightgcn"])
+@pytest.mark.parametrize("which", ["tiny", "movielens"])
+def test_parity(name, which, tiny_graph, graph, split):
+    g = tiny_graph if which == "tiny" else graph
+    edges = np.arange(g.num_edges) if which == "tiny" else interaction_edges(split, "test")
+    dim = 8 if which == "tiny" else 64
+    torch.manual_seed(0)
+    model = pbpr.build_model(name, g, embedding_dim=dim)
+    with torch.no_grad():
+        model.embedding.weight.normal_()          # order-1 values: a meaningful comparison
+    z_pyg = pbpr.embed_all(model, g, pyg_adjacency(g, edges))
+    params = jbpr.params_from_pyg(numpy_weights(model))
+    flax_model = jbpr.build_model(name, g, embedding_dim=dim)
+    z_jax = jbpr.embed_all(flax_model.apply, params, g, jax_adjacency(g, edges))
+    for a, b in zip(z_pyg, z_jax):
+        np.testing.assert_allclose(b, a, rtol=RTOL, atol=ATOL_RELATIVE * np.abs(a).max())
+    if name != "mf":
+        # propagation really happened: final embeddings differ from the ego embeddings
+        ego = model.embedding.weight.detach().numpy()[:g.num_users]
+        assert not np.allclose(z_pyg[0][:, :ego.shape[1]] if name == "lightgcn" else
+                               z_pyg[0][:, ego.shape[1]:2 * ego.shape[1]], ego)
+
+
+def test_params_from_pyg_covers_every_flax_parameter(tiny_graph):
+    adj = jax_adjacency(tiny_graph, np.arange(tiny_graph.num_edges))
+    for name in ("mf", "ngcf", "lightgcn"):
+        mapped = jbpr.params_from_pyg(numpy_weights(pbpr.build_model(name, tiny_graph)))
+        init = jbpr.build_model(name, tiny_graph).init(jax.random.key(0), adj)
+        assert jax.tree.structure(mapped) == jax.tree.structure(init), name
+        assert all(a.shape == b.shape for a, b in
+                   zip(jax.tree.leaves(mapped), jax.tree.leaves(init)))
+
+
+def test_embedding_rows_users_then_movies(tiny_graph):
+    """A pair's score is the dot product of rows u and U + j (the seed mixed the ranges up)."""
+    model = pbpr.build_model("mf", tiny_graph, embedding_dim=4)
+    scores = pbpr.score_all(model, tiny_graph, pyg_adjacency(tiny_graph, np.arange(8)))
+    e = model.embedding.weight.detach().numpy()
+    np.testing.assert_allclose(scores[2, 3], e[2] @ e[4 + 3], rtol=1e-6)
+    assert scores.shape == (4, 5)
+    flax_model = jbpr.build_model("mf", tiny_graph, embedding_dim=4)
+    params = jbpr.params_from_pyg(numpy_weights(model))
+    jax_scores = jbpr.score_all(flax_model.apply, params, tiny_graph,
+                                jax_adjacency(tiny_graph, np.arange(8)))
+    np.testing.assert_allclose(jax_scores, scores, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------
+# train_step and fit on a small graph
+# --------------------------------------------------------------------------------------------------
+
+
+def _node_batch(graph, split, batch_size=64, seed=0):
+    users, pos, neg = next(bpr_batches(graph, interaction_edges(split, "train"), batch_size,
+                                       np.random.default_rng(seed)))
+    return users, pos + graph.num_users, neg + graph.num_users
+
+
+@pytest.mark.parametrize("name", ["mf", "ngcf", "lightgcn"])
+def test_train_steps_decrease_the_loss_in_both_frameworks(name, small_graph):
+    graph, split = small_graph
+    edges = interaction_edges(split, "train")
+    batch = _node_batch(graph, split)
+    torch.manual_seed(0)
+    model = pbpr.build_model(name, graph, embedding_dim=8, num_layers=2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    adj = pyg_adjacency(graph, edges)
+    pyg_losses = [pbpr.train_step(model, optimizer, adj, [torch.from_numpy(b) for b in batch])
+                  for _ in range(10)]
+    assert pyg_losses[-1] < pyg_losses[0]
+
+    flax_model = jbpr.build_model(name, graph, embedding_dim=8, num_layers=2)
+    adj = jax_adjacency(graph, edges)
+    state = TrainState.create(apply_fn=flax_model.apply,
+                              params=flax_model.init(jax.random.key(0), adj), tx=optax.adam(1e-2))
+    key, jax_losses = jax.random.key(1), []
+    for _ in range(10):
+        key, step_key = jax.random.split(key)
+        state, loss = jbpr.train_step(state, adj, batch, step_key)
+        jax_losses.append(float(loss))
+    assert jax_losses[-1] < jax_losses[0]
+    assert int(state.step) == 10
+
+
+@pytest.mark.parametrize("name", ["mf", "ngcf", "lightgcn"])
+def test_fit_restores_the_best_epoch(name, small_graph):
+    graph, split = small_graph
+    model, pyg = pbpr.fit(name, graph, split, **SMALL)
+    state, jax_ = jbpr.fit(name, graph, split, **SMALL)
+    for history in (pyg, jax_):
+        assert set(history) == {"loss", "val_recall@20", "seconds", "best_epoch", "best"}
+        assert len(history["loss"]) == len(history["val_recall@20"]) == 2
+        assert history["best"] == max(history["val_recall@20"])
+        assert history["val_recall@20"][history["best_epoch"] - 1] == history["best"]
+    val = {"ks": (20,)}
+    pyg_scores = pbpr.score_all(model, graph, pyg_adjacency(graph, interaction_edges(split, "val")))
+    assert evaluate_scores(pyg_scores, graph, split, "val", **val)["recall@20"] == pyg["best"]
+    jax_scores = jbpr.score_all(state.apply_fn, state.params, graph,
+                                jax_adjacency(graph, interaction_edges(split, "val")))
+    assert evaluate_scores(jax_scores, graph, split, "val", **val)["recall@20"] == jax_["best"]
+    assert set(pbpr.evaluate(model, graph, split)) == set(
+        jbpr.evaluate(state.apply_fn, state.params, graph, split))
+
+
+def test_fit_rejects_unknown_settings(small_graph):
+    graph, split = small_graph
+    for bpr in (pbpr, jbpr):
+        with pytest.raises(TypeError, match="unknown settings"):
+            bpr.fit("mf", graph, split, epochs=2)
+        with pytest.raises(ValueError, match="model must be one of"):
+            bpr.fit("gcn", graph, split)
+
+
+# --------------------------------------------------------------------------------------------------
+# The same training, step by step
+# --------------------------------------------------------------------------------------------------
+
+
+def test_mf_from_the_same_weights_trains_identically_in_both_frameworks(graph, split):
+    """MF from the same weights on the same MovieLens batches (the first 8 of an epoch): the same
+    losses, and the same validation recall@20."""
+    s = pbpr.SETTINGS
+    lr, num_batches = s["lr"]["mf"], 8
+    torch.manual_seed(0)
+    model = pbpr.build_model("mf", graph)
+    flax_model = jbpr.build_model("mf", graph)
+    state = TrainState.create(apply_fn=flax_model.apply,
+                              params=jbpr.params_from_pyg(numpy_weights(model)),
+                              tx=optax.adam(lr))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    edges = interaction_edges(split, "train")
+    pyg_adj, jax_adj = pyg_adjacency(graph, edges), jax_adjacency(graph, edges)
+    batches = bpr_batches(graph, edges, s["batch_size"], np.random.default_rng(s["seed"]))
+    pyg_losses, jax_losses = [], []
+    for _, (users, pos, neg) in zip(range(num_batches), batches):
+        batch = (users, pos + graph.num_users, neg + graph.num_users)
+        pyg_losses.append(pbpr.train_step(model, optimizer, pyg_adj,
+                                          [torch.from_numpy(b) for b in batch]))
+        state, loss = jbpr.train_step(state, jax_adj, batch, jax.random.key(0))
+        jax_losses.append(float(loss))
+    np.testing.assert_allclose(jax_losses, pyg_losses, rtol=1e-4)
+    assert pyg_losses[-1] < pyg_losses[0]
+    val_edges = interaction_edges(split, "val")
+    pyg_val = evaluate_scores(pbpr.score_all(model, graph, pyg_adjacency(graph, val_edges)),
+                              graph, split, "val", ks=(20,))["recall@20"]
+    jax_val = evaluate_scores(jbpr.score_all(state.apply_fn, state.params, graph,
+                                             jax_adjacency(graph, val_edges)),
+                              graph, split, "val", ks=(20,))["recall@20"]
+    assert jax_val == pytest.approx(pyg_val, abs=2e-3)
