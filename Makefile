@@ -29,15 +29,15 @@ book: setup
 	@echo "Open $(CURDIR)/_build/html/index.html in a browser."
 
 # Two workers: the notebooks and the grader's kernels run two at a time (each notebook stays on
-# one worker, its cells in order; the notebooks are collected first, so the long ones start
-# first). One OpenMP thread per process: two processes that each spin two threads on two cores
-# slow PyG's scatter operations down by an order of magnitude. No progress bars under test: a
+# one worker, its cells in order; tests/conftest.py orders the files longest first). One OpenMP
+# thread per process: two processes that each spin two threads on two cores slow PyG's scatter
+# operations down by an order of magnitude. No progress bars under test: a
 # bar's widget messages can overflow the kernel's output queue, which nbval reads only after a
 # cell has finished.
 TEST_WORKERS ?= 2
 test: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} COURSE_NO_PROGRESS=1 \
-	  python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	  python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The library's fast tests alone: no notebook, no training on MovieLens, no Jupyter kernel.
 test-fast: setup
