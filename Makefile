@@ -25,7 +25,7 @@ BOOK_EXECUTE ?= force
 book: setup
 	@mkdir -p _build
 	@sed -e 's/^\(  execute_notebooks:\) [a-z]*/\1 $(BOOK_EXECUTE)/' _config.yml > _build/_config.yml
-	jupyter-book build --all --warningiserror --keep-going --config _build/_config.yml .
+	COURSE_NO_PROGRESS=1 jupyter-book build --all --warningiserror --keep-going --config _build/_config.yml .
 	@echo "Open $(CURDIR)/_build/html/index.html in a browser."
 
 # Two workers: the notebooks and the grader's kernels run two at a time (each notebook stays on
@@ -47,9 +47,11 @@ test-fast: setup
 test-slow: setup
 	python -m pytest tests -m slow $(PYTEST_ARGS)
 
-# Re-execute the notebooks in place, refreshing the stored outputs nbval compares against.
+# Re-execute the notebooks in place, refreshing the stored outputs nbval compares against. No
+# progress bars in stored outputs: the book shows text and figures, not widget state (a live
+# notebook, in Jupyter or Colab, has its bars).
 notebooks: setup
-	python scripts/execute_notebooks.py book/*.ipynb
+	COURSE_NO_PROGRESS=1 python scripts/execute_notebooks.py book/*.ipynb
 
 clean:
 	rm -rf _build .pytest_cache
