@@ -13,7 +13,7 @@ export PATH := $(VENV)/bin:$(PATH)
 # Notebook kernels and tests import course_lib from this clone, whichever clone set up the venv last.
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: book test test-fast test-slow setup notebooks clean
+.PHONY: book test test-fast setup notebooks clean
 
 setup:
 	@bash scripts/setup.sh
@@ -41,11 +41,8 @@ test: setup
 
 # The library's fast tests alone: no notebook, no training on MovieLens, no Jupyter kernel.
 test-fast: setup
-	python -m pytest tests -m "not slow and not kernel" $(PYTEST_ARGS)
-
-# The tests that train on the full dataset (not part of `make test`: the notebooks train there).
-test-slow: setup
-	python -m pytest tests -m slow $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} python -m pytest -n $(TEST_WORKERS) --dist loadfile \
+	  tests -m "not kernel" $(PYTEST_ARGS)
 
 # Re-execute the notebooks in place, refreshing the stored outputs nbval compares against. No
 # progress bars in stored outputs: the book shows text and figures, not widget state (a live
