@@ -1,6 +1,6 @@
 """The heterogeneous movie knowledge graph, framework-neutral (chapter 5).
 
-Five node types and eight edge types, named as in the course's seed notebook 000:
+Five node types and eight edge types:
 
 ========================================  ==========================================
 edge type                                 built from

@@ -34,6 +34,17 @@ import numpy as np
 from .utils import progress
 
 
+def with_settings(defaults: dict, overrides: dict) -> dict:
+    """A chapter's ``SETTINGS`` (``defaults``) updated with a ``fit``'s keyword ``overrides``; a
+    key the chapter does not have is a ``TypeError`` naming the keys it has (a typo such as
+    ``max_epoch=5`` must not be silently ignored)."""
+    unknown = set(overrides) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown settings {sorted(unknown)}; the chapter's SETTINGS has "
+                        f"{sorted(defaults)}")
+    return {**defaults, **overrides}
+
+
 class EarlyStopping:
     """Tracks a validation metric, keeps the best epoch's snapshot, and says when to stop.
 

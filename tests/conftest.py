@@ -96,3 +96,18 @@ def _longest_first(items) -> None:
         return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=lambda p: (rank(p[1]), p[0]))]
+
+
+@pytest.fixture
+def tiny_laplacian(tiny_graph):
+    """``D^-1/2 A D^-1/2`` of ``tiny_graph`` (users, then movies) as a dense float64 matrix: the
+    textbook formula the sparse adjacencies of chapter 6 are checked against."""
+    import numpy as np
+
+    n = tiny_graph.num_users + tiny_graph.num_movies
+    a = np.zeros((n, n))
+    for u, m in tiny_graph.edge_index.T:
+        a[u, tiny_graph.num_users + m] = a[tiny_graph.num_users + m, u] = 1
+    d = a.sum(1)
+    inv = np.where(d > 0, 1 / np.sqrt(np.where(d > 0, d, 1)), 0)
+    return inv[:, None] * a * inv[None, :]

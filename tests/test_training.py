@@ -77,3 +77,13 @@ def test_fit_loop_in_min_mode_names_the_metric():
 def test_fit_loop_stops_with_an_error_on_a_nan_metric():
     with pytest.raises(FloatingPointError, match="NaN at epoch 2"):
         _counting_loop([0.5, float("nan"), 0.7], max_epochs=3)
+
+
+def test_with_settings_overrides_known_keys_and_refuses_unknown_ones():
+    from course_lib.training import with_settings
+
+    defaults = {"lr": 0.01, "max_epochs": 20}
+    assert with_settings(defaults, {"lr": 0.1}) == {"lr": 0.1, "max_epochs": 20}
+    assert defaults == {"lr": 0.01, "max_epochs": 20}  # the chapter's SETTINGS stay as they are
+    with pytest.raises(TypeError, match=r"unknown settings \['max_epoch'\].*'max_epochs'"):
+        with_settings(defaults, {"max_epoch": 5})

@@ -19,7 +19,7 @@ from flax.training.train_state import TrainState
 
 from ..cf import bpr_batches, evaluate_scores, interaction_edges
 from ..graph import BipartiteGraph, EdgeSplit
-from ..training import fit_loop
+from ..training import fit_loop, with_settings
 from .data import Adjacency, to_normalized_adjacency
 from .lightgcn import build_lightgcn, build_mf
 from .ngcf import NGCF
@@ -143,12 +143,9 @@ def fit(name: str, graph: BipartiteGraph, split: EdgeSplit, *, params: dict | No
 
 def _settings(name: str, overrides: dict) -> dict:
     """:data:`SETTINGS` with ``overrides``, and ``lr`` the learning rate of model ``name``."""
-    unknown = set(overrides) - set(SETTINGS)
-    if unknown:
-        raise TypeError(f"unknown settings {sorted(unknown)}; SETTINGS has {sorted(SETTINGS)}")
     if name not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {name!r}")
-    s = {**SETTINGS, **overrides}
+    s = with_settings(SETTINGS, overrides)
     if isinstance(s["lr"], dict):
         s["lr"] = s["lr"][name]
     return s

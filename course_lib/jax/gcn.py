@@ -2,10 +2,10 @@
 
 Two encoders over the same user-movie graph, one decoder, one loss:
 
-* :class:`GCN` - the seed's model: ``jraph.GraphConvolution`` with an MLP node update, self
+* :class:`GCN` - ``jraph.GraphConvolution`` with an MLP node update, self
   edges and symmetric normalisation (:class:`~course_lib.jax.nn.GCNLayer`), optional layer
   norm, over the homogeneous graph (users and movies are one node set);
-* :class:`~course_lib.jax.nn.HeteroGraphConv` - the seed's heterogeneous design: per edge type a
+* :class:`~course_lib.jax.nn.HeteroGraphConv` - heterogeneous: per edge type a
   ``GraphConv`` (the neighbours through one weight, the node itself through another), summed
   per destination type, then a final dense layer per node type (chapter 5 uses the same encoder
   on the knowledge graph);
@@ -32,7 +32,7 @@ from ..graph import BipartiteGraph, EdgeSplit
 from ..kg import RATES, reverse
 from ..ratings import (RATING_MAX, RATING_MIN, errors, message_edges, part_masks, part_pairs,
                        user_pairs)
-from ..training import fit_loop
+from ..training import fit_loop, with_settings
 from .data import to_graphstuple
 from .nn import (GCNLayer, HeteroGraphConv, InputLayer, dense, edge_types, flax_path,
                  params_from_torch)
@@ -177,7 +177,7 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn",
     validation MAE (the best epoch's parameters are returned). Settings: ``SETTINGS[encoder]``
     updated with ``overrides``. The history holds per-epoch ``loss`` (training L1),
     ``val_mae`` and ``seconds``, and ``best_epoch``."""
-    settings = {**SETTINGS[encoder], **overrides}
+    settings = with_settings(SETTINGS[encoder], overrides)
     lr, weight_decay, max_epochs, patience, seed = (settings.pop(k) for k in TRAINING_KEYS)
     # the graph and targets are arguments of the jitted steps, not closed-over constants: XLA
     # would otherwise try to constant-fold the degree computations (tens of seconds)

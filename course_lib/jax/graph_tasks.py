@@ -20,7 +20,7 @@ from flax.training.train_state import TrainState
 
 from ..metrics import accuracy, roc_auc
 from ..small_graphs import Graph, LinkSplit
-from ..training import fit_loop
+from ..training import fit_loop, with_settings
 from .nn import TORCH_LINEAR_INIT, GCNConv, bce_loss, cross_entropy, params_from_torch
 
 #: The chapter's hyper-parameters, one dict per task (the same as the PyG twin's ``SETTINGS``).
@@ -32,13 +32,6 @@ SETTINGS = {
     "graph": {"hidden": 32, "num_layers": 3, "lr": 0.01, "weight_decay": 0.0,
               "batch_size": 32, "max_epochs": 60, "seed": 0},
 }
-
-
-def _settings(task: str, overrides: dict) -> dict:
-    unknown = set(overrides) - set(SETTINGS[task])
-    if unknown:
-        raise TypeError(f"unknown settings {sorted(unknown)}; known: {sorted(SETTINGS[task])}")
-    return {**SETTINGS[task], **overrides}
 
 
 def to_graphstuple(graph: Graph, use_graph: bool = True) -> jraph.GraphsTuple:
@@ -147,7 +140,7 @@ def train_node_classifier(graph: Graph, train_nodes: np.ndarray, *, use_graph: b
     every edge removed: the no-graph baseline. The history holds per-epoch ``loss`` and
     ``accuracy`` (over all nodes, after the epoch's step).
     """
-    s = _settings("node", settings)
+    s = with_settings(SETTINGS["node"], settings)
     gt = to_graphstuple(graph, use_graph)
     model = GCN(s["hidden"], int(graph.y.max()) + 1)
     params = model.init(jax.random.key(s["seed"]), gt)
@@ -208,7 +201,7 @@ def train_link_predictor(split: LinkSplit, **settings) -> tuple[TrainState, dict
     ``settings`` override ``SETTINGS["link"]``. The history holds per-epoch ``loss`` and
     ``val_auc``.
     """
-    s = _settings("link", settings)
+    s = with_settings(SETTINGS["link"], settings)
     gt = to_graphstuple(split.train_graph)
     pos = jnp.asarray(split.train_pos, jnp.int32)
     model = LinkPredictor(s["hidden"], s["out_channels"])
@@ -279,7 +272,7 @@ def train_graph_classifier(train_graphs: list[Graph], test_graphs: list[Graph],
     ``settings`` override ``SETTINGS["graph"]``. The history holds per-epoch ``loss`` (the mean
     over the training graphs) and ``test_accuracy`` (for the curves; it chooses nothing).
     """
-    s = _settings("graph", settings)
+    s = with_settings(SETTINGS["graph"], settings)
     max_nodes = max(g.num_nodes for g in train_graphs + test_graphs)
     max_edges = max(g.edge_index.shape[1] for g in train_graphs + test_graphs)
     rng = np.random.default_rng(s["seed"])  # shuffles the graphs, epoch after epoch

@@ -31,7 +31,7 @@ from flax.training.train_state import TrainState
 from ..graph import BipartiteGraph, EdgeSplit, supervision_batches
 from ..kg import KnowledgeGraph
 from ..metrics import roc_auc
-from ..training import fit_loop
+from ..training import fit_loop, with_settings
 from .data import HeteroGraph, from_knowledge_graph
 from .nn import (HeteroGraphConv, InputLayer, SAGEConv, bce_loss, flax_path, hetero_conv,
                  params_from_torch)
@@ -170,7 +170,7 @@ def fit(kg: KnowledgeGraph, graph: BipartiteGraph, split: EdgeSplit,
     batches as the PyG twin. The history holds per-epoch ``loss``, ``val_auc`` and ``seconds``
     (training time), and ``best_epoch`` (1-based).
     """
-    settings = {**SETTINGS, **overrides}
+    settings = with_settings(SETTINGS, overrides)
     lr, batch_size, max_epochs, patience, seed = (settings.pop(k) for k in TRAINING_KEYS)
     rng = np.random.default_rng(seed)
     graphs = kg_graphs(kg, graph, split)

@@ -31,7 +31,7 @@ from flax.training.train_state import TrainState
 
 from ..graph import BipartiteGraph, EdgeSplit
 from ..metrics import roc_auc
-from ..training import fit_loop
+from ..training import fit_loop, with_settings
 from .data import split_graphstuple
 from .nn import (TORCH_EMBED_INIT, TORCH_LINEAR_INIT, SAGEConv, bce_loss, edge_types,
                  params_from_torch)
@@ -166,10 +166,7 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, **settings) -> tuple[TrainState
     step compiles once), each with ``neg_ratio`` fresh random negatives per positive. The
     history holds per-epoch ``loss``, ``val_auc`` and ``seconds``, and ``best_epoch`` (1-based).
     """
-    unknown = set(settings) - set(SETTINGS)
-    if unknown:
-        raise TypeError(f"unknown settings {sorted(unknown)}; known: {sorted(SETTINGS)}")
-    s = {**SETTINGS, **settings}
+    s = with_settings(SETTINGS, settings)
     parts = split_graphstuple(graph, split)
     rng = np.random.default_rng(s["seed"])  # shuffles the positives, epoch after epoch
     key, init_key = jax.random.split(jax.random.key(s["seed"]))

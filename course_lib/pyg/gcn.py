@@ -4,7 +4,7 @@ The same two encoders, decoder and loss as the JAX chapter:
 
 * :class:`GCN` - GCN layers with an MLP node update, self loops and symmetric normalisation
   (what ``jraph.GraphConvolution`` computes), optional layer norm, over the homogeneous graph;
-* :class:`~course_lib.pyg.nn.HeteroGraphConv` - the seed's design: ``HeteroConv`` of
+* :class:`~course_lib.pyg.nn.HeteroGraphConv` - ``HeteroConv`` of
   ``GraphConv`` layers over ``rates`` and ``rev_rates``, summing the edge types per destination
   (``aggr='sum'``), then a final ``Linear`` per node type (chapter 5 uses the same encoder on
   the knowledge graph);
@@ -28,7 +28,7 @@ from torch_geometric.data import HeteroData
 from ..graph import BipartiteGraph, EdgeSplit
 from ..kg import RATES, reverse
 from ..ratings import errors, message_edges, part_masks, part_pairs, user_pairs
-from ..training import fit_loop
+from ..training import fit_loop, with_settings
 from ..utils import torch_device
 from .data import to_heterodata
 from .nn import GCNLayer, HeteroGraphConv, InputLayer
@@ -169,7 +169,7 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", device
     validation MAE (the best epoch's weights are restored). Settings: ``SETTINGS[encoder]``
     updated with ``overrides``. The history holds per-epoch ``loss`` (training L1),
     ``val_mae`` and ``seconds``, and ``best_epoch``."""
-    settings = {**SETTINGS[encoder], **overrides}
+    settings = with_settings(SETTINGS[encoder], overrides)
     lr, weight_decay, max_epochs, patience, seed = (settings.pop(k) for k in TRAINING_KEYS)
     device = device or torch_device()
     torch.manual_seed(seed)

@@ -20,7 +20,7 @@ from torch_geometric.nn import global_mean_pool
 
 from ..metrics import accuracy, roc_auc
 from ..small_graphs import Graph, LinkSplit
-from ..training import fit_loop
+from ..training import fit_loop, with_settings
 from .nn import GCNConv, bce_loss, cross_entropy
 
 #: The chapter's hyper-parameters, one dict per task (the same as the JAX twin's ``SETTINGS``).
@@ -32,13 +32,6 @@ SETTINGS = {
     "graph": {"hidden": 32, "num_layers": 3, "lr": 0.01, "weight_decay": 0.0,
               "batch_size": 32, "max_epochs": 60, "seed": 0},
 }
-
-
-def _settings(task: str, overrides: dict) -> dict:
-    unknown = set(overrides) - set(SETTINGS[task])
-    if unknown:
-        raise TypeError(f"unknown settings {sorted(unknown)}; known: {sorted(SETTINGS[task])}")
-    return {**SETTINGS[task], **overrides}
 
 
 def to_data(graph: Graph, use_graph: bool = True) -> Data:
@@ -135,7 +128,7 @@ def train_node_classifier(graph: Graph, train_nodes: np.ndarray, *, use_graph: b
     every edge removed (each node sees only its own features): the no-graph baseline. The
     history holds per-epoch ``loss`` and ``accuracy`` (over all nodes, after the epoch's step).
     """
-    s = _settings("node", settings)
+    s = with_settings(SETTINGS["node"], settings)
     torch.manual_seed(s["seed"])
     data = to_data(graph, use_graph)
     model = GCN(data.num_features, s["hidden"], int(data.y.max()) + 1)
@@ -196,7 +189,7 @@ def train_link_predictor(split: LinkSplit, **settings) -> tuple[LinkPredictor, d
     ``settings`` override ``SETTINGS["link"]``. The history holds per-epoch ``loss`` and
     ``val_auc``.
     """
-    s = _settings("link", settings)
+    s = with_settings(SETTINGS["link"], settings)
     torch.manual_seed(s["seed"])
     generator = torch.Generator().manual_seed(s["seed"])
     data = to_data(split.train_graph)
@@ -252,7 +245,7 @@ def train_graph_classifier(train_graphs: list[Graph], test_graphs: list[Graph],
     ``settings`` override ``SETTINGS["graph"]``. The history holds per-epoch ``loss`` (the mean
     over the training graphs) and ``test_accuracy`` (for the curves; it chooses nothing).
     """
-    s = _settings("graph", settings)
+    s = with_settings(SETTINGS["graph"], settings)
     torch.manual_seed(s["seed"])
     generator = torch.Generator().manual_seed(s["seed"])
     train = DataLoader([to_data(g) for g in train_graphs], batch_size=s["batch_size"],

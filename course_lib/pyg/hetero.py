@@ -1,6 +1,6 @@
 """Link prediction on the heterogeneous knowledge graph in PyG (JAX twin: ``course_lib/jax/hetero.py``).
 
-The seed's two heterogeneous GNNs, over whatever edge types the graph has (the full knowledge
+Two heterogeneous GNNs, over whatever edge types the graph has (the full knowledge
 graph of :mod:`course_lib.kg`, or the plain user-movie graph):
 
 * :class:`~course_lib.pyg.nn.InputLayer` - a ``Linear`` map of the movie features; a learned
@@ -35,7 +35,7 @@ from torch_geometric.nn import HeteroConv
 from ..graph import BipartiteGraph, EdgeSplit, supervision_batches
 from ..kg import KnowledgeGraph
 from ..metrics import roc_auc
-from ..training import fit_loop
+from ..training import fit_loop, with_settings
 from ..utils import torch_device
 from .data import from_knowledge_graph
 from .nn import HeteroGraphConv, InputLayer, SAGEConv, bce_loss, partial_outputs
@@ -179,7 +179,7 @@ def fit(kg: KnowledgeGraph, graph: BipartiteGraph, split: EdgeSplit, *, device=N
     JAX twin sees the same batches). The history holds per-epoch ``loss``, ``val_auc`` and
     ``seconds`` (training time), and ``best_epoch`` (1-based).
     """
-    settings = {**SETTINGS, **overrides}
+    settings = with_settings(SETTINGS, overrides)
     lr, batch_size, max_epochs, patience, seed = (settings.pop(k) for k in TRAINING_KEYS)
     device = device or torch_device()
     torch.manual_seed(seed)

@@ -29,7 +29,7 @@ from torch_geometric.nn import to_hetero
 
 from ..graph import BipartiteGraph, EdgeSplit
 from ..metrics import roc_auc
-from ..training import fit_loop
+from ..training import fit_loop, with_settings
 from ..utils import progress, torch_device
 from .data import RATES, REV_RATES, split_heterodata
 from .nn import SAGEConv, bce_loss
@@ -190,10 +190,7 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, **settings) -> tuple[Model, dic
     best validation AUC (or at ``max_epochs``) and restores the weights of the best epoch. The
     history holds per-epoch ``loss``, ``val_auc`` and ``seconds``, and ``best_epoch`` (1-based).
     """
-    unknown = set(settings) - set(SETTINGS)
-    if unknown:
-        raise TypeError(f"unknown settings {sorted(unknown)}; known: {sorted(SETTINGS)}")
-    s = {**SETTINGS, **settings}
+    s = with_settings(SETTINGS, settings)
     loaders = link_loaders(split_heterodata(graph, split), batch_size=s["batch_size"],
                            num_neighbors=s["num_neighbors"], neg_ratio=s["neg_ratio"],
                            seed=s["seed"])
