@@ -20,6 +20,9 @@ import numpy as np
 from .graph import BipartiteGraph, EdgeSplit
 
 RATING_MIN, RATING_MAX = 0.5, 5.0
+#: The ten rating levels of MovieLens, in half stars: 0.5, 1.0, ..., 5.0 (level ``k`` is
+#: ``RATING_LEVELS[k]``).
+RATING_LEVELS = np.arange(1, 11, dtype=np.float32) * 0.5
 
 
 def mae(pred, target) -> float:
@@ -50,6 +53,30 @@ def message_edges(split: EdgeSplit, part: str) -> np.ndarray:
     for ``train`` and ``val``, training and validation edges for ``test``. Ratings are not edge
     features, so training edges may both pass messages and carry the loss."""
     return split.message_edges("test") if part == "test" else split.train
+
+
+def rating_level(rating) -> np.ndarray:
+    """0-based level of each rating: 0.5 stars -> 0, 1.0 -> 1, ..., 5.0 -> 9 (int64). A rating
+    that is not a multiple of half a star between 0.5 and 5 is a ``ValueError``."""
+    rating = np.asarray(rating, dtype=np.float64)
+    level = np.rint(rating * 2).astype(np.int64) - 1
+    if rating.size and (np.any(np.abs(rating * 2 - (level + 1)) > 1e-6) or level.min() < 0
+                        or level.max() >= len(RATING_LEVELS)):
+        raise ValueError("ratings must be half stars between 0.5 and 5")
+    return level
+
+
+def held_out_edges(num_edges: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Sorted ids of a fresh random ``fraction`` of ``num_edges`` training edges (always
+    ``max(1, round(fraction * num_edges))`` of them) to hold out of message passing for one
+    epoch and score in the loss instead.
+
+    A model whose messages carry the rating (GC-MC: one relation per rating level) would
+    otherwise read each training label off the edge it is asked to predict."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+    size = max(1, round(fraction * num_edges))
+    return np.sort(rng.choice(num_edges, size, replace=False))
 
 
 def part_masks(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, np.ndarray]:

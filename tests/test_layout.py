@@ -17,7 +17,14 @@ MODULES = sorted(p.stem for p in (ROOT / "pyg").glob("*.py") if p.stem != "__ini
 _PARITY = ("JAX-only by design: converts the PyG twin's weights into flax parameters, so that "
            "the parity tests start both frameworks from the same weights")
 ALLOWED: dict[tuple[str, str], str] = {
-    **{(m, "params_from_pyg"): _PARITY for m in ("bpr", "gcn", "graph_tasks", "hetero", "sage")},
+    **{(m, "params_from_pyg"): _PARITY for m in ("bpr", "gcmc", "gcn", "graph_tasks", "hetero",
+                                                 "sage")},
+    ("gcmc", "dropout"): "F.dropout with a faster mask on CPU (torch's bernoulli_ took a fifth of "
+                         "a step); JAX uses flax's nn.Dropout",
+    ("gcmc", "train_step"): "GC-MC's dropout needs an explicit PRNG key in JAX; torch draws it "
+                            "from its global generator",
+    ("nn", "node_dropout"): "JAX draws the dropped nodes from an explicit PRNG key; torch from "
+                            "its global generator",
     ("bpr", "fit"): "JAX's fit can start from given params (PyG's weights, for the chapter's "
                     "same-weights training check); a PyG model is built and then loaded instead",
     ("bpr", "train_step"): "NGCF's dropout needs an explicit PRNG key in JAX; torch draws it from "

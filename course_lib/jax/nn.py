@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import jraph
 import numpy as np
@@ -270,10 +271,103 @@ class HeteroGraphConv(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------------
+# Graph convolutional matrix completion (GC-MC): one relation per rating level
+# --------------------------------------------------------------------------------------------------
+
+#: ``torch.nn.Linear``'s distribution for a stack of matrices ``[..., in, out]``.
+TORCH_STACKED_INIT = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform", in_axis=-2,
+                                                      out_axis=-1, batch_axis=(0,))
+#: The PyG twin draws the ``[R, B]`` basis coefficients with fan-in ``B``.
+COEF_INIT = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform", in_axis=-1, out_axis=-2)
+
+
+def ordinal_weights(basis: jnp.ndarray) -> jnp.ndarray:
+    """GC-MC's ordinal weight sharing: ``W_r = T_1 + ... + T_r`` along the first axis of
+    ``basis`` ``[R, ...]`` (rating levels, lowest first). PyG twin:
+    :func:`course_lib.pyg.nn.ordinal_weights`."""
+    return jnp.cumsum(basis, axis=0)
+
+
+def node_dropout(x: jnp.ndarray, p: float, training: bool, key=None) -> jnp.ndarray:
+    """Zero whole rows of ``x`` (nodes) with probability ``p``, rescale the others by
+    ``1 / (1 - p)`` (``key``: a PRNG key, needed when ``training``). PyG twin:
+    :func:`course_lib.pyg.nn.node_dropout`."""
+    if not training or p == 0.0:
+        return x
+    keep = jax.random.bernoulli(key, 1.0 - p, (x.shape[0], 1))
+    return jnp.where(keep, x / (1.0 - p), 0.0)
+
+
+class GCMCConv(nn.Module):
+    r"""GC-MC's encoder layer: one relation per rating level, weights shared ordinally.
+
+    .. math::
+        h_i = \operatorname{accum}_{r=1}^{R} \sum_{j \in N_r(i)} \frac{w_{ij}}{c_i}\, x_j W_r,
+        \qquad W_r = \sum_{s \le r} T_s, \qquad c_i = \sum_{j \in N(i)} w_{ij}
+
+    Edges ``senders -> receivers`` with their level ``edge_type`` (0-based) and optional weight
+    (1 by default; 0 removes the edge). ``accum='stack'`` concatenates the per-level sums,
+    ``'sum'`` adds them. Segment sums over ``receiver * R + level`` do the stacking. PyG twin:
+    :class:`course_lib.pyg.nn.GCMCConv`.
+    """
+
+    out_channels: int
+    num_relations: int
+    accum: str = "stack"
+    ordinal: bool = True
+
+    @nn.compact
+    def __call__(self, x, senders, receivers, edge_type, edge_weight=None):
+        if self.accum not in ("stack", "sum"):
+            raise ValueError(f"accum must be 'stack' or 'sum', got {self.accum!r}")
+        r = self.num_relations
+        if self.accum == "stack" and self.out_channels % r:
+            raise ValueError(f"accum='stack' splits out_channels={self.out_channels} into {r} "
+                             f"equal parts: use a multiple of {r}")
+        per_level = self.out_channels // r if self.accum == "stack" else self.out_channels
+        weight = self.param("weight", TORCH_STACKED_INIT, (r, x.shape[-1], per_level))
+        if self.ordinal:
+            weight = ordinal_weights(weight)
+        n = x.shape[0]
+        xw = jnp.einsum("nf,rfd->nrd", x, weight)
+        if edge_weight is None:
+            edge_weight = jnp.ones(senders.shape[0], x.dtype)
+        deg = jax.ops.segment_sum(edge_weight, receivers, num_segments=n)
+        norm = edge_weight / jnp.maximum(deg, 1e-12)[receivers]
+        messages = xw[senders, edge_type] * norm[:, None]
+        if self.accum == "sum":
+            return jax.ops.segment_sum(messages, receivers, num_segments=n)
+        out = jax.ops.segment_sum(messages, receivers * r + edge_type, num_segments=n * r)
+        return out.reshape(n, -1)
+
+
+class BilinearBasisDecoder(nn.Module):
+    r"""GC-MC's decoder: ``logit_r(u, v) = z_u^T Q_r z_v + c_r`` with ``Q_r = sum_b a_rb P_b``
+    and a bias ``c_r`` per level.
+
+    Returns ``[n, R]`` logits for the pairs ``edge_label_index`` ``[2, n]``. PyG twin:
+    :class:`course_lib.pyg.nn.BilinearBasisDecoder`.
+    """
+
+    num_levels: int
+    num_bases: int = 2
+
+    @nn.compact
+    def __call__(self, z_src, z_dst, edge_label_index):
+        d = z_src.shape[-1]
+        basis = self.param("basis", TORCH_STACKED_INIT, (self.num_bases, d, d))
+        coef = self.param("coef", COEF_INIT, (self.num_levels, self.num_bases))
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.num_levels,))
+        u, v = z_src[edge_label_index[0]], z_dst[edge_label_index[1]]
+        per_basis = jnp.einsum("ei,bij,ej->eb", u, basis, v)
+        return per_basis @ coef.T + bias
+
+
+# --------------------------------------------------------------------------------------------------
 # Weights from PyG, for parity checks
 # --------------------------------------------------------------------------------------------------
 
-LEAVES = ("kernel", "bias", "embedding", "scale")
+LEAVES = ("kernel", "bias", "embedding", "scale", "weight", "basis", "coef")
 
 
 def params_from_torch(weights: dict[str, np.ndarray],

@@ -17,8 +17,9 @@ from torch import nn
 from torch_geometric.nn import GCNConv, GraphConv, HeteroConv, MessagePassing, SAGEConv
 from torch_geometric.utils import add_self_loops, degree, scatter
 
-__all__ = ["GCNConv", "GCNLayer", "GraphConv", "HeteroGraphConv", "InputLayer", "MLP",
-           "SAGEConv", "bce_loss", "cross_entropy", "mean_aggregate", "numpy_weights",
+__all__ = ["BilinearBasisDecoder", "GCMCConv", "GCNConv", "GCNLayer", "GraphConv",
+           "HeteroGraphConv", "InputLayer", "MLP", "SAGEConv", "bce_loss", "cross_entropy",
+           "mean_aggregate", "node_dropout", "numpy_weights", "ordinal_weights",
            "partial_outputs"]
 
 
@@ -182,6 +183,122 @@ class HeteroGraphConv(nn.Module):
         for conv in self.convs:
             x = {t: torch.relu(h) for t, h in conv(x, edge_index_dict).items()}
         return {t: out(x[t]) for t, out in self.out.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Graph convolutional matrix completion (GC-MC): one relation per rating level
+# --------------------------------------------------------------------------------------------------
+
+
+def _torch_linear_init_(weight: torch.Tensor, fan_in: int) -> torch.Tensor:
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)), what ``torch.nn.Linear`` draws its weights from."""
+    bound = 1.0 / np.sqrt(fan_in)
+    return nn.init.uniform_(weight, -bound, bound)
+
+
+def ordinal_weights(basis: torch.Tensor) -> torch.Tensor:
+    """GC-MC's ordinal weight sharing: ``W_r = T_1 + ... + T_r`` along the first axis of
+    ``basis`` ``[R, ...]`` (rating levels, lowest first). A 4-star weight is the 3.5-star weight
+    plus one more step, so a rare level (half a star) borrows from its neighbours."""
+    return torch.cumsum(basis, dim=0)
+
+
+def node_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Zero whole rows of ``x`` (nodes) with probability ``p``, rescale the others by
+    ``1 / (1 - p)``: a dropped node sends no message at all (GC-MC's node dropout)."""
+    if not training or p == 0.0:
+        return x
+    keep = torch.rand(x.size(0), 1, device=x.device) >= p
+    return x * keep / (1.0 - p)
+
+
+class GCMCConv(MessagePassing):
+    r"""GC-MC's encoder layer: a relation per rating level, weights shared ordinally.
+
+    .. math::
+        h_i = \operatorname{accum}_{r=1}^{R} \sum_{j \in N_r(i)}
+              \frac{w_{ij}}{c_i}\, x_j W_r, \qquad
+        W_r = \sum_{s \le r} T_s, \qquad c_i = \sum_{j \in N(i)} w_{ij}
+
+    ``N_r(i)``: the neighbours that share a rating of level ``r`` with ``i``
+    (``edge_type``, 0-based). ``w_ij``: an edge weight, 1 by default; 0 removes the
+    edge, as training does for the edges it holds out for the loss. ``c_i``: the
+    weighted degree of ``i`` (left normalisation: a mean over all neighbours).
+    ``accum='stack'`` concatenates the ``R`` per-level sums (``out_channels / R``
+    wide each), ``'sum'`` adds them. One set of weights serves both edge directions.
+    No activation. JAX twin: :class:`course_lib.jax.nn.GCMCConv`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_relations: int,
+                 accum: str = "stack", ordinal: bool = True):
+        super().__init__(aggr="sum")
+        if accum not in ("stack", "sum"):
+            raise ValueError(f"accum must be 'stack' or 'sum', got {accum!r}")
+        if accum == "stack" and out_channels % num_relations:
+            raise ValueError(
+                f"accum='stack' splits out_channels={out_channels} into "
+                f"{num_relations} equal parts: use a multiple of {num_relations}")
+        self.num_relations, self.accum, self.ordinal = num_relations, accum, ordinal
+        width = out_channels // num_relations if accum == "stack" else out_channels
+        self.weight = nn.Parameter(_torch_linear_init_(
+            torch.empty(num_relations, in_channels, width), in_channels))
+
+    def forward(self, x, edge_index, edge_type, edge_weight=None):
+        weight = ordinal_weights(self.weight) if self.ordinal else self.weight
+        xw = torch.einsum("nf,rfd->nrd", x, weight)   # every node through every W_r
+        if edge_weight is None:
+            edge_weight = torch.ones(edge_index.size(1), device=x.device)
+        receivers = edge_index[1]
+        deg = scatter(edge_weight, receivers, dim=0, dim_size=x.size(0), reduce="sum")
+        norm = edge_weight / deg.clamp(min=1e-12)[receivers]
+        out = self.propagate(edge_index, xw=xw, edge_type=edge_type, norm=norm,
+                             size=(x.size(0), x.size(0)))
+        return out.reshape(x.size(0), -1)
+
+    def message(self, xw, edge_index_j, edge_type, norm):
+        # x_j W_r for the level r of each edge, scaled by w_ij / c_i (row j * R + r of
+        # xw as [N * R, d]: a 1-D index_select, whose gradient is a fast index_add)
+        rows = edge_index_j * self.num_relations + edge_type
+        return xw.flatten(0, 1).index_select(0, rows) * norm[:, None]
+
+    def aggregate(self, inputs, index, edge_type, dim_size):
+        if self.accum == "sum":
+            return scatter(inputs, index, dim=0, dim_size=dim_size, reduce="sum")
+        # stack: one sum per (receiver, level), laid out [receiver, level, features]
+        r = self.num_relations
+        out = scatter(inputs, index * r + edge_type, dim=0, dim_size=dim_size * r,
+                      reduce="sum")
+        return out.view(dim_size, r, -1)
+
+
+class BilinearBasisDecoder(nn.Module):
+    r"""GC-MC's decoder: a score per rating level from a bilinear form of the two embeddings.
+
+    .. math::
+        \text{logit}_r(u, v) = z_u^\top Q_r z_v + c_r, \qquad Q_r = \sum_{b=1}^{B} a_{rb} P_b
+
+    The ``R`` matrices ``Q_r`` are combinations of ``num_bases`` shared matrices ``P_b`` (basis
+    weight sharing: ``B D^2 + B R`` parameters instead of ``R D^2``); ``c_r`` is a bias per
+    level (zero at the start), so a pair whose embeddings are zero - a movie nobody has rated
+    yet - gets the overall distribution of ratings, not a uniform one. Returns ``[n, R]`` logits;
+    a softmax over the last axis is the predicted distribution over rating levels. JAX twin:
+    :class:`course_lib.jax.nn.BilinearBasisDecoder`.
+    """
+
+    def __init__(self, in_channels: int, num_levels: int, num_bases: int = 2):
+        super().__init__()
+        self.basis = nn.Parameter(_torch_linear_init_(
+            torch.empty(num_bases, in_channels, in_channels), in_channels))
+        self.coef = nn.Parameter(_torch_linear_init_(torch.empty(num_levels, num_bases),
+                                                     num_bases))
+        self.bias = nn.Parameter(torch.zeros(num_levels))
+
+    def forward(self, z_src: torch.Tensor, z_dst: torch.Tensor,
+                edge_label_index: torch.Tensor) -> torch.Tensor:
+        u = z_src.index_select(0, edge_label_index[0])
+        v = z_dst.index_select(0, edge_label_index[1])
+        per_basis = torch.einsum("ei,bij,ej->eb", u, self.basis, v)   # u^T P_b v
+        return per_basis @ self.coef.T + self.bias
 
 
 # --------------------------------------------------------------------------------------------------
