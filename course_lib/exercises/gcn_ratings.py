@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
 
+from ..jax.gcmc import expected_rating
 from ..jax.gcn import masked_l1_loss
+from ..pyg.nn import ordinal_weights
 from ..pyg.gcn import scale_rating
 from ..recommend import top_n_unseen
 from . import Case, Exercise, register
@@ -284,7 +287,261 @@ register(Exercise(
 ))
 
 # -------------------------------------------------------------------------------------------------
-# Exercise 3: top_n_unseen (numpy: one user's scores, the sorted movie ids from rated_movies)
+# Exercise 3: ordinal_weights (torch, inside GCMCConv: the weights it returns are trained)
+# -------------------------------------------------------------------------------------------------
+
+
+def _ordinal_cases() -> list[Case]:
+    ones = torch.ones(10, 2, 2)
+    steps = torch.tensor([[[1.0, -2.0, 0.5]], [[0.5, 1.0, -1.0]], [[-3.0, 0.0, 2.0]],
+                          [[1.0, 1.0, 1.0]]])
+    return [
+        Case("one rating level: W_1 = T_1", (torch.tensor([[[0.5, -1.0, 2.0], [3.0, 0.0, 1.5]]]),)),
+        Case("ten levels of ones: W_r is r times the ones matrix", (ones,)),
+        Case("4 levels of 1 x 3 steps, some negative (a higher level may weigh less)", (steps,)),
+        Case("4 levels of 3 x 2 matrices: sum along the levels (axis 0), not a feature axis",
+             (torch.arange(24, dtype=torch.float32).reshape(4, 3, 2) - 11.5,)),
+        Case("a vector per level, [R, D] (the form a per-level bias would take)",
+             (torch.tensor([[1.0, 2.0], [-1.0, 0.5], [0.25, 0.25]]),)),
+    ]
+
+
+def _ordinal_random(rng: np.random.Generator) -> Case:
+    levels = int(rng.integers(1, 11))
+    shape = (levels, int(rng.integers(1, 6))) if rng.random() < 0.2 else (
+        levels, int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+    basis = rng.normal(0.0, 1.0, shape).round(2).astype(np.float32)
+    return Case(f"{levels} levels, steps of shape {shape[1:]}", (torch.from_numpy(basis),))
+
+
+# no sharing: every level keeps its own step as its weight
+def _wrong_ordinal_identity(basis):
+    return basis * 1.0
+
+
+# cumulates along the features, not the levels
+def _wrong_ordinal_feature_axis(basis):
+    return torch.cumsum(basis, dim=1)
+
+
+# cumulates along the last axis
+def _wrong_ordinal_last_axis(basis):
+    return torch.cumsum(basis, dim=-1)
+
+
+# from the top down: W_r = T_r + ... + T_R (5 stars would be the one with a single step)
+def _wrong_ordinal_reversed(basis):
+    return torch.flip(torch.cumsum(torch.flip(basis, [0]), 0), [0])
+
+
+# exclusive sum: W_r = T_1 + ... + T_(r-1), so the lowest level has no weight at all
+def _wrong_ordinal_exclusive(basis):
+    return torch.cumsum(basis, 0) - basis
+
+
+# every level gets the total of all steps
+def _wrong_ordinal_total(basis):
+    return basis.sum(0, keepdim=True).expand_as(basis)
+
+
+# the mean of the steps so far, not their sum
+def _wrong_ordinal_mean(basis):
+    count = torch.arange(1, basis.shape[0] + 1, dtype=basis.dtype)
+    return torch.cumsum(basis, 0) / count.view(-1, *([1] * (basis.dim() - 1)))
+
+
+# cumsum_ in place: right values, but the module's own parameter is overwritten every call
+def _wrong_ordinal_in_place(basis):
+    with torch.no_grad():
+        basis.cumsum_(0)
+    return basis
+
+
+# a running total that aliases basis[0]: += changes the argument (and autograd refuses it)
+def _wrong_ordinal_aliased_total(basis):
+    total = basis[0]
+    out = [total.clone()]
+    for r in range(1, basis.shape[0]):
+        total += basis[r]
+        out.append(total.clone())
+    return torch.stack(out)
+
+
+# numpy's cumsum: right numbers, but a numpy array, with no gradient to train the weights
+def _wrong_ordinal_numpy(basis):
+    return np.cumsum(basis.detach().numpy(), axis=0)
+
+
+# a loop with out-of-place additions
+def _right_ordinal_loop(basis):
+    weights = [basis[0]]
+    for r in range(1, basis.shape[0]):
+        weights.append(weights[-1] + basis[r])
+    return torch.stack(weights)
+
+
+# a lower-triangular matrix of ones times the steps: W = L T
+def _right_ordinal_triangular(basis):
+    lower = torch.tril(torch.ones(basis.shape[0], basis.shape[0], dtype=basis.dtype))
+    return torch.tensordot(lower, basis, dims=1)
+
+
+register(Exercise(
+    name="ordinal_weights",
+    reference=ordinal_weights,
+    cases=_ordinal_cases,
+    random_case=_ordinal_random,
+    framework="torch",
+    returns=("torch",),
+    grad_argnames=("basis",),
+    hint="W_r = T_1 + ... + T_r: a running sum along the first axis (the rating levels, lowest "
+         "first), e.g. torch.cumsum(basis, dim=0). Return a new tensor (GCMCConv trains "
+         "`basis`: no in-place change, no numpy).",
+    mistakes=[_wrong_ordinal_identity, _wrong_ordinal_feature_axis, _wrong_ordinal_last_axis,
+              _wrong_ordinal_reversed, _wrong_ordinal_exclusive, _wrong_ordinal_total,
+              _wrong_ordinal_mean, _wrong_ordinal_in_place, _wrong_ordinal_aliased_total,
+              _wrong_ordinal_numpy],
+    variants=[_right_ordinal_loop, _right_ordinal_triangular],
+))
+
+# -------------------------------------------------------------------------------------------------
+# Exercise 4: expected_rating (JAX, inside the jitted eval_step and the L1 variant of the loss)
+# -------------------------------------------------------------------------------------------------
+
+# All cases but the empty one have 4 pairs (one compile per shape; see _L1_EDGES).
+_ER_PAIRS = 4
+
+
+def _expected_cases() -> list[Case]:
+    certain = np.zeros((_ER_PAIRS, 10), np.float32)
+    certain[np.arange(4), [7, 0, 9, 3]] = 50.0
+    huge = np.zeros((_ER_PAIRS, 10), np.float32)
+    huge[0, 9], huge[1, 0] = 200.0, 200.0
+    huge[2] = np.linspace(-150, 150, 10)
+    huge[3] = 120.0
+    one = np.linspace(-1, 2, 10, dtype=np.float32)[None]
+    return [
+        Case("equal logits: the uniform distribution, 2.75 stars",
+             (jnp.zeros((_ER_PAIRS, 10)),)),
+        Case("certain of one level each (4, 0.5, 5 and 2 stars)", (jnp.asarray(certain),)),
+        Case("logits of 120 to 200 (exp overflows float32): value and gradient stay finite",
+             (jnp.asarray(huge),)),
+        Case("a single pair: the softmax runs over the levels, not over the pairs",
+             (jnp.asarray(one),)),
+        Case("no pairs at all", (jnp.zeros((0, 10)),)),
+    ]
+
+
+def _expected_random(rng: np.random.Generator) -> Case:
+    logits = rng.normal(0.0, 2.0, (_ER_PAIRS, 10))
+    what = "logits around 0"
+    draw = rng.random()
+    if draw < 0.3:   # a shift changes nothing (softmax), but exp of it overflows
+        logits += rng.uniform(90, 150)
+        what = "logits shifted by about +100"
+    elif draw < 0.5:  # a confident model: one level far ahead in some rows
+        rows = rng.random(_ER_PAIRS) < 0.5
+        logits[rows, rng.integers(0, 10, int(rows.sum()))] += 40.0
+        what = f"{int(rows.sum())} rows confident of one level"
+    return Case(what, (jnp.asarray(logits, dtype=jnp.float32),))
+
+
+_HALF_STARS = jnp.arange(1, 11) * 0.5
+
+
+# the most likely level, not the expectation (and no gradient)
+def _wrong_er_argmax(logits):
+    return _HALF_STARS[jnp.argmax(logits, axis=-1)]
+
+
+# levels 1 to 10: the index plus one, not half stars
+def _wrong_er_levels_1_to_10(logits):
+    return jax.nn.softmax(logits, axis=-1) @ jnp.arange(1.0, 11.0)
+
+
+# levels 0 to 4.5: the index times a half, one level off
+def _wrong_er_levels_off_by_one(logits):
+    return jax.nn.softmax(logits, axis=-1) @ (jnp.arange(10) * 0.5)
+
+
+# sigmoids do not sum to one: not a distribution
+def _wrong_er_sigmoid(logits):
+    return jax.nn.sigmoid(logits) @ _HALF_STARS
+
+
+# softmax over the pairs (axis 0), not over the levels
+def _wrong_er_axis0(logits):
+    return jax.nn.softmax(logits, axis=0) @ _HALF_STARS
+
+
+# the textbook softmax exp(x) / sum(exp(x)): inf / inf = NaN for logits above 88
+def _wrong_er_naive_softmax(logits):
+    e = jnp.exp(logits)
+    return (e / e.sum(axis=-1, keepdims=True)) @ _HALF_STARS
+
+
+# keeps a trailing axis: [n, 1] instead of [n]
+def _wrong_er_keepdims(logits):
+    return jnp.sum(jax.nn.softmax(logits, axis=-1) * _HALF_STARS, axis=-1, keepdims=True)
+
+
+# numpy inside a jitted function
+def _wrong_er_numpy(logits):
+    p = np.exp(logits - np.max(logits, axis=-1, keepdims=True))
+    return (p / p.sum(axis=-1, keepdims=True)) @ np.arange(1, 11) * 0.5
+
+
+# log-probabilities instead of probabilities
+def _wrong_er_log_softmax(logits):
+    return jax.nn.log_softmax(logits, axis=-1) @ _HALF_STARS
+
+
+# logits normalised by their sum: not probabilities (negative, and undefined at a zero sum)
+def _wrong_er_logit_weights(logits):
+    return (logits / jnp.sum(logits, axis=-1, keepdims=True)) @ _HALF_STARS
+
+
+# the median level (where the cumulative probability reaches one half): also a rating, but not
+# the expected one, and without a gradient
+def _wrong_er_median(logits):
+    cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
+    return _HALF_STARS[jnp.argmax(cdf >= 0.5, axis=-1)]
+
+
+# softmax written out, made stable by subtracting the row's maximum
+def _right_er_stable_by_hand(logits):
+    e = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
+    return jnp.sum(e * _HALF_STARS, axis=-1) / jnp.sum(e, axis=-1)
+
+
+# exp of the log-softmax, levels from linspace
+def _right_er_log_softmax(logits):
+    return jnp.exp(jax.nn.log_softmax(logits, axis=-1)) @ jnp.linspace(0.5, 5.0, 10)
+
+
+register(Exercise(
+    name="expected_rating",
+    reference=expected_rating,
+    cases=_expected_cases,
+    random_case=_expected_random,
+    framework="jax",
+    returns=("jax",),
+    grad_argnames=("logits",),
+    jit_cases=2,
+    rtol=1e-5,
+    atol=1e-5,
+    hint="p = jax.nn.softmax(logits, axis=-1) over the 10 levels (it is stable for large "
+         "logits; exp(logits) by hand overflows), then sum p times the levels 0.5, 1.0, ..., "
+         "5.0 stars along the last axis: one number per pair, shape [n].",
+    mistakes=[_wrong_er_argmax, _wrong_er_levels_1_to_10, _wrong_er_levels_off_by_one,
+              _wrong_er_sigmoid, _wrong_er_axis0, _wrong_er_naive_softmax, _wrong_er_keepdims,
+              _wrong_er_numpy, _wrong_er_log_softmax, _wrong_er_logit_weights,
+              _wrong_er_median],
+    variants=[_right_er_stable_by_hand, _right_er_log_softmax],
+))
+
+# -------------------------------------------------------------------------------------------------
+# Exercise 5: top_n_unseen (numpy: one user's scores, the sorted movie ids from rated_movies)
 # -------------------------------------------------------------------------------------------------
 
 
