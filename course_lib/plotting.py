@@ -70,7 +70,10 @@ def plot_histories(histories: dict, metrics: tuple[str, ...], *, title: str = ""
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for name, history in histories.items():
-            ax.plot(np.arange(1, len(history[metric]) + 1), history[metric], label=name)
+            x = np.arange(1, len(history[metric]) + 1)
+            if len(x) != len(history["loss"]) and "eval_epochs" in history:
+                x = history["eval_epochs"]       # validated every few epochs
+            ax.plot(x, history[metric], label=name)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric.replace("_", " "))
         ax.grid(alpha=0.3)
@@ -143,3 +146,33 @@ def plot_comparison(table, metrics, *, title: str = "", ax=None):
         axes[0].figure.suptitle(title)
     axes[0].figure.tight_layout()
     return axes
+
+
+def plot_leaderboard(table, metrics=("recall@20", "ndcg@20"), *, group: str = "group",
+                     title: str = "", colors: dict | None = None):
+    """Horizontal bars, one row per model (``table``'s index), best at the top, one panel per
+    metric; bars coloured by ``table[group]`` (with a legend), the value printed at each bar's
+    end."""
+    metrics = list(metrics)
+    table = table.sort_values(metrics[0])
+    groups = list(dict.fromkeys(table[group]))
+    palette = colors or dict(zip(groups, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 0.3 * len(table) + 1.4),
+                             sharey=True, squeeze=False)
+    y = np.arange(len(table))
+    for ax, metric in zip(axes[0], metrics):
+        values = table[metric].to_numpy(dtype=float)
+        bars = ax.barh(y, values, color=[palette[g] for g in table[group]])
+        ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2)
+        ax.set_xlim(0, values.max() * 1.18)
+        ax.set_title(metric, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=8)
+    axes[0][0].set_yticks(y, table.index, fontsize=9)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=palette[g]) for g in groups]
+    fig.legend(handles, groups, loc="lower center", ncol=min(len(groups), 3), fontsize=9,
+               frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.07 + 0.02 * (len(groups) > 3), 1, 1))
+    return axes[0]

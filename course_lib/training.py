@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoints import Checkpoint, CheckpointError, enabled
 from .utils import progress
 
 
@@ -76,14 +77,38 @@ class EarlyStopping:
 def fit_loop(state: Any, train_epoch: Callable[[Any], tuple[Any, float]],
              validate: Callable[[Any], float], *, snapshot: Callable[[Any], Any] = lambda s: s,
              max_epochs: int, patience: int | None = None, mode: str = "max",
-             metric: str = "val_auc", desc: str = "train") -> tuple[Any, dict, Any]:
+             metric: str = "val_auc", desc: str = "train", eval_every: int = 1,
+             checkpoint: Checkpoint | None = None) -> tuple[Any, dict, Any]:
     """Run up to ``max_epochs`` epochs with early stopping.
 
     Returns ``(state, history, best)``: the state after the last epoch, the history (per-epoch
     lists ``loss``, ``<metric>`` and ``seconds``, the training pass only; ``best_epoch``,
     1-based, and ``best``, the best metric value) and the snapshot of the best epoch.
+
+    ``eval_every``: validate every that many epochs (and at the last one) when validation costs
+    as much as an epoch; ``history[metric]`` then has one value per validation and
+    ``history["eval_epochs"]`` their (1-based) epochs. ``patience`` still counts epochs.
+
+    ``checkpoint`` (:class:`course_lib.checkpoints.Checkpoint`): load if it exists, else train
+    and save it. A loaded checkpoint returns the state untrained, with the saved history and
+    best weights (which the caller restores, as after training); one that cannot be used is
+    reported and the model trained again.
     """
+    if checkpoint is not None and enabled():
+        try:
+            best, history = checkpoint.load(snapshot(state))
+            print(f"{desc}: loaded the saved model {checkpoint.path.name} (trained "
+                  f"{len(history['loss'])} epochs, {sum(history['seconds']):.0f} s; best "
+                  f"epoch {history['best_epoch']})")
+            return state, history, best
+        except FileNotFoundError:
+            pass
+        except CheckpointError as e:
+            print(f"{desc}: the saved model {checkpoint.path.name} cannot be used: {e}. "
+                  "Training again.")
     history: dict = {"loss": [], metric: [], "seconds": []}
+    if eval_every > 1:
+        history["eval_epochs"] = []
     stopper = EarlyStopping(patience, mode=mode)
     epochs = progress(range(1, max_epochs + 1), desc=desc)
     for epoch in epochs:
@@ -91,9 +116,13 @@ def fit_loop(state: Any, train_epoch: Callable[[Any], tuple[Any, float]],
         state, loss = train_epoch(state)
         loss = float(loss)
         history["seconds"].append(time.perf_counter() - start)
-        value = float(validate(state))
         history["loss"].append(loss)
+        if epoch % eval_every and epoch != max_epochs:
+            continue
+        value = float(validate(state))
         history[metric].append(value)
+        if eval_every > 1:
+            history["eval_epochs"].append(epoch)
         epochs.set_postfix({"loss": f"{loss:.4f}", metric: f"{value:.4f}"})
         if stopper.update(epoch, value, lambda: snapshot(state)):
             # end the bar as finished (a bar closed short of its total is drawn as failed)
@@ -104,4 +133,9 @@ def fit_loop(state: Any, train_epoch: Callable[[Any], tuple[Any, float]],
     epochs.close()
     history["best_epoch"] = stopper.best_epoch
     history["best"] = stopper.best
+    if checkpoint is not None and enabled() and stopper.best_snapshot is not None:
+        checkpoint.save(stopper.best_snapshot, history)
+        print(f"{desc}: trained {len(history['loss'])} epochs in "
+              f"{sum(history['seconds']):.0f} s (best epoch {stopper.best_epoch}); saved as "
+              f"{checkpoint.path.name}")
     return state, history, stopper.best_snapshot

@@ -31,6 +31,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def checkpoint_cache(tmp_path_factory, monkeypatch):
+    """Each test saves and loads models in a fresh cache of its own, never the user's."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(root))
+    return root
+
+
 @pytest.fixture(scope="session")
 def ml():
     from course_lib.data import load_movielens

@@ -87,3 +87,27 @@ def test_with_settings_overrides_known_keys_and_refuses_unknown_ones():
     assert defaults == {"lr": 0.01, "max_epochs": 20}  # the chapter's SETTINGS stay as they are
     with pytest.raises(TypeError, match=r"unknown settings \['max_epoch'\].*'max_epochs'"):
         with_settings(defaults, {"max_epoch": 5})
+
+
+def test_fit_loop_validates_every_few_epochs_and_counts_patience_in_epochs():
+    validated = []
+    values = iter([0.1, 0.5, 0.4, 0.45, 0.3, 0.2])
+
+    def validate(state):
+        validated.append(state)
+        return next(values)
+
+    def train_epoch(state):
+        return state + 1, 1.0 / (state + 1)
+
+    state, history, best = fit_loop(0, train_epoch, validate, max_epochs=30, patience=10,
+                                    eval_every=5, snapshot=lambda s: s, metric="val")
+    # validated at epochs 5, 10, 15, 20; the best (0.5) at 10; 20 - 10 >= patience: stop
+    assert validated == [5, 10, 15, 20] and history["eval_epochs"] == [5, 10, 15, 20]
+    assert history["val"] == [0.1, 0.5, 0.4, 0.45]
+    assert history["best_epoch"] == 10 and best == 10 and state == 20
+    assert len(history["loss"]) == len(history["seconds"]) == 20
+    # the last epoch is always validated
+    _, history, _ = fit_loop(0, train_epoch, lambda s: float(s), max_epochs=7, eval_every=5,
+                             snapshot=lambda s: s, metric="val")
+    assert history["eval_epochs"] == [5, 7] and history["best_epoch"] == 7

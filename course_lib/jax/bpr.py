@@ -18,6 +18,7 @@ import optax
 from flax.training.train_state import TrainState
 
 from ..cf import bpr_batches, evaluate_scores, interaction_edges
+from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..training import fit_loop, with_settings
 from .data import Adjacency, to_normalized_adjacency
@@ -35,6 +36,7 @@ SETTINGS = {
     "batch_size": 4096,
     "max_epochs": 100,
     "patience": 5,
+    "eval_every": 1,
     "seed": 0,
 }
 
@@ -110,6 +112,7 @@ def fit(name: str, graph: BipartiteGraph, split: EdgeSplit, *, params: dict | No
     (training), ``best_epoch`` and ``best``.
     """
     s = _settings(name, overrides)
+    start = params
     rng = np.random.default_rng(s["seed"])
     key, init_key = jax.random.split(jax.random.key(s["seed"]))
     adj = adjacencies(graph, split)
@@ -118,11 +121,12 @@ def fit(name: str, graph: BipartiteGraph, split: EdgeSplit, *, params: dict | No
         params = model.init(init_key, adj["train"])
     state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(s["lr"]))
     train_edges = interaction_edges(split, "train")
+    batch_size = s["batch_size"] or len(train_edges)    # None: one full batch per epoch
 
     def train_epoch(carry):
         state, key = carry       # the dropout key travels with the state, epoch to epoch
         losses = []
-        for users, pos, neg in bpr_batches(graph, train_edges, s["batch_size"], rng):
+        for users, pos, neg in bpr_batches(graph, train_edges, batch_size, rng):
             key, step_key = jax.random.split(key)
             batch = (users, pos + graph.num_users, neg + graph.num_users)
             state, loss = train_step(state, adj["train"], batch, step_key, s["weight_decay"])
@@ -137,7 +141,9 @@ def fit(name: str, graph: BipartiteGraph, split: EdgeSplit, *, params: dict | No
     (state, _), history, best = fit_loop(
         (state, key), train_epoch, validate, snapshot=lambda carry: carry[0].params,
         max_epochs=s["max_epochs"], patience=s["patience"], mode="max", metric="val_recall@20",
-        desc=f"JAX {name}")
+        eval_every=s["eval_every"],
+        desc=f"JAX {name}",
+        checkpoint=Checkpoint.for_fit(f"jax-bpr-{name}", s, graph, split, start))
     return state.replace(params=best), history
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import optax
 from flax.training.train_state import TrainState
 
+from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..ratings import (RATING_LEVELS, errors, held_out_edges, mae, part_pairs, rating_level,
                        user_pairs)
@@ -173,7 +174,9 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, **overrides) -> tuple[TrainStat
     state, history, best = fit_loop(
         state, train_epoch, validate, snapshot=lambda s: s.params,  # immutable: no copy
         max_epochs=max_epochs, patience=patience, mode="min", metric="val_mae",
-        desc="JAX GC-MC")
+        desc="JAX GC-MC",
+        checkpoint=Checkpoint.for_fit("jax-gcmc", with_settings(SETTINGS, overrides), graph,
+                                      split))
     return state.replace(params=best), history
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import optax
 from flax.training.train_state import TrainState
 
+from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..kg import RATES, reverse
 from ..ratings import (RATING_MAX, RATING_MIN, errors, message_edges, part_masks, part_pairs,
@@ -199,7 +200,9 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn",
     state, history, best = fit_loop(
         state, train_epoch, validate, snapshot=lambda s: s.params,  # immutable: no copy
         max_epochs=max_epochs, patience=patience, mode="min", metric="val_mae",
-        desc=f"JAX {encoder}")
+        desc=f"JAX {encoder}",
+        checkpoint=Checkpoint.for_fit(f"jax-gcn-{encoder}",
+                                      with_settings(SETTINGS[encoder], overrides), graph, split))
     return state.replace(params=best), history
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import optax
 from flax.training.train_state import TrainState
 
+from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit, supervision_batches
 from ..kg import KnowledgeGraph
 from ..metrics import roc_auc
@@ -190,7 +191,9 @@ def fit(kg: KnowledgeGraph, graph: BipartiteGraph, split: EdgeSplit,
         state, train_epoch, lambda s: evaluate(s, graphs["val"], val_pairs, val_labels),
         snapshot=lambda s: s.params,  # immutable: no copy needed
         max_epochs=max_epochs, patience=patience, mode="max", metric="val_auc",
-        desc=f"JAX {settings['architecture']} ({kg.name})")
+        desc=f"JAX {settings['architecture']} ({kg.name})",
+        checkpoint=Checkpoint.for_fit(f"jax-hetero-{settings['architecture']}-{kg.name}",
+                                      with_settings(SETTINGS, overrides), kg, graph, split))
     return state.replace(params=best), history
 
 

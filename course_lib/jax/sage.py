@@ -29,6 +29,7 @@ import numpy as np
 import optax
 from flax.training.train_state import TrainState
 
+from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..metrics import roc_auc
 from ..training import fit_loop, with_settings
@@ -192,7 +193,8 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, **settings) -> tuple[TrainState
     state, history, best = fit_loop(
         state, train_epoch, lambda state: evaluate(state, parts["val"], val_pairs, val_labels),
         snapshot=lambda state: state.params,  # immutable: no copy needed
-        max_epochs=s["max_epochs"], patience=s["patience"], desc="JAX SAGE")
+        max_epochs=s["max_epochs"], patience=s["patience"], desc="JAX SAGE",
+        checkpoint=Checkpoint.for_fit("jax-sage", s, graph, split))
     return state.replace(params=best), history
 
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..cf import bpr_batches, evaluate_scores, interaction_edges
+from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..training import fit_loop, with_settings
 from ..utils import torch_device
@@ -40,6 +41,7 @@ SETTINGS = {
     "batch_size": 4096,
     "max_epochs": 100,
     "patience": 5,
+    "eval_every": 1,
     "seed": 0,
 }
 
@@ -119,10 +121,11 @@ def fit(name: str, graph: BipartiteGraph, split: EdgeSplit, *, device=None,
     model = build_model(name, graph, s["embedding_dim"], s["num_layers"]).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"])
     train_edges = interaction_edges(split, "train")
+    batch_size = s["batch_size"] or len(train_edges)    # None: one full batch per epoch
 
     def train_epoch(model):
         losses = []
-        for users, pos, neg in bpr_batches(graph, train_edges, s["batch_size"], rng):
+        for users, pos, neg in bpr_batches(graph, train_edges, batch_size, rng):
             batch = [torch.from_numpy(ids).to(device)
                      for ids in (users, pos + graph.num_users, neg + graph.num_users)]
             losses.append(train_step(model, optimizer, adj["train"], batch, s["weight_decay"]))
@@ -135,7 +138,9 @@ def fit(name: str, graph: BipartiteGraph, split: EdgeSplit, *, device=None,
     model, history, best = fit_loop(
         model, train_epoch, validate, snapshot=lambda m: copy.deepcopy(m.state_dict()),
         max_epochs=s["max_epochs"], patience=s["patience"], mode="max", metric="val_recall@20",
-        desc=f"PyG {name}")
+        eval_every=s["eval_every"],
+        desc=f"PyG {name}",
+        checkpoint=Checkpoint.for_fit(f"pyg-bpr-{name}", s, graph, split))
     model.load_state_dict(best)
     return model, history
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.data import HeteroData
 
+from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..kg import RATES
 from ..ratings import (RATING_LEVELS, errors, held_out_edges, mae, part_pairs, rating_level,
@@ -185,7 +186,9 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, **overrides
     model, history, best = fit_loop(
         model, train_epoch, validate, snapshot=lambda m: copy.deepcopy(m.state_dict()),
         max_epochs=max_epochs, patience=patience, mode="min", metric="val_mae",
-        desc="PyG GC-MC")
+        desc="PyG GC-MC",
+        checkpoint=Checkpoint.for_fit("pyg-gcmc", with_settings(SETTINGS, overrides), graph,
+                                      split))
     model.load_state_dict(best)
     return model, history
 

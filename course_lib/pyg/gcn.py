@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch_geometric.data import HeteroData
 
+from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..kg import RATES, reverse
 from ..ratings import errors, message_edges, part_masks, part_pairs, user_pairs
@@ -189,7 +190,9 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", device
     model, history, best = fit_loop(
         model, train_epoch, validate, snapshot=lambda m: copy.deepcopy(m.state_dict()),
         max_epochs=max_epochs, patience=patience, mode="min", metric="val_mae",
-        desc=f"PyG {encoder}")
+        desc=f"PyG {encoder}",
+        checkpoint=Checkpoint.for_fit(f"pyg-gcn-{encoder}",
+                                      with_settings(SETTINGS[encoder], overrides), graph, split))
     model.load_state_dict(best)
     return model, history
 

@@ -32,6 +32,7 @@ from torch import nn
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import HeteroConv
 
+from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit, supervision_batches
 from ..kg import KnowledgeGraph
 from ..metrics import roc_auc
@@ -199,6 +200,8 @@ def fit(kg: KnowledgeGraph, graph: BipartiteGraph, split: EdgeSplit, *, device=N
         model, train_epoch, lambda m: evaluate(m, graphs["val"], val_pairs, val_labels),
         snapshot=lambda m: copy.deepcopy(m.state_dict()), max_epochs=max_epochs,
         patience=patience, mode="max", metric="val_auc",
-        desc=f"PyG {settings['architecture']} ({kg.name})")
+        desc=f"PyG {settings['architecture']} ({kg.name})",
+        checkpoint=Checkpoint.for_fit(f"pyg-hetero-{settings['architecture']}-{kg.name}",
+                                      with_settings(SETTINGS, overrides), kg, graph, split))
     model.load_state_dict(best)
     return model, history

@@ -27,6 +27,7 @@ from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkNeighborLoader
 from torch_geometric.nn import to_hetero
 
+from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..metrics import roc_auc
 from ..training import fit_loop, with_settings
@@ -210,7 +211,8 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, **settings) -> tuple[Model, dic
     model, history, best = fit_loop(
         model, train_epoch, lambda model: evaluate(model, loaders["val"]),
         snapshot=lambda model: copy.deepcopy(model.state_dict()),
-        max_epochs=s["max_epochs"], patience=s["patience"], desc="PyG SAGE")
+        max_epochs=s["max_epochs"], patience=s["patience"], desc="PyG SAGE",
+        checkpoint=Checkpoint.for_fit("pyg-sage", s, graph, split))
     model.load_state_dict(best)
     return model, history
 

@@ -1,0 +1,135 @@
+"""Saved models: a round trip gives identical scores in both frameworks; a checkpoint that is
+corrupt, made for another model, or keyed on other settings, data or code is never loaded."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+import torch
+
+from course_lib import checkpoints
+from course_lib.cf import interaction_edges
+from course_lib.checkpoints import Checkpoint, CheckpointError
+from course_lib.graph import BipartiteGraph, split_edges
+from course_lib.jax import bpr as jbpr
+from course_lib.jax.data import to_normalized_adjacency as jax_adjacency
+from course_lib.pyg import bpr as pbpr
+from course_lib.pyg.data import to_normalized_adjacency as pyg_adjacency
+from course_lib.training import fit_loop
+
+SMALL = {"embedding_dim": 8, "num_layers": 2, "batch_size": 32, "max_epochs": 3, "patience": 3}
+
+
+@pytest.fixture
+def small_graph():
+    rng = np.random.default_rng(1)
+    codes = np.unique(rng.integers(0, 30, 400) * 50 + (50 * rng.random(400) ** 2).astype(int))
+    edge_index = np.stack([codes // 50, codes % 50])
+    e = edge_index.shape[1]
+    graph = BipartiteGraph(num_users=30, num_movies=50, edge_index=edge_index,
+                           rating=np.ones(e, np.float32), timestamp=np.arange(e, dtype=np.int64),
+                           movie_x=np.zeros((50, 1), np.float32))
+    return graph, split_edges(graph, seed=0)
+
+
+def _scores(framework, fitted, graph, split):
+    if framework == "pyg":
+        return pbpr.score_all(fitted, graph, pyg_adjacency(graph, interaction_edges(split, "val")))
+    return jbpr.score_all(fitted.apply_fn, fitted.params, graph,
+                          jax_adjacency(graph, interaction_edges(split, "val")))
+
+
+@pytest.mark.parametrize("framework", ["pyg", "jax"])
+def test_second_fit_loads_the_checkpoint_and_scores_identically(framework, small_graph, capsys,
+                                                                 checkpoint_cache):
+    graph, split = small_graph
+    bpr = pbpr if framework == "pyg" else jbpr
+    first, h1 = bpr.fit("lightgcn", graph, split, **SMALL)
+    assert "saved as" in capsys.readouterr().out
+    saved = list(checkpoint_cache.iterdir())
+    assert len(saved) == 1 and saved[0].name.startswith(f"{framework}-bpr-lightgcn-")
+    second, h2 = bpr.fit("lightgcn", graph, split, **SMALL)
+    assert "loaded the saved model" in capsys.readouterr().out
+    assert h2 == json.loads(json.dumps(h1))
+    np.testing.assert_array_equal(_scores(framework, first, graph, split),
+                                  _scores(framework, second, graph, split))
+    # another setting, another checkpoint: trained, not loaded
+    bpr.fit("lightgcn", graph, split, **{**SMALL, "lr": 0.02})
+    assert "saved as" in capsys.readouterr().out
+    assert len(list(checkpoint_cache.iterdir())) == 2
+
+
+@pytest.mark.parametrize("framework", ["pyg", "jax"])
+def test_a_tampered_checkpoint_is_reported_and_the_model_trained_again(framework, small_graph,
+                                                                       capsys, checkpoint_cache):
+    graph, split = small_graph
+    bpr = pbpr if framework == "pyg" else jbpr
+    first, _ = bpr.fit("mf", graph, split, **SMALL)
+    folder = next(checkpoint_cache.iterdir())
+    meta = json.loads((folder / "meta.json").read_text())
+    weights = folder / meta["file"]
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    capsys.readouterr()
+    again, _ = bpr.fit("mf", graph, split, **SMALL)
+    out = capsys.readouterr().out
+    assert "cannot be used" in out and "corrupt" in out and "saved as" in out
+    np.testing.assert_array_equal(_scores(framework, first, graph, split),
+                                  _scores(framework, again, graph, split))
+
+
+def test_weights_of_another_shape_are_rejected_before_loading(tmp_path):
+    ckpt = Checkpoint("pyg-test", "0" * 64, root=tmp_path)
+    ckpt.save({"w": torch.zeros(3, 4), "b": torch.zeros(4)}, {"loss": [1.0]})
+    with pytest.raises(CheckpointError, match=r"w: \(3, 4\) instead of \(4, 4\)"):
+        ckpt.load({"w": torch.zeros(4, 4), "b": torch.zeros(4)})
+    with pytest.raises(CheckpointError, match="missing"):
+        ckpt.load({"w": torch.zeros(3, 4), "b": torch.zeros(4), "c": torch.zeros(1)})
+    with pytest.raises(CheckpointError, match="PyTorch weights"):
+        ckpt.load({"params": {"w": np.zeros((3, 4))}})
+    flax = Checkpoint("jax-test", "1" * 64, root=tmp_path)
+    params = {"params": {"dense": {"kernel": np.ones((2, 3), np.float32)}}}
+    flax.save(params, {"loss": [1.0]})
+    loaded, history = flax.load(jax.tree.map(np.zeros_like, params))
+    np.testing.assert_array_equal(loaded["params"]["dense"]["kernel"], np.ones((2, 3)))
+    assert history == {"loss": [1.0]}
+    with pytest.raises(CheckpointError, match="instead of"):
+        flax.load({"params": {"dense": {"kernel": np.zeros((3, 3), np.float32)}}})
+    # a checkpoint whose meta names another key (copied by hand) is not loaded
+    other = Checkpoint("jax-test", "1" * 16 + "2" * 48, root=tmp_path)
+    with pytest.raises(CheckpointError, match="other code, settings or data"):
+        other.load(params)
+    # unreadable metadata
+    (flax.path / "meta.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        flax.load(params)
+
+
+def test_key_depends_on_settings_data_and_code(small_graph, monkeypatch):
+    graph, split = small_graph
+    base = Checkpoint.for_fit("m", {"lr": 0.01}, graph, split)
+    assert base == Checkpoint.for_fit("m", {"lr": 0.01}, graph, split)
+    assert base.key != Checkpoint.for_fit("m", {"lr": 0.02}, graph, split).key
+    other_split = split_edges(graph, seed=1)
+    assert base.key != Checkpoint.for_fit("m", {"lr": 0.01}, graph, other_split).key
+    monkeypatch.setattr(checkpoints, "code_version", lambda: "changed")
+    assert base.key != Checkpoint.for_fit("m", {"lr": 0.01}, graph, split).key
+
+
+def test_switched_off_trains_every_time(monkeypatch, checkpoint_cache):
+    monkeypatch.setenv("COURSE_CHECKPOINTS", "off")
+    calls = []
+
+    def train_epoch(state):
+        calls.append(1)
+        return state, 0.0
+
+    ckpt = Checkpoint("off-test", "3" * 64)
+    for _ in range(2):
+        fit_loop({"w": torch.zeros(2)}, train_epoch, lambda s: 0.5, max_epochs=2,
+                 snapshot=lambda s: dict(s), checkpoint=ckpt)
+    assert len(calls) == 4 and not list(checkpoint_cache.iterdir())
