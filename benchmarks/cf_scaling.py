@@ -35,6 +35,7 @@ import sys
 import time
 
 CHUNK = 1_000_000
+DIMS = 64   # the LightGCN epoch's embedding size (chapter 6's scaling table is at 64)
 
 
 def synthetic_graph(num_interactions: int, seed: int = 0):
@@ -90,8 +91,8 @@ def lightgcn_epoch(framework: str, num_interactions: int, epochs: int = 3) -> di
         from course_lib.pyg.data import to_normalized_adjacency
 
         adj = to_normalized_adjacency(graph, edges)
-        model = bpr.build_model("lightgcn", graph)      # SETTINGS' embedding_dim, num_layers
-        optimizer = torch.optim.Adam(model.parameters(), lr=bpr.SETTINGS["lr"]["lightgcn"])
+        model = bpr.build_model("lightgcn", graph, DIMS)  # chapter 6's table: 64 dims
+        optimizer = torch.optim.Adam(model.parameters(), lr=bpr.SETTINGS["lightgcn"]["lr"])
         for _ in range(epochs + 1):
             neg = rng.integers(0, graph.num_movies, graph.num_edges)
             start = time.perf_counter()
@@ -117,9 +118,9 @@ def lightgcn_epoch(framework: str, num_interactions: int, epochs: int = 3) -> di
         from course_lib.jax.data import to_normalized_adjacency
 
         adj = to_normalized_adjacency(graph, edges)
-        model = bpr.build_model("lightgcn", graph)      # SETTINGS' embedding_dim, num_layers
+        model = bpr.build_model("lightgcn", graph, DIMS)  # chapter 6's table: 64 dims
         params = model.init(jax.random.key(0), adj)
-        tx = optax.adam(bpr.SETTINGS["lr"]["lightgcn"])
+        tx = optax.adam(bpr.SETTINGS["lightgcn"]["lr"])
         opt_state = tx.init(params)
 
         @jax.jit
@@ -188,16 +189,16 @@ def main() -> None:
         return
     from course_lib.pyg.bpr import SETTINGS
 
-    dims, layers = SETTINGS["embedding_dim"], SETTINGS["num_layers"]
+    dims, layers = SETTINGS["ngcf"]["embedding_dim"], SETTINGS["ngcf"]["num_layers"]
     print(f"{os.cpu_count()} CPU cores\n")
     print(f"NGCF training on ml-latest-small ({dims} dims, {layers} layers, batches of "
-          f"{SETTINGS['batch_size']:,}, 3 epochs)")
+          f"{SETTINGS['ngcf']['batch_size']:,}, 3 epochs)")
     print(f"{'framework':>9} | {'epoch':>7} | {'peak RSS':>9} | within 2 GB")
     for framework in ("pyg", "jax"):
         r = run("ngcf", framework, 0)
         print(f"{framework:>9} | {r['epoch_s']:>5.2f} s | {r['peak_rss_mib']:>5} MiB | "
               f"{'yes' if r['peak_rss_mib'] <= 2048 else 'NO'}")
-    print(f"\nLightGCN full-batch epoch ({layers} layers, {dims} dims, every interaction in one "
+    print(f"\nLightGCN full-batch epoch ({layers} layers, {DIMS} dims, every interaction in one "
           "step)")
     print(f"{'framework':>9} | {'interactions':>12} | {'users':>7} | {'movies':>7} | "
           f"{'epoch':>8} | {'1st epoch':>9} | {'peak RSS':>9}")

@@ -26,27 +26,41 @@ from .lightgcn import build_lightgcn, build_mf
 from .ngcf import NGCF
 from .nn import params_from_torch
 
-#: Chapter 6's hyper-parameters, the same in both frameworks. Adam learning rates per model,
-#: chosen on validation recall@20 from {0.001, 0.005, 0.01, 0.02}.
+#: Chapter 6's hyper-parameters per model, the same in both frameworks, chosen on validation
+#: recall@20 (JAX, seed 0; ``benchmarks/leaderboard.py --seeds`` records LightGCN's spread over
+#: seeds). MF and LightGCN take one full-batch Adam step per epoch (every training interaction
+#: with a fresh negative), validate every 5 epochs and stop 50 epochs after the best: their
+#: validation curves have flat stretches of 10+ epochs and keep climbing for 150-250 epochs
+#: (with a patience of 5, LightGCN stopped at 0.22 test recall@20 instead of 0.25). Learning
+#: rates: LightGCN 0.05 from {0.02, 0.05, 0.1} (validation 0.2254, 0.2264, 0.2258: tied, and
+#: 0.05 gets there in half the epochs of 0.02); MF 0.01 from {0.002, 0.005, 0.01, 0.02, 0.05,
+#: 0.1} (0.1858, 0.1917, 0.2085, 0.1951, 0.1888, 0.1756). NGCF overfits instead (its validation
+#: recall peaks and falls), so it keeps mini-batches of 4,096, lr 0.001 from {0.001, 0.005,
+#: 0.01, 0.02} and a patience of 5 epochs, and 64 dimensions. 3 layers (none for MF), L2 weight
+#: decay 1e-4.
 SETTINGS = {
-    "embedding_dim": 64,
-    "num_layers": 3,
-    "lr": {"mf": 5e-3, "ngcf": 1e-3, "lightgcn": 1e-2},
-    "weight_decay": 1e-4,
-    "batch_size": 4096,
-    "max_epochs": 100,
-    "patience": 5,
-    "eval_every": 1,
-    "seed": 0,
+    "mf": {"embedding_dim": 128, "num_layers": 0, "lr": 0.01, "weight_decay": 1e-4,
+           "batch_size": None, "max_epochs": 1000, "patience": 50, "eval_every": 5, "seed": 0},
+    "ngcf": {"embedding_dim": 64, "num_layers": 3, "lr": 1e-3, "weight_decay": 1e-4,
+             "batch_size": 4096, "max_epochs": 100, "patience": 5, "eval_every": 1, "seed": 0},
+    "lightgcn": {"embedding_dim": 128, "num_layers": 3, "lr": 0.05, "weight_decay": 1e-4,
+                 "batch_size": None, "max_epochs": 1000, "patience": 50, "eval_every": 5,
+                 "seed": 0},
 }
+WEIGHT_DECAY = 1e-4
 
 MODELS = ("mf", "ngcf", "lightgcn")
 
 
-def build_model(name: str, graph: BipartiteGraph, embedding_dim: int = SETTINGS["embedding_dim"],
-                num_layers: int = SETTINGS["num_layers"], **kwargs):
-    """``'mf'``, ``'ngcf'`` (``kwargs``: dropouts) or ``'lightgcn'`` over all users and movies."""
+def build_model(name: str, graph: BipartiteGraph, embedding_dim: int | None = None,
+                num_layers: int | None = None, **kwargs):
+    """``'mf'``, ``'ngcf'`` (``kwargs``: dropouts) or ``'lightgcn'`` over all users and movies;
+    the size and depth default to the model's :data:`SETTINGS`."""
+    if name not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {name!r}")
     n = graph.num_nodes
+    embedding_dim = embedding_dim or SETTINGS[name]["embedding_dim"]
+    num_layers = SETTINGS[name]["num_layers"] if num_layers is None else num_layers
     if name == "mf":
         return build_mf(n, embedding_dim)
     if name == "ngcf":
@@ -70,7 +84,7 @@ def bpr_loss(pos_scores: jnp.ndarray, neg_scores: jnp.ndarray, ego: jnp.ndarray,
 
 @partial(jax.jit, static_argnames="weight_decay")
 def train_step(state: TrainState, adj: Adjacency, batch, key: jax.Array,
-               weight_decay: float = SETTINGS["weight_decay"]) -> tuple[TrainState, jax.Array]:
+               weight_decay: float = WEIGHT_DECAY) -> tuple[TrainState, jax.Array]:
     """One Adam step on a batch ``(users, positives, negatives)`` of node ids ``[B]`` (a movie's
     node id is its index plus the number of users); ``key`` drives NGCF's dropout. Returns the
     new state and the BPR loss."""
@@ -105,11 +119,11 @@ def fit(name: str, graph: BipartiteGraph, split: EdgeSplit, *, params: dict | No
     """Train ``name`` with BPR; early stopping on validation recall@20 (best parameters
     returned).
 
-    Hyper-parameters come from :data:`SETTINGS`; ``overrides`` replace any of them (``lr`` as
-    one number for this model). ``params``: start from these instead of a fresh initialisation
-    (for example :func:`params_from_pyg` of an untrained PyG model, to follow the PyG run step
-    by step). The history holds per-epoch ``loss``, ``val_recall@20`` and ``seconds``
-    (training), ``best_epoch`` and ``best``.
+    Hyper-parameters come from ``SETTINGS[name]``; ``overrides`` replace any of them.
+    ``params``: start from these instead of a fresh initialisation (for example
+    :func:`params_from_pyg` of an untrained PyG model, to follow the PyG run step by step). The
+    history holds per-epoch ``loss`` and ``seconds`` (training), ``val_recall@20`` (every
+    ``eval_every`` epochs, at ``eval_epochs``), ``best_epoch`` and ``best``.
     """
     s = _settings(name, overrides)
     start = params
@@ -148,13 +162,10 @@ def fit(name: str, graph: BipartiteGraph, split: EdgeSplit, *, params: dict | No
 
 
 def _settings(name: str, overrides: dict) -> dict:
-    """:data:`SETTINGS` with ``overrides``, and ``lr`` the learning rate of model ``name``."""
+    """Model ``name``'s :data:`SETTINGS` with ``overrides``."""
     if name not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {name!r}")
-    s = with_settings(SETTINGS, overrides)
-    if isinstance(s["lr"], dict):
-        s["lr"] = s["lr"][name]
-    return s
+    return with_settings(SETTINGS[name], overrides)
 
 
 def embed_all(apply_fn, params, graph: BipartiteGraph, adj: Adjacency
