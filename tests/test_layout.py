@@ -73,6 +73,12 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("sage", "train_step"): "a sampled PyG batch carries its subgraph and labelled pairs; full-"
                             "graph JAX passes the graph, the pairs and the labels",
     ("sage", "eval_step"): "as train_step: a PyG batch is a sampled subgraph with its pairs",
+    ("serving", "ivf_index"): "the approximate index: faiss's inverted-file index as a PyG "
+                              "MIPSKNNIndex; JAX's approx_max_k needs no index",
+    ("serving", "exact_top_k"): "jitted retrieval (compiled once per shape); PyG calls "
+                                "torch.topk inside Recommender._top_k",
+    ("serving", "approx_top_k"): "jitted approx_max_k; PyG searches the faiss index inside "
+                                 "Recommender._top_k",
     ("sage", "evaluate"): "PyG evaluates over a loader of sampled batches, JAX over the full "
                           "graph and the labelled pairs",
 }
