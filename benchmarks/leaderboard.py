@@ -1,0 +1,375 @@
+"""Chapter 7's leaderboard: every model of chapters 3-6 that scores (user, movie) pairs, in both
+frameworks, plus popularity and matrix factorisation, judged by one protocol on the shared split.
+
+Usage (from the repository root, after ``make setup``; about 30 minutes on 2 cores)::
+
+    python benchmarks/leaderboard.py            # print the table
+    python benchmarks/leaderboard.py --write    # and write course_lib/records/leaderboard.json
+    python benchmarks/leaderboard.py --only "JAX LightGCN"   # one row (printed, not written)
+    python benchmarks/leaderboard.py --seeds 0 1 2 --write   # LightGCN's seed spread
+                                                # (course_lib/records/lightgcn_seeds.json)
+
+Each model trains with its chapter's ``SETTINGS`` through the chapter's own ``fit`` (so early
+stopping and the restored best epoch are the chapter's), in a subprocess of its own: its
+training time is the wall time of ``fit`` and its peak memory the process's ``ru_maxrss``
+(which includes loading the data and the frameworks: compare rows, not absolute values). The
+models train even when a checkpoint exists (``COURSE_CHECKPOINTS=off``), so that the time is
+a training time; set ``--use-checkpoints`` to load them instead (times then are the stored ones).
+
+The protocol, the same for every row (test part of the seed-42 split):
+
+* ``recall@20``, ``ndcg@20``: the full ranking of every movie the user has not interacted with
+  in the training and validation interactions (``course_lib.cf.evaluate_scores``); the rating
+  models rank by predicted rating;
+* ``cold users recall@20``: the same, over the users in the lowest fifth of training
+  interactions; ``cold movies recall@20``: the share of test interactions with movies that have
+  at most 5 training-and-validation interactions found in the user's top 20 of the *full*
+  ranking (a long-tail movie has to beat every popular one);
+* ``auc``: ROC-AUC on the split's test pairs (positives and fixed negatives), chapter 3's
+  metric; ``mae``: test MAE for the models that predict ratings;
+* ``chapter metric``: the number the model's own chapter reports, recomputed here with the
+  chapter's own function (``tests/test_leaderboard.py`` checks it against the chapter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RECORD = ROOT / "course_lib" / "records" / "leaderboard.json"
+SEEDS_RECORD = ROOT / "course_lib" / "records" / "lightgcn_seeds.json"
+
+# row name -> (family, framework, chapter)
+MODELS = {
+    "popularity": ("popularity", "numpy", 6),
+    "MF (ALS, ratings)": ("als", "numpy", 4),
+}
+for fw in ("PyG", "JAX"):
+    MODELS.update({
+        f"{fw} GraphSAGE": ("sage", fw, 3),
+        f"{fw} GCN (ratings)": ("gcn", fw, 4),
+        f"{fw} HeteroGraphConv (ratings)": ("hetero", fw, 4),
+        f"{fw} GC-MC (ratings)": ("gcmc", fw, 4),
+        f"{fw} HeteroSAGE + KG": ("kg-sage", fw, 5),
+        f"{fw} HeteroGraphConv + KG": ("kg-graphconv", fw, 5),
+        f"{fw} MF-BPR": ("mf", fw, 6),
+        f"{fw} NGCF": ("ngcf", fw, 6),
+        f"{fw} LightGCN": ("lightgcn", fw, 6),
+    })
+
+
+def _params(tree) -> int:
+    """Number of trainable numbers in a torch module or a flax parameter tree."""
+    if hasattr(tree, "parameters"):
+        return int(sum(p.numel() for p in tree.parameters() if p.requires_grad))
+    import jax
+
+    return int(sum(x.size for x in jax.tree.leaves(tree)))
+
+
+def _all_pairs_scores(predict, num_users: int, num_movies: int, chunk: int = 32):
+    """``[U, M]`` predicted ratings, ``chunk`` users at a time."""
+    import numpy as np
+
+    out = np.empty((num_users, num_movies), np.float32)
+    movies = np.arange(num_movies)
+    for start in range(0, num_users, chunk):
+        users = np.arange(start, min(start + chunk, num_users))
+        pairs = np.stack([np.repeat(users, num_movies), np.tile(movies, len(users))])
+        out[users] = np.asarray(predict(pairs)).reshape(len(users), num_movies)
+    return out
+
+
+def run_one(name: str) -> dict:
+    """Train (or load) one model and evaluate it; returns its row."""
+    import numpy as np
+
+    from course_lib.cf import evaluate_scores, interaction_edges, popularity_scores
+    from course_lib.graph import movielens_graph_and_split
+    from course_lib.metrics import ranking_metrics, roc_auc
+
+    family, fw, chapter = MODELS[name]
+    ml, graph, split = movielens_graph_and_split(seed=42)
+    start = time.perf_counter()
+    row: dict = {"model": name, "family": family, "framework": fw, "chapter": chapter}
+    mae = None
+    if family == "popularity":
+        scores = popularity_scores(graph, interaction_edges(split, "test"))
+        params = 0
+    elif family == "als":
+        from course_lib.ratings import BiasedMF, errors, part_pairs
+
+        mf = BiasedMF(dim=16, reg=10.0, iterations=15).fit(graph, split)   # chapter 4's
+        scores = _all_pairs_scores(mf, graph.num_users, graph.num_movies)
+        params = int(mf.P.size + mf.Q.size)
+        pairs, ratings = part_pairs(graph, split, "test")
+        mae = errors(mf(pairs), ratings)["MAE"]
+        row["chapter metric"] = {"test mae": mae}
+    elif family in ("mf", "ngcf", "lightgcn"):
+        if fw == "PyG":
+            from course_lib.pyg import bpr
+            from course_lib.pyg.data import to_normalized_adjacency
+
+            model, history = bpr.fit(family, graph, split)
+            scores = bpr.score_all(model, graph, to_normalized_adjacency(
+                graph, interaction_edges(split, "test")))
+            params = _params(model)
+        else:
+            from course_lib.jax import bpr
+            from course_lib.jax.data import to_normalized_adjacency
+
+            state, history = bpr.fit(family, graph, split)
+            scores = bpr.score_all(state.apply_fn, state.params, graph, to_normalized_adjacency(
+                graph, interaction_edges(split, "test")))
+            params = _params(state.params)
+        row["chapter metric"] = {"recall@20": evaluate_scores(scores, graph, split, "test")
+                                 ["recall@20"]}
+        row["best epoch"] = history["best_epoch"]
+    elif family == "sage":
+        if fw == "PyG":
+            from course_lib.pyg import sage
+            from course_lib.pyg.data import split_heterodata
+
+            model, history = sage.fit(graph, split)
+            z_user, z_movie = sage.embed_all(model, split_heterodata(graph, split)["test"])
+            params = _params(model)
+        else:
+            from course_lib.jax import sage
+            from course_lib.jax.data import split_graphstuple
+
+            state, history = sage.fit(graph, split)
+            z_user, z_movie = sage.embed_all(state.apply_fn, state.params,
+                                             split_graphstuple(graph, split)["test"])
+            params = _params(state.params)
+        scores = z_user @ z_movie.T
+        row["best epoch"] = history["best_epoch"]
+    elif family in ("gcn", "hetero", "gcmc"):
+        import importlib
+
+        # the twins' fit/predict/evaluate line up: a PyG model or a JAX TrainState goes in
+        package = "course_lib." + fw.lower()
+        module = importlib.import_module(f"{package}.{'gcmc' if family == 'gcmc' else 'gcn'}")
+        kwargs = {} if family == "gcmc" else {"encoder": family}
+        fitted, history = module.fit(graph, split, **kwargs)
+        data = importlib.import_module(f"{package}.gcn").rating_graphs(graph, split)["test"]
+        scores = _all_pairs_scores(lambda p: module.predict(fitted, data, p),
+                                   graph.num_users, graph.num_movies)
+        mae = module.evaluate(fitted, graph, split, "test")["MAE"]
+        params = _params(fitted if fw == "PyG" else fitted.params)
+        row["chapter metric"] = {"test mae": mae}
+    elif family in ("mf", "ngcf", "lightgcn"):
+        if fw == "PyG":
+            from course_lib.pyg import bpr
+            from course_lib.pyg.data import to_normalized_adjacency
+
+            model, history = bpr.fit(family, graph, split)
+            scores = bpr.score_all(model, graph, to_normalized_adjacency(
+                graph, interaction_edges(split, "test")))
+            params = _params(model)
+        else:
+            from course_lib.jax import bpr
+            from course_lib.jax.data import to_normalized_adjacency
+
+            state, history = bpr.fit(family, graph, split)
+            scores = bpr.score_all(state.apply_fn, state.params, graph, to_normalized_adjacency(
+                graph, interaction_edges(split, "test")))
+            params = _params(state.params)
+        row["chapter metric"] = {"recall@20": evaluate_scores(scores, graph, split, "test")
+                                 ["recall@20"]}
+        row["best epoch"] = history["best_epoch"]
+    elif family == "sage":
+        if fw == "PyG":
+            from course_lib.pyg import sage
+            from course_lib.pyg.data import split_heterodata
+
+            model, history = sage.fit(graph, split)
+            z_user, z_movie = sage.embed_all(model, split_heterodata(graph, split)["test"])
+            params = _params(model)
+        else:
+            from course_lib.jax import sage
+            from course_lib.jax.data import split_graphstuple
+
+            state, history = sage.fit(graph, split)
+            z_user, z_movie = sage.embed_all(state.apply_fn, state.params,
+                                             split_graphstuple(graph, split)["test"])
+            params = _params(state.params)
+        scores = z_user @ z_movie.T
+        row["best epoch"] = history["best_epoch"]
+    elif family in ("gcn", "hetero", "gcmc"):
+        if fw == "PyG":
+            from course_lib.pyg import gcmc, gcn
+
+            module = gcmc if family == "gcmc" else gcn
+            kwargs = {} if family == "gcmc" else {"encoder": family}
+            model, history = module.fit(graph, split, **kwargs)
+            data = gcn.rating_graphs(graph, split)["test"]
+            scores = _all_pairs_scores(lambda p: module.predict(model, data, p),
+                                       graph.num_users, graph.num_movies)
+            mae = module.evaluate(model, graph, split, "test")["MAE"]
+            params = _params(model)
+        else:
+            from course_lib.jax import gcmc, gcn
+
+            module = gcmc if family == "gcmc" else gcn
+            kwargs = {} if family == "gcmc" else {"encoder": family}
+            state, history = module.fit(graph, split, **kwargs)
+            data = gcn.rating_graphs(graph, split)["test"]
+            scores = _all_pairs_scores(lambda p: module.predict(state, data, p),
+                                       graph.num_users, graph.num_movies)
+            mae = module.evaluate(state, graph, split, "test")["MAE"]
+            params = _params(state.params)
+        row["chapter metric"] = {"test mae": mae}
+        row["best epoch"] = history["best_epoch"]
+    elif family.startswith("kg-"):
+        from course_lib.data import join_side_information, load_hetrec
+        from course_lib.kg import build_knowledge_graph, cold_start_movies, link_report
+
+        side = join_side_information(ml, load_hetrec(), top_k_actors=10)
+        kg = build_knowledge_graph(ml, side, min_movies=2)                    # chapter 5's
+        architecture = family.split("-")[1]
+        if fw == "PyG":
+            from course_lib.pyg import hetero
+
+            model, history = hetero.fit(kg, graph, split, architecture=architecture)
+            z_user, z_movie = hetero.embed_all(model, hetero.kg_graphs(kg, graph, split)["test"])
+            params = _params(model)
+        else:
+            from course_lib.jax import hetero
+
+            state, history = hetero.fit(kg, graph, split, architecture=architecture)
+            z_user, z_movie = hetero.embed_all(state.apply_fn, state.params,
+                                               hetero.kg_graphs(kg, graph, split)["test"])
+            params = _params(state.params)
+        cold = cold_start_movies(graph, split.message_edges("test"), max_ratings=5)
+        row["chapter metric"] = link_report(z_user, z_movie, graph, split, cold=cold)
+        scores = z_user @ z_movie.T
+        row["best epoch"] = history["best_epoch"]
+    else:
+        raise ValueError(family)
+    row["train seconds"] = time.perf_counter() - start
+    scores = np.asarray(scores, dtype=np.float32)
+
+    full = evaluate_scores(scores, graph, split, "test", ks=(20,))
+    row["recall@20"], row["ndcg@20"] = full["recall@20"], full["ndcg@20"]
+    seen = graph.edge_index[:, interaction_edges(split, "test")]
+    held_out = graph.edge_index[:, split.test]
+    user_degree, movie_degree = graph.degrees(interaction_edges(split, "train"))
+    cold_users = np.flatnonzero(user_degree <= np.quantile(user_degree, 0.2))
+    _, seen_movie_degree = graph.degrees(interaction_edges(split, "test"))
+    cold_movies = np.flatnonzero(seen_movie_degree <= 5)
+    for label, mask in (("cold users", np.isin(held_out[0], cold_users)),
+                        ("cold movies", np.isin(held_out[1], cold_movies))):
+        row[f"{label} recall@20"] = ranking_metrics(scores, held_out[:, mask], seen,
+                                                    ks=(20,))["recall@20"]
+        row[f"{label} test interactions"] = int(mask.sum())
+    pairs, labels = split.labelled_pairs(graph, "test")
+    row["auc"] = roc_auc(scores[pairs[0], pairs[1]], labels)
+    row["mae"] = mae
+    row["parameters"] = params
+    row["peak MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return row
+
+
+def run_seed(framework: str, seed: int) -> dict:
+    """Chapter 6's LightGCN with ``seed``: test recall@20 and NDCG@20, best epoch."""
+    from course_lib.cf import evaluate_scores, interaction_edges
+    from course_lib.graph import movielens_graph_and_split
+
+    _, graph, split = movielens_graph_and_split(seed=42)
+    start = time.perf_counter()
+    if framework == "PyG":
+        from course_lib.pyg import bpr
+        from course_lib.pyg.data import to_normalized_adjacency
+
+        model, history = bpr.fit("lightgcn", graph, split, seed=seed)
+        scores = bpr.score_all(model, graph, to_normalized_adjacency(
+            graph, interaction_edges(split, "test")))
+    else:
+        from course_lib.jax import bpr
+        from course_lib.jax.data import to_normalized_adjacency
+
+        state, history = bpr.fit("lightgcn", graph, split, seed=seed)
+        scores = bpr.score_all(state.apply_fn, state.params, graph, to_normalized_adjacency(
+            graph, interaction_edges(split, "test")))
+    test = evaluate_scores(scores, graph, split, "test", ks=(20,))
+    return {"framework": framework, "seed": seed, "recall@20": test["recall@20"],
+            "ndcg@20": test["ndcg@20"], "val recall@20": history["best"],
+            "best epoch": history["best_epoch"], "epochs": len(history["loss"]),
+            "train seconds": time.perf_counter() - start}
+
+
+def _settings() -> dict:
+    from course_lib.pyg import bpr, gcmc, gcn, hetero, sage
+
+    return {"bpr": bpr.SETTINGS, "sage": sage.SETTINGS, "gcn": gcn.SETTINGS,
+            "gcmc": gcmc.SETTINGS, "hetero": hetero.SETTINGS}
+
+
+def _subprocess(args: list[str], env: dict) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True,
+                         text=True)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("ROW ")]
+    if out.returncode or not lines:
+        sys.exit(f"{args} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+    return json.loads(lines[-1][4:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", action="store_true", help=f"write {RECORD.name}")
+    parser.add_argument("--only", nargs="*", help="row names to run")
+    parser.add_argument("--use-checkpoints", action="store_true")
+    parser.add_argument("--seeds", type=int, nargs="*", help="LightGCN with these seeds")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--one-seed", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print("ROW " + json.dumps(run_one(args.one)), flush=True)
+        return
+    if args.one_seed:
+        print("ROW " + json.dumps(run_seed(args.one_seed[0], int(args.one_seed[1]))),
+              flush=True)
+        return
+    env = {**os.environ, "COURSE_NO_PROGRESS": "1", "PYTHONPATH": str(ROOT)}
+    if not args.use_checkpoints:
+        env["COURSE_CHECKPOINTS"] = "off"
+    if args.seeds:
+        rows = []
+        for framework in ("PyG", "JAX"):
+            for seed in args.seeds:
+                rows.append(_subprocess(["--one-seed", framework, str(seed)], env))
+                print(json.dumps(rows[-1]), flush=True)
+        if args.write:
+            SEEDS_RECORD.write_text(json.dumps({"settings": _settings()["bpr"], "rows": rows},
+                                               indent=1) + "\n")
+            print(f"wrote {SEEDS_RECORD.relative_to(ROOT)}")
+        return
+    rows = []
+    partial = RECORD.with_suffix(".partial.json")     # rows so far, in case a run breaks off
+    done = {r["model"]: r for r in json.loads(partial.read_text())} if (
+        args.write and partial.exists()) else {}
+    for name in args.only or MODELS:
+        t = time.perf_counter()
+        row = done.get(name) or _subprocess(["--one", name], env)
+        rows.append(row)
+        if args.write and not args.only:
+            partial.write_text(json.dumps(rows))
+        print(f"{name:28s} recall@20 {row['recall@20']:.4f}  ndcg@20 {row['ndcg@20']:.4f}  "
+              f"auc {row['auc']:.4f}  {row['train seconds']:6.0f} s  "
+              f"({time.perf_counter() - t:.0f} s)", flush=True)
+    if args.write and not args.only:
+        RECORD.write_text(json.dumps({"settings": _settings(), "rows": rows}, indent=1) + "\n")
+        partial.unlink()
+        print(f"wrote {RECORD.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

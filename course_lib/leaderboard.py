@@ -1,0 +1,44 @@
+"""Chapter 7's leaderboard, framework-neutral: the record of ``benchmarks/leaderboard.py`` as a
+table, and what each model needs.
+
+Every row was computed by one protocol from a trained model (see the benchmark's docstring):
+full-ranking recall@20 and NDCG@20 on the test interactions, the same for the users with the
+fewest training interactions and for the long-tail movies, ROC-AUC on chapter 3's test pairs,
+MAE where the model predicts ratings, training time, peak memory and size.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import records
+
+#: family -> what the model learns from (the legend of the chapter's plot)
+GROUPS = {
+    "popularity": "no learning",
+    "als": "ratings (predicts stars)",
+    "gcn": "ratings (predicts stars)",
+    "hetero": "ratings (predicts stars)",
+    "gcmc": "ratings (predicts stars)",
+    "sage": "interactions + genres",
+    "kg-sage": "interactions + side information",
+    "kg-graphconv": "interactions + side information",
+    "mf": "interactions only (BPR)",
+    "ngcf": "interactions only (BPR)",
+    "lightgcn": "interactions only (BPR)",
+}
+
+COLUMNS = {"recall@20": "recall@20", "ndcg@20": "ndcg@20",
+           "cold users recall@20": "cold users", "cold movies recall@20": "cold movies",
+           "auc": "AUC", "mae": "MAE", "train seconds": "train s", "peak MB": "peak MB",
+           "parameters": "parameters", "chapter": "chapter"}
+
+
+def leaderboard_table(record: dict | None = None) -> pd.DataFrame:
+    """The leaderboard, best recall@20 first: one row per model, the columns of
+    :data:`COLUMNS` and ``group`` (:data:`GROUPS`)."""
+    record = record or records.load("leaderboard")
+    table = pd.DataFrame(record["rows"]).set_index("model")
+    table["group"] = table["family"].map(GROUPS)
+    table = table[list(COLUMNS) + ["group"]].rename(columns=COLUMNS)
+    return table.sort_values("recall@20", ascending=False)
