@@ -82,8 +82,8 @@ def recall_vs_exact(approx, exact) -> float:
 def fold_in_weights(movies, ratings, weighting: str, movie_degree) -> np.ndarray:
     """The weight of each rated movie in :func:`fold_in`: ``'equal'`` (every rating is one
     interaction, as BPR trained), ``'degree'`` (``1 / sqrt(deg(movie))``, LightGCN's
-    normalisation: a blockbuster says less about a user than a niche film) or ``'rating'``
-    (the stars, ``rating / 5``)."""
+    normalisation: a blockbuster says less about a user than a niche film; the default, the
+    best of the three in ``benchmarks/serving.py``) or ``'rating'`` (the stars, ``rating / 5``)."""
     if weighting == "equal":
         return np.ones(len(movies))
     if weighting == "degree":
@@ -117,7 +117,8 @@ class BaseRecommender:
     """
 
     def __init__(self, user_emb, movie_emb, seen_edge_index):
-        user_emb, movie_emb = np.asarray(user_emb, np.float32), np.asarray(movie_emb, np.float32)
+        # copies: the recommender owns its tables (writable, whatever the caller passed)
+        user_emb, movie_emb = np.array(user_emb, np.float32), np.array(movie_emb, np.float32)
         if user_emb.ndim != 2 or movie_emb.ndim != 2 or user_emb.shape[1] != movie_emb.shape[1]:
             raise ServingError(f"embeddings must be [U, D] and [M, D] with the same D, got "
                                f"{user_emb.shape} and {movie_emb.shape}")
@@ -200,14 +201,14 @@ class BaseRecommender:
         users = np.atleast_1d(self._check_ids(users, self.num_users, "user"))
         return self._top_k(self._user_emb_np[users], self._seen_mask(users), k, approximate)
 
-    def fold_in(self, ratings: dict, weighting: str = "equal") -> np.ndarray:
+    def fold_in(self, ratings: dict, weighting: str = "degree") -> np.ndarray:
         """``[D]``: the embedding of a new user from ``ratings`` ``{movie id: stars}``
         (:func:`fold_in` with :func:`fold_in_weights`)."""
         movies, values = self._check_ratings(ratings)
         return fold_in(self._movie_emb_np, movies,
                        fold_in_weights(movies, values, weighting, self.movie_degree))
 
-    def recommend_new_user(self, ratings: dict, k: int = 20, weighting: str = "equal",
+    def recommend_new_user(self, ratings: dict, k: int = 20, weighting: str = "degree",
                            approximate: bool = False) -> np.ndarray:
         """The ``k`` best movies for a user the model never saw, from a handful of
         ``ratings`` ``{movie id: stars}``; the rated movies are excluded."""

@@ -84,10 +84,15 @@ def test_fold_in_and_similar_movies(cls, clustered):
     user_emb, movie_emb, seen = clustered
     rec = cls(user_emb, movie_emb, seen)
     ratings = {5: 4.0, 17: 5.0, 3: 1.0}
-    np.testing.assert_allclose(rec.fold_in(ratings), movie_emb[[5, 17, 3]].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(rec.fold_in(ratings, weighting="equal"),
+                               movie_emb[[5, 17, 3]].mean(0), rtol=1e-5)
+    degree = rec.movie_degree[[5, 17, 3]]
+    np.testing.assert_allclose(rec.fold_in(ratings), fold_in(movie_emb, [5, 17, 3],
+                                                            1 / np.sqrt(np.maximum(degree, 1))),
+                               rtol=1e-5)
     np.testing.assert_allclose(rec.fold_in(ratings, weighting="rating"),
                                fold_in(movie_emb, [5, 17, 3], [0.8, 1.0, 0.2]), rtol=1e-5)
-    top = rec.recommend_new_user(ratings, k=10)
+    top = rec.recommend_new_user(ratings, k=10, weighting="equal")
     query = movie_emb[[5, 17, 3]].mean(0)
     scores = movie_emb @ query
     scores[[5, 17, 3]] = -np.inf
