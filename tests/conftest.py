@@ -95,7 +95,8 @@ def full_precision():
 # workers then finish together instead of one waiting on a long notebook picked up last.
 LONGEST_FIRST = ("book/06_ngcf_lightgcn.ipynb", "book/04_gcn_ratings.ipynb", "tests/test_grade.py",
                  "book/05_hetero_kg.ipynb", "book/03_link_prediction_sage.ipynb",
-                 "tests/test_exercises.py", "book/01_graph_tasks.ipynb")
+                 "book/07_which_model.ipynb", "tests/test_exercises.py",
+                 "book/01_graph_tasks.ipynb")
 
 
 def _longest_first(items) -> None:

@@ -57,11 +57,12 @@ from typing import Any
 import numpy as np
 
 CHAPTER_MODULES = ("graph_tasks", "movielens_graph", "link_prediction_sage", "gcn_ratings",
-                   "hetero_kg", "ngcf_lightgcn")
+                   "hetero_kg", "ngcf_lightgcn", "which_model")
 # chapter module -> notebook (book/<stem>.ipynb)
 NOTEBOOKS = {"graph_tasks": "01_graph_tasks", "movielens_graph": "02_movielens_graph",
              "link_prediction_sage": "03_link_prediction_sage", "gcn_ratings": "04_gcn_ratings",
-             "hetero_kg": "05_hetero_kg", "ngcf_lightgcn": "06_ngcf_lightgcn"}
+             "hetero_kg": "05_hetero_kg", "ngcf_lightgcn": "06_ngcf_lightgcn",
+             "which_model": "07_which_model"}
 # When set (by the grader), every check appends its result to this JSON-lines file.
 REPORT_ENV = "COURSE_GRADE_REPORT"
 OUTPUT_LIMIT = 1500  # characters of the learner's printed output shown in a report
