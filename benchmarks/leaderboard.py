@@ -88,6 +88,23 @@ def _all_pairs_scores(predict, num_users: int, num_movies: int, chunk: int = 32)
     return out
 
 
+def _bpr(fw: str, family: str, graph, split, **overrides):
+    """Chapter 6's ``family`` fitted in framework ``fw``: ``(fitted, history, [U, M] scores)``
+    on the test-time graph."""
+    import importlib
+
+    from course_lib.cf import interaction_edges
+
+    package = "course_lib." + fw.lower()
+    bpr = importlib.import_module(f"{package}.bpr")
+    adj = importlib.import_module(f"{package}.data").to_normalized_adjacency(
+        graph, interaction_edges(split, "test"))
+    fitted, history = bpr.fit(family, graph, split, **overrides)
+    if fw == "PyG":
+        return fitted, history, bpr.score_all(fitted, graph, adj)
+    return fitted, history, bpr.score_all(fitted.apply_fn, fitted.params, graph, adj)
+
+
 def run_one(name: str) -> dict:
     """Train (or load) one model and evaluate it; returns its row."""
     import numpy as np
@@ -114,22 +131,8 @@ def run_one(name: str) -> dict:
         mae = errors(mf(pairs), ratings)["MAE"]
         row["chapter metric"] = {"test mae": mae}
     elif family in ("mf", "ngcf", "lightgcn"):
-        if fw == "PyG":
-            from course_lib.pyg import bpr
-            from course_lib.pyg.data import to_normalized_adjacency
-
-            model, history = bpr.fit(family, graph, split)
-            scores = bpr.score_all(model, graph, to_normalized_adjacency(
-                graph, interaction_edges(split, "test")))
-            params = _params(model)
-        else:
-            from course_lib.jax import bpr
-            from course_lib.jax.data import to_normalized_adjacency
-
-            state, history = bpr.fit(family, graph, split)
-            scores = bpr.score_all(state.apply_fn, state.params, graph, to_normalized_adjacency(
-                graph, interaction_edges(split, "test")))
-            params = _params(state.params)
+        fitted, history, scores = _bpr(fw, family, graph, split)
+        params = _params(fitted if fw == "PyG" else fitted.params)
         row["chapter metric"] = {"recall@20": evaluate_scores(scores, graph, split, "test")
                                  ["recall@20"]}
         row["best epoch"] = history["best_epoch"]
@@ -164,68 +167,6 @@ def run_one(name: str) -> dict:
                                    graph.num_users, graph.num_movies)
         mae = module.evaluate(fitted, graph, split, "test")["MAE"]
         params = _params(fitted if fw == "PyG" else fitted.params)
-        row["chapter metric"] = {"test mae": mae}
-    elif family in ("mf", "ngcf", "lightgcn"):
-        if fw == "PyG":
-            from course_lib.pyg import bpr
-            from course_lib.pyg.data import to_normalized_adjacency
-
-            model, history = bpr.fit(family, graph, split)
-            scores = bpr.score_all(model, graph, to_normalized_adjacency(
-                graph, interaction_edges(split, "test")))
-            params = _params(model)
-        else:
-            from course_lib.jax import bpr
-            from course_lib.jax.data import to_normalized_adjacency
-
-            state, history = bpr.fit(family, graph, split)
-            scores = bpr.score_all(state.apply_fn, state.params, graph, to_normalized_adjacency(
-                graph, interaction_edges(split, "test")))
-            params = _params(state.params)
-        row["chapter metric"] = {"recall@20": evaluate_scores(scores, graph, split, "test")
-                                 ["recall@20"]}
-        row["best epoch"] = history["best_epoch"]
-    elif family == "sage":
-        if fw == "PyG":
-            from course_lib.pyg import sage
-            from course_lib.pyg.data import split_heterodata
-
-            model, history = sage.fit(graph, split)
-            z_user, z_movie = sage.embed_all(model, split_heterodata(graph, split)["test"])
-            params = _params(model)
-        else:
-            from course_lib.jax import sage
-            from course_lib.jax.data import split_graphstuple
-
-            state, history = sage.fit(graph, split)
-            z_user, z_movie = sage.embed_all(state.apply_fn, state.params,
-                                             split_graphstuple(graph, split)["test"])
-            params = _params(state.params)
-        scores = z_user @ z_movie.T
-        row["best epoch"] = history["best_epoch"]
-    elif family in ("gcn", "hetero", "gcmc"):
-        if fw == "PyG":
-            from course_lib.pyg import gcmc, gcn
-
-            module = gcmc if family == "gcmc" else gcn
-            kwargs = {} if family == "gcmc" else {"encoder": family}
-            model, history = module.fit(graph, split, **kwargs)
-            data = gcn.rating_graphs(graph, split)["test"]
-            scores = _all_pairs_scores(lambda p: module.predict(model, data, p),
-                                       graph.num_users, graph.num_movies)
-            mae = module.evaluate(model, graph, split, "test")["MAE"]
-            params = _params(model)
-        else:
-            from course_lib.jax import gcmc, gcn
-
-            module = gcmc if family == "gcmc" else gcn
-            kwargs = {} if family == "gcmc" else {"encoder": family}
-            state, history = module.fit(graph, split, **kwargs)
-            data = gcn.rating_graphs(graph, split)["test"]
-            scores = _all_pairs_scores(lambda p: module.predict(state, data, p),
-                                       graph.num_users, graph.num_movies)
-            mae = module.evaluate(state, graph, split, "test")["MAE"]
-            params = _params(state.params)
         row["chapter metric"] = {"test mae": mae}
         row["best epoch"] = history["best_epoch"]
     elif family.startswith("kg-"):
@@ -280,25 +221,12 @@ def run_one(name: str) -> dict:
 
 def run_seed(framework: str, seed: int) -> dict:
     """Chapter 6's LightGCN with ``seed``: test recall@20 and NDCG@20, best epoch."""
-    from course_lib.cf import evaluate_scores, interaction_edges
+    from course_lib.cf import evaluate_scores
     from course_lib.graph import movielens_graph_and_split
 
     _, graph, split = movielens_graph_and_split(seed=42)
     start = time.perf_counter()
-    if framework == "PyG":
-        from course_lib.pyg import bpr
-        from course_lib.pyg.data import to_normalized_adjacency
-
-        model, history = bpr.fit("lightgcn", graph, split, seed=seed)
-        scores = bpr.score_all(model, graph, to_normalized_adjacency(
-            graph, interaction_edges(split, "test")))
-    else:
-        from course_lib.jax import bpr
-        from course_lib.jax.data import to_normalized_adjacency
-
-        state, history = bpr.fit("lightgcn", graph, split, seed=seed)
-        scores = bpr.score_all(state.apply_fn, state.params, graph, to_normalized_adjacency(
-            graph, interaction_edges(split, "test")))
+    _, history, scores = _bpr(framework, "lightgcn", graph, split, seed=seed)
     test = evaluate_scores(scores, graph, split, "test", ks=(20,))
     return {"framework": framework, "seed": seed, "recall@20": test["recall@20"],
             "ndcg@20": test["ndcg@20"], "val recall@20": history["best"],
