@@ -39,12 +39,13 @@ def interaction_edges(split: EdgeSplit, part: str) -> np.ndarray:
 
 def normalized_adjacency(edge_index, num_users: int, num_movies: int
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(senders, receivers, weights)`` of ``L = D^-1/2 A D^-1/2`` for the bipartite graph.
+    """``(senders, receivers, weights)`` of ``L = D^-1/2 A D^-1/2`` for the bipartite
+    graph.
 
-    ``edge_index`` ``[2, E]`` holds (user, movie) interactions; the result has ``2E`` directed
-    edges on the ``U + M`` nodes (user -> movie first, then movie -> user), each weighted
-    ``1 / sqrt(deg(sender) * deg(receiver))``. No self loops. Nodes without interactions have
-    no edges (their rows of ``L`` are zero).
+    ``edge_index`` ``[2, E]`` holds (user, movie) interactions; the result has ``2E``
+    directed edges on the ``U + M`` nodes (user -> movie first, then movie -> user),
+    each weighted ``1 / sqrt(deg(sender) * deg(receiver))``. No self loops. Nodes
+    without interactions have no edges (their rows of ``L`` are zero).
     """
     ei = np.asarray(edge_index, dtype=np.int64)
     users, movies = ei[0], ei[1] + num_users
@@ -69,13 +70,12 @@ def bpr_batches(graph: BipartiteGraph, edge_ids, batch_size: int, rng: np.random
         idx = order[b * batch_size:(b + 1) * batch_size]
         users, positives = ei[0, idx], ei[1, idx]
         negatives = rng.integers(0, graph.num_movies, batch_size)
-        while True:
-            codes = users * graph.num_movies + negatives
+        redraw = np.arange(batch_size)              # the negatives still to check
+        while len(redraw):
+            codes = users[redraw] * graph.num_movies + negatives[redraw]
             pos = np.searchsorted(seen, codes).clip(max=len(seen) - 1)
-            clash = seen[pos] == codes
-            if not clash.any():
-                break
-            negatives[clash] = rng.integers(0, graph.num_movies, int(clash.sum()))
+            redraw = redraw[seen[pos] == codes]     # seen by that user: draw again
+            negatives[redraw] = rng.integers(0, graph.num_movies, len(redraw))
         yield users, positives, negatives
 
 

@@ -74,20 +74,31 @@ def bpr_loss(pos_scores: jnp.ndarray, neg_scores: jnp.ndarray, ego: jnp.ndarray,
              weight_decay: float) -> jnp.ndarray:
     """``-mean(log sigmoid(pos - neg)) + weight_decay * ||ego||^2 / (2 B)``.
 
-    ``pos_scores``/``neg_scores`` ``[B]``: scores of each user's positive and negative movie.
-    ``ego`` ``[3B, D]``: the ego (layer-0) embeddings of the batch's users, positive and negative
-    movies, stacked. ``B`` is the batch size.
+    ``pos_scores``/``neg_scores`` ``[B]``: scores of each user's positive and negative
+    movie. ``ego`` ``[3B, D]``: the ego (layer-0) embeddings of the batch's users,
+    positive and negative movies, stacked. ``B`` is the batch size. (:func:`train_step`
+    passes :func:`batch_ego` instead: fewer rows, the same sum of squares.)
     """
     reg = jnp.sum(ego ** 2) / (2 * pos_scores.shape[0])
     return -jnp.mean(jax.nn.log_sigmoid(pos_scores - neg_scores)) + weight_decay * reg
 
 
+def batch_ego(embedding: jax.Array, ids: jax.Array) -> jax.Array:
+    """``[N, D]``: every node's ego embedding scaled by the square root of how often ``ids``
+    lists it. Its sum of squares equals that of the ``[3B, D]`` rows ``embedding[ids]`` (a node
+    in the batch c times counts c times; one absent counts 0), so :func:`bpr_loss` gives the
+    same penalty and gradient, without gathering and scattering back 3B rows (23 times more
+    than the graph has nodes in a full batch)."""
+    counts = jnp.bincount(ids, length=embedding.shape[0]).astype(embedding.dtype)
+    return embedding * jnp.sqrt(counts)[:, None]
+
+
 @partial(jax.jit, static_argnames="weight_decay")
 def train_step(state: TrainState, adj: Adjacency, batch, key: jax.Array,
                weight_decay: float = WEIGHT_DECAY) -> tuple[TrainState, jax.Array]:
-    """One Adam step on a batch ``(users, positives, negatives)`` of node ids ``[B]`` (a movie's
-    node id is its index plus the number of users); ``key`` drives NGCF's dropout. Returns the
-    new state and the BPR loss."""
+    """One Adam step on a batch ``(users, positives, negatives)`` of node ids ``[B]`` (a
+    movie's node id is its index plus the number of users); ``key`` drives NGCF's
+    dropout. Returns the new state and the BPR loss."""
     users, positives, negatives = batch
 
     def loss_fn(params):
@@ -95,8 +106,8 @@ def train_step(state: TrainState, adj: Adjacency, batch, key: jax.Array,
         z_u = z[users]
         pos_scores = jnp.sum(z_u * z[positives], axis=-1)
         neg_scores = jnp.sum(z_u * z[negatives], axis=-1)
-        batch_ego = ego[jnp.concatenate([users, positives, negatives])]
-        return bpr_loss(pos_scores, neg_scores, batch_ego, weight_decay)
+        ego = batch_ego(ego, jnp.concatenate([users, positives, negatives]))
+        return bpr_loss(pos_scores, neg_scores, ego, weight_decay)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     return state.apply_gradients(grads=grads), loss

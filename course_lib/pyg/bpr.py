@@ -81,16 +81,27 @@ def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, ego: torch.Tens
 
     ``pos_scores``/``neg_scores`` ``[B]``: scores of each user's positive and negative movie.
     ``ego`` ``[3B, D]``: the ego (layer-0) embeddings of the batch's users, positive and negative
-    movies, stacked. ``B`` is the batch size.
+    movies, stacked. ``B`` is the batch size. (:func:`train_step` passes :func:`batch_ego`
+    instead: fewer rows, the same sum of squares.)
     """
     reg = ego.pow(2).sum() / (2 * pos_scores.shape[0])
     return -F.logsigmoid(pos_scores - neg_scores).mean() + weight_decay * reg
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, adj: torch.Tensor, batch,
-               weight_decay: float = WEIGHT_DECAY) -> float:
-    """One Adam step on a batch ``(users, positives, negatives)`` of node ids ``[B]`` (a movie's
-    node id is its index plus the number of users); returns the BPR loss."""
+def batch_ego(embedding: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``[N, D]``: every node's ego embedding scaled by the square root of how often ``ids``
+    lists it. Its sum of squares equals that of the ``[3B, D]`` rows ``embedding[ids]`` (a node
+    in the batch c times counts c times; one absent counts 0), so :func:`bpr_loss` gives the
+    same penalty and gradient, without gathering and scattering back 3B rows (23 times more
+    than the graph has nodes in a full batch)."""
+    counts = torch.bincount(ids, minlength=embedding.shape[0]).to(embedding.dtype)
+    return embedding * counts.sqrt().unsqueeze(1)
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, adj: torch.Tensor,
+               batch, weight_decay: float = WEIGHT_DECAY) -> float:
+    """One Adam step on a batch ``(users, positives, negatives)`` of node ids ``[B]`` (a
+    movie's node id is its index plus the number of users); returns the BPR loss."""
     users, positives, negatives = batch
     model.train()
     optimizer.zero_grad()
@@ -99,7 +110,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, adj: torch.Te
     z_u = z.index_select(0, users)
     pos_scores = (z_u * z.index_select(0, positives)).sum(-1)
     neg_scores = (z_u * z.index_select(0, negatives)).sum(-1)
-    ego = model.embedding.weight.index_select(0, torch.cat([users, positives, negatives]))
+    ego = batch_ego(model.embedding.weight, torch.cat([users, positives, negatives]))
     loss = bpr_loss(pos_scores, neg_scores, ego, weight_decay)
     loss.backward()
     optimizer.step()
