@@ -28,10 +28,12 @@ from .data import MovieLens
 
 
 def to_edge_index(user_raw, movie_raw, user_ids, movie_ids) -> np.ndarray:
-    """Map raw rating ids to a ``[2, E]`` int64 edge index of 0-based (user, movie) indices.
+    """Map raw rating ids to a ``[2, E]`` int64 edge index of 0-based (user, movie)
+    indices.
 
-    ``user_ids`` and ``movie_ids`` list the raw ids in index order (``user_ids[i]`` is the raw id
-    of user ``i``). Row 0 holds user indices (the source), row 1 movie indices (the target).
+    ``user_ids`` and ``movie_ids`` list the raw ids in index order (``user_ids[i]`` is
+    the raw id of user ``i``). Row 0 holds user indices (the source), row 1 movie
+    indices (the target).
     """
     user_pos = {int(raw): i for i, raw in enumerate(user_ids)}
     movie_pos = {int(raw): j for j, raw in enumerate(movie_ids)}
@@ -40,11 +42,12 @@ def to_edge_index(user_raw, movie_raw, user_ids, movie_ids) -> np.ndarray:
     return np.array([users, movies], dtype=np.int64).reshape(2, -1)
 
 
-def node_degrees(edge_index, num_users: int, num_movies: int) -> tuple[np.ndarray, np.ndarray]:
+def node_degrees(edge_index, num_users: int, num_movies: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Degree of every user and every movie in a ``[2, E]`` user->movie edge index.
 
-    Nodes without edges (isolated nodes) have degree 0, so the outputs always have lengths
-    ``num_users`` and ``num_movies``.
+    Nodes without edges (isolated nodes) have degree 0, so the outputs always have
+    lengths ``num_users`` and ``num_movies``.
     """
     edge_index = np.asarray(edge_index, dtype=np.int64).reshape(2, -1)
     return (np.bincount(edge_index[0], minlength=num_users),
@@ -54,9 +57,9 @@ def node_degrees(edge_index, num_users: int, num_movies: int) -> tuple[np.ndarra
 def bipartite_to_directed(edge_index, num_users: int) -> tuple[np.ndarray, np.ndarray]:
     """``senders, receivers`` of one homogeneous graph holding both edge directions.
 
-    Users keep their index; movie ``j`` becomes node ``num_users + j``. The first ``E`` edges run
-    user -> movie, the next ``E`` movie -> user (the reverse of each, in the same order). This is
-    how a jraph ``GraphsTuple`` stores the bipartite graph.
+    Users keep their index; movie ``j`` becomes node ``num_users + j``. The first ``E``
+    edges run user -> movie, the next ``E`` movie -> user (the reverse of each, in the
+    same order). This is how a jraph ``GraphsTuple`` stores the bipartite graph.
     """
     edge_index = np.asarray(edge_index, dtype=np.int64).reshape(2, -1)
     users, movies = edge_index[0], edge_index[1] + num_users
@@ -205,16 +208,26 @@ def _check_part(part: str) -> str:
     return part
 
 
+SPLIT_ORDERS = ("random", "time")
+
+
 def split_edges(graph: BipartiteGraph, val_ratio: float = 0.1, test_ratio: float = 0.1,
                 disjoint_train_ratio: float = 0.3, neg_ratio: float = 2.0,
-                seed: int = 42) -> EdgeSplit:
+                seed: int = 42, order: str = "random") -> EdgeSplit:
     """The course's seeded split, the same numbers as PyG's ``RandomLinkSplit``.
 
     Edges are shuffled with ``seed``; ``floor(E * val_ratio)`` become validation,
     ``floor(E * test_ratio)`` test, and the rest training, of which
-    ``floor(n_train * disjoint_train_ratio)`` are supervision-only. Validation and test get ``neg_ratio`` negatives per positive, drawn from pairs
-    that are not rated anywhere in the graph and distinct across the two parts.
+    ``floor(n_train * disjoint_train_ratio)`` are supervision-only (drawn at random). Validation
+    and test get ``neg_ratio`` negatives per positive, drawn from pairs that are not rated
+    anywhere in the graph and distinct across the two parts.
+
+    ``order='time'`` cuts by timestamp instead of at random: the oldest interactions train, the
+    next ones validate and the newest test (ties broken by the seeded shuffle), so no model
+    learns from the future of what it is tested on.
     """
+    if order not in SPLIT_ORDERS:
+        raise ValueError(f"order must be one of {SPLIT_ORDERS}, got {order!r}")
     for name, value in [("val_ratio", val_ratio), ("test_ratio", test_ratio)]:
         if not 0 <= value < 1:
             raise ValueError(f"{name} must be in [0, 1), got {value}")
@@ -230,6 +243,10 @@ def split_edges(graph: BipartiteGraph, val_ratio: float = 0.1, test_ratio: float
     n_sup = int(n_train * disjoint_train_ratio)
 
     perm = rng.permutation(num_edges)
+    if order == "time":       # stable sort of the shuffled ids: ties stay in shuffled order
+        perm = perm[np.argsort(graph.timestamp[perm], kind="stable")]
+        train = perm[:n_train]
+        perm = np.concatenate([rng.permutation(train), perm[n_train:]])   # random supervision
     train, val, test = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
     n_val_neg, n_test_neg = int(round(n_val * neg_ratio)), int(round(n_test * neg_ratio))
     neg = sample_negatives(graph, n_val_neg + n_test_neg, rng)

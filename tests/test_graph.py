@@ -140,6 +140,23 @@ def test_no_evaluation_positive_is_a_message_passing_edge(graph, split, framewor
     assert sup <= parts["val"] and val <= parts["test"]  # as RandomLinkSplit widens it
 
 
+def test_time_split_trains_on_the_past_and_tests_on_the_future(graph, split):
+    timed = split_edges(graph, seed=42, order="time")
+    t = graph.timestamp
+    assert t[timed.train].max() <= t[timed.val].min()
+    assert t[timed.val].max() <= t[timed.test].min()
+    for f in ("train_message", "train_supervision", "val", "test"):
+        assert len(getattr(timed, f)) == len(getattr(split, f)), f
+    every = np.concatenate([timed.train_message, timed.train_supervision, timed.val, timed.test])
+    np.testing.assert_array_equal(np.sort(every), np.arange(graph.num_edges))
+    # supervision edges are drawn at random among the training edges, not the newest of them
+    assert t[timed.train_supervision].min() < np.median(t[timed.train_message])
+    again = split_edges(graph, seed=42, order="time")
+    np.testing.assert_array_equal(timed.train_supervision, again.train_supervision)
+    with pytest.raises(ValueError, match="order must be"):
+        split_edges(graph, order="temporal")
+
+
 def test_split_rejects_bad_ratios(graph):
     with pytest.raises(ValueError):
         split_edges(graph, val_ratio=0.6, test_ratio=0.5)
