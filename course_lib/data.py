@@ -328,8 +328,30 @@ class SideInformation:
     actors: pd.DataFrame
 
 
-def join_side_information(ml: MovieLens, hetrec: HetRec, top_k_actors: int = 10) -> SideInformation:
-    """Join HetRec to ml-latest-small on the MovieLens movie id, keeping IMDb-consistent movies."""
+ACTOR_MOVIES = ("course", "all")
+
+
+def course_actor_movies() -> np.ndarray:
+    """The HetRec movie ids whose actors the course uses (``records/actor_movies.json``): the
+    4,999 movies of the top-10 actor subset in ``../shared/datasets``."""
+    import json
+
+    record = Path(__file__).with_name("records") / "actor_movies.json"
+    return np.asarray(json.loads(record.read_text())["movie_ids"], dtype=np.int64)
+
+
+def join_side_information(ml: MovieLens, hetrec: HetRec, top_k_actors: int = 10,
+                          actor_movies: str = "course") -> SideInformation:
+    """Join HetRec to ml-latest-small on the MovieLens movie id, keeping IMDb-consistent movies.
+
+    Actors: the ``top_k_actors`` first billed (``ranking``) of each movie. ``actor_movies``:
+    ``'course'`` (default) keeps them only for the 4,999 movies of the course's actor subset
+    (:func:`course_actor_movies`), so the complete official ``movie_actors.dat`` (downloaded
+    from GroupLens) and the subset in ``../shared/datasets`` give the same actor relation and
+    the same results; ``'all'`` keeps the actors of every movie in the file.
+    """
+    if actor_movies not in ACTOR_MOVIES:
+        raise ValueError(f"actor_movies must be one of {ACTOR_MOVIES}, got {actor_movies!r}")
     both = ml.movies[["movieId", "imdbId"]].merge(
         hetrec.movies[["movieID", "imdbID"]], left_on="movieId", right_on="movieID")
     agree = both["imdbId"].astype("int64").to_numpy() == both["imdbID"].to_numpy()
@@ -342,6 +364,8 @@ def join_side_information(ml: MovieLens, hetrec: HetRec, top_k_actors: int = 10)
         return out.reset_index(drop=True)
 
     actors = hetrec.actors[hetrec.actors["ranking"] <= top_k_actors]
+    if actor_movies == "course":
+        actors = actors[actors["movieID"].isin(course_actor_movies())]
     return SideInformation(
         consistent=np.sort(ml.movie_index(keep_ids)),
         mismatched=np.sort(ml.movie_index(drop_ids)),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from course_lib import data as D
@@ -76,6 +78,33 @@ def test_hetrec_join_keeps_imdb_consistent_movies(ml):
     assert cov.loc["actors", "share of ratings"] == pytest.approx(0.462, abs=5e-4)
     top3 = D.join_side_information(ml, hetrec, top_k_actors=3)
     assert top3.actors["ranking"].max() == 3 and len(top3.actors) < len(side.actors)
+
+
+def test_the_actor_relation_is_the_same_with_the_complete_actor_file(ml):
+    """The course's actors are the top 10 of the 4,999 movies of its subset. A complete
+    movie_actors.dat (simulated: the subset plus lower-billed actors and a movie outside the
+    subset) gives the same relation by default, and more with actor_movies='all'."""
+    hetrec = D.load_hetrec()
+    listed = D.course_actor_movies()
+    assert len(listed) == 4999 and np.array_equal(np.unique(listed), listed)
+    if len(hetrec.actors) == 47_728:           # the subset in ../shared/datasets
+        assert np.array_equal(np.unique(hetrec.actors["movieID"]), listed)
+    side = D.join_side_information(ml, hetrec)
+    consistent_ids = ml.movies["movieId"].to_numpy()[side.consistent]
+    outside = int(np.setdiff1d(consistent_ids, listed)[0])   # joined, but not in the subset
+    extra = pd.DataFrame({"movieID": [int(listed[0]), outside],
+                          "actorID": ["an_extra", "someone_else"],
+                          "actorName": ["An Extra", "Someone Else"], "ranking": [11, 1]})
+    complete = dataclasses.replace(hetrec, actors=pd.concat([hetrec.actors, extra],
+                                                            ignore_index=True))
+    same = D.join_side_information(ml, complete)
+    pd.testing.assert_frame_equal(same.actors, side.actors)
+    every = D.join_side_information(ml, complete, actor_movies="all")
+    assert "someone_else" in set(every.actors["actorID"])
+    assert "someone_else" not in set(same.actors["actorID"])
+    assert "an_extra" not in set(every.actors["actorID"])          # billed 11th
+    with pytest.raises(ValueError, match="actor_movies"):
+        D.join_side_information(ml, hetrec, actor_movies="everything")
 
 
 # ---------------------------------------------------------------------------------------------
