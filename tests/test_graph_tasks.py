@@ -139,7 +139,7 @@ def test_node_train_steps_decrease_the_loss():
         assert losses[-1] < 0.8 * losses[0], losses
 
 
-HISTORY_KEYS = {"node": "accuracy", "link": "val_auc", "graph": "test_accuracy"}
+HISTORY_KEYS = {"node": "accuracy", "link": "val_auc", "graph": "val_accuracy"}
 
 
 def _train(tasks, task: str, max_epochs: int):
@@ -154,10 +154,10 @@ def _train(tasks, task: str, max_epochs: int):
         split = split_links(karate_club()[0], seed=0)
         model, history = tasks.train_link_predictor(split, max_epochs=max_epochs)
         return model, history, tasks.evaluate_links(model, split, "val")
-    train, test = tiny_graph_set()
-    model, history = tasks.train_graph_classifier(train, test, max_epochs=max_epochs,
+    train, val = tiny_graph_set()
+    model, history = tasks.train_graph_classifier(train, val, max_epochs=max_epochs,
                                                    batch_size=6)
-    return model, history, tasks.evaluate_graphs(model, test)
+    return model, history, tasks.evaluate_graphs(model, val)
 
 
 @pytest.mark.parametrize("task", HISTORY_KEYS)

@@ -117,7 +117,8 @@ def _adam(s: dict) -> optax.GradientTransformation:
 @jax.jit
 def node_train_step(state: TrainState, graph: jraph.GraphsTuple, labels: jnp.ndarray,
                     train_nodes: jnp.ndarray) -> tuple[TrainState, jnp.ndarray]:
-    """One Adam step on the whole graph; the loss sees only the labels of ``train_nodes``."""
+    """One Adam step on the whole graph; the loss sees only the labels of
+    ``train_nodes``."""
     def loss_fn(params):
         logits = state.apply_fn(params, graph)
         return cross_entropy(logits[train_nodes], labels[train_nodes])
@@ -265,16 +266,18 @@ def graph_eval_step(state: TrainState, batch: jraph.GraphsTuple) -> jnp.ndarray:
     return state.apply_fn(state.params, batch)
 
 
-def train_graph_classifier(train_graphs: list[Graph], test_graphs: list[Graph],
+def train_graph_classifier(train_graphs: list[Graph], val_graphs: list[Graph],
                            **settings) -> tuple[TrainState, dict]:
-    """Mini-batches of whole graphs, padded to one shape; test accuracy tracked per epoch.
+    """Mini-batches of whole graphs, padded to one shape; validation accuracy per epoch.
 
     ``settings`` override ``SETTINGS["graph"]``. The history holds per-epoch ``loss`` (the mean
-    over the training graphs) and ``test_accuracy`` (for the curves; it chooses nothing).
+    over the training graphs) and ``val_accuracy`` on ``val_graphs`` (for the curves: training
+    runs a fixed number of epochs and keeps the last weights, so it chooses nothing). The test
+    graphs stay out of training altogether: evaluate them once, with :func:`evaluate_graphs`.
     """
     s = with_settings(SETTINGS["graph"], settings)
-    max_nodes = max(g.num_nodes for g in train_graphs + test_graphs)
-    max_edges = max(g.edge_index.shape[1] for g in train_graphs + test_graphs)
+    max_nodes = max(g.num_nodes for g in train_graphs + val_graphs)
+    max_edges = max(g.edge_index.shape[1] for g in train_graphs + val_graphs)
     rng = np.random.default_rng(s["seed"])  # shuffles the graphs, epoch after epoch
     batch_size = s["batch_size"]
     model = GraphClassifier(s["hidden"], 2, s["num_layers"])
@@ -282,8 +285,8 @@ def train_graph_classifier(train_graphs: list[Graph], test_graphs: list[Graph],
     state = TrainState.create(apply_fn=model.apply,
                               params=model.init(jax.random.key(s["seed"]), example), tx=_adam(s))
     tuples = [to_graphstuple(g) for g in train_graphs]
-    test_batch = batch_and_pad(test_graphs, max_nodes, max_edges)
-    test_labels = np.array([g.y for g in test_graphs])
+    val_batch = batch_and_pad(val_graphs, max_nodes, max_edges)
+    val_labels = np.array([g.y for g in val_graphs])
 
     def train_epoch(state):
         order = rng.permutation(len(tuples))
@@ -296,10 +299,10 @@ def train_graph_classifier(train_graphs: list[Graph], test_graphs: list[Graph],
         return state, float(np.mean(jax.device_get(losses)))  # equal batches: per graph
 
     def validate(state):
-        return accuracy(graph_eval_step(state, test_batch)[:len(test_graphs)], test_labels)
+        return accuracy(graph_eval_step(state, val_batch)[:len(val_graphs)], val_labels)
 
     state, history, _ = fit_loop(state, train_epoch, validate, max_epochs=s["max_epochs"],
-                                 patience=None, metric="test_accuracy",
+                                 patience=None, metric="val_accuracy",
                                  desc="JAX graph classification")
     return state, history
 

@@ -103,7 +103,8 @@ def _adam(model: nn.Module, s: dict) -> torch.optim.Optimizer:
 
 def node_train_step(model: GCN, optimizer: torch.optim.Optimizer, data: Data,
                     labels: torch.Tensor, train_nodes: torch.Tensor) -> float:
-    """One Adam step on the whole graph; the loss sees only the labels of ``train_nodes``."""
+    """One Adam step on the whole graph; the loss sees only the labels of
+    ``train_nodes``."""
     model.train()
     optimizer.zero_grad()
     logits = model(data.x, data.edge_index)
@@ -238,12 +239,14 @@ def graph_eval_step(model: GraphClassifier, batch: Data) -> torch.Tensor:
     return model(batch.x, batch.edge_index, batch.batch, batch.num_graphs)
 
 
-def train_graph_classifier(train_graphs: list[Graph], test_graphs: list[Graph],
+def train_graph_classifier(train_graphs: list[Graph], val_graphs: list[Graph],
                            **settings) -> tuple[GraphClassifier, dict]:
-    """Mini-batches of whole graphs from PyG's ``DataLoader``; test accuracy tracked per epoch.
+    """Mini-batches of whole graphs from PyG's ``DataLoader``; validation accuracy per epoch.
 
     ``settings`` override ``SETTINGS["graph"]``. The history holds per-epoch ``loss`` (the mean
-    over the training graphs) and ``test_accuracy`` (for the curves; it chooses nothing).
+    over the training graphs) and ``val_accuracy`` on ``val_graphs`` (for the curves: training
+    runs a fixed number of epochs and keeps the last weights, so it chooses nothing). The test
+    graphs stay out of training altogether: evaluate them once, with :func:`evaluate_graphs`.
     """
     s = with_settings(SETTINGS["graph"], settings)
     torch.manual_seed(s["seed"])
@@ -261,9 +264,9 @@ def train_graph_classifier(train_graphs: list[Graph], test_graphs: list[Graph],
         return model, np.average(losses, weights=sizes)  # per graph
 
     model, history, _ = fit_loop(model, train_epoch,
-                                 lambda model: evaluate_graphs(model, test_graphs),
+                                 lambda model: evaluate_graphs(model, val_graphs),
                                  max_epochs=s["max_epochs"], patience=None,
-                                 metric="test_accuracy", desc="PyG graph classification")
+                                 metric="val_accuracy", desc="PyG graph classification")
     return model, history
 
 
