@@ -71,3 +71,57 @@ def test_every_exercise_is_a_stub_with_a_check_and_a_solution_in_a_notebook():
                     assert f'show_solution("{name}")' in cells[i + 1], f"{nb}: no solution toggle"
                     assert "remove-input" in tags[nb][i + 1]
         assert found, f"exercise {name!r} is not used in any notebook"
+
+
+def _run_colab_cell(monkeypatch, capsys, pyg_lib_available: bool):
+    """Run the notebooks' first cell as Colab would: a stand-in ``google.colab`` module and a
+    recorded pip that fails for pyg-lib when PyG's wheel index has no build."""
+    import subprocess
+    import sys
+    import types
+
+    calls = []
+
+    def fake_run(command, *args, **kwargs):
+        calls.append(command)
+        ok = pyg_lib_available or "pyg-lib" not in command
+        return subprocess.CompletedProcess(command, 0 if ok else 1)
+
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    exec(code_cells(NOTEBOOKS[0])[0].source, {"__name__": "__main__"})
+    return calls, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("pyg_lib_available", [True, False])
+def test_colab_cell_installs_the_course_and_survives_a_missing_pyg_lib(
+        monkeypatch, capsys, pyg_lib_available):
+    calls, out = _run_colab_cell(monkeypatch, capsys, pyg_lib_available)
+    assert len(calls) == 2                                     # the course, then pyg-lib
+    assert "git+" + CONFIG["repository"]["url"] in calls[0]
+    assert not any("pyg-lib" in arg for arg in calls[0])       # never blocks the course
+    assert "pyg-lib" in calls[1] and any("data.pyg.org/whl/torch-" in a for a in calls[1])
+    if pyg_lib_available:
+        assert out == ""
+    else:
+        assert len(out.strip().splitlines()) == 1 and "chapter 3" in out
+
+
+def test_every_notebook_has_the_same_colab_cell():
+    cells = {code_cells(p)[0].source for p in NOTEBOOKS}
+    assert len(cells) == 1
+
+
+def test_chapter_3_says_what_to_do_without_a_neighbour_sampler(monkeypatch):
+    import torch_geometric.typing as pyg_typing
+
+    from course_lib.pyg import sage
+
+    assert sage.neighbour_sampler() in ("pyg-lib", "torch-sparse")   # this machine has one
+    monkeypatch.setattr(pyg_typing, "WITH_PYG_LIB", False)
+    monkeypatch.setattr(pyg_typing, "WITH_TORCH_SPARSE", False)
+    assert sage.neighbour_sampler() is None
+    with pytest.raises(RuntimeError, match="20 minutes") as error:
+        sage.link_loaders({})
+    assert "JAX half" in str(error.value) and "first cell" in str(error.value)

@@ -70,6 +70,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("sage", "link_loaders"): "PyG trains on sampled subgraphs (LinkNeighborLoader); JAX trains "
                               "full-graph, with no loader",
     ("sage", "add_negatives"): "JAX draws the random negatives itself; PyG's loader adds them",
+    **{("sage", name): "PyG's sampler needs pyg-lib or torch-sparse (Colab may lack both); "
+                       "JAX trains full-graph and samples nothing"
+       for name in ("neighbour_sampler", "require_neighbour_sampler")},
     ("sage", "train_step"): "a sampled PyG batch carries its subgraph and labelled pairs; full-"
                             "graph JAX passes the graph, the pairs and the labels",
     ("sage", "eval_step"): "as train_step: a PyG batch is a sampled subgraph with its pairs",

@@ -52,16 +52,18 @@ SETTINGS = {
 
 def dot_product_scores(x_user: torch.Tensor, x_movie: torch.Tensor,
                        edge_label_index: torch.Tensor) -> torch.Tensor:
-    """Score ``[n]`` of each (user, movie) pair in ``edge_label_index`` ``[2, n]``: the dot product
-    of the user's row of ``x_user`` and the movie's row of ``x_movie`` (a logit)."""
+    """Score ``[n]`` of each (user, movie) pair in ``edge_label_index`` ``[2, n]``: the
+    dot product of the user's row of ``x_user`` and the movie's row of ``x_movie`` (a
+    logit)."""
     return (x_user[edge_label_index[0]] * x_movie[edge_label_index[1]]).sum(dim=-1)
 
 
 class GNN(nn.Module):
     """Two ``SAGEConv`` layers with a ReLU in between, written for a homogeneous graph.
 
-    ``to_hetero`` turns it into one copy per edge type; it decides which ``forward`` arguments
-    are edge-level by their *name*, so the argument must be called ``edge_index``.
+    ``to_hetero`` turns it into one copy per edge type; it decides which ``forward``
+    arguments are edge-level by their *name*, so the argument must be called
+    ``edge_index``.
     """
 
     def __init__(self, hidden: int):
@@ -117,6 +119,35 @@ def build_model(graph: BipartiteGraph, hidden: int = SETTINGS["hidden"]) -> Mode
 # --------------------------------------------------------------------------------------------------
 
 
+SAMPLER_MISSING = (
+    "PyG's neighbour sampler needs pyg-lib or torch-sparse, and neither is installed (in Colab:"
+    " PyG's wheel index has no pyg-lib build for torch {torch} yet). Every other chapter, and"
+    " this chapter's JAX half, run without it. Fix: run the notebook's first cell again once"
+    " PyG publishes that build (it installs pyg-lib from https://data.pyg.org/whl/), or `pip"
+    " install torch-sparse` now (it compiles from source: about 20 minutes on 2 CPU cores),"
+    " then restart the runtime.")
+
+
+def neighbour_sampler() -> str | None:
+    """The package ``LinkNeighborLoader`` samples with (``'pyg-lib'`` or ``'torch-sparse'``),
+    or None when neither is installed."""
+    import torch_geometric.typing as pyg_typing
+
+    if pyg_typing.WITH_PYG_LIB:
+        return "pyg-lib"
+    if pyg_typing.WITH_TORCH_SPARSE:
+        return "torch-sparse"
+    return None
+
+
+def require_neighbour_sampler() -> str:
+    """The sampler's package; a ``RuntimeError`` saying what to do when there is none."""
+    found = neighbour_sampler()
+    if found is None:
+        raise RuntimeError(SAMPLER_MISSING.format(torch=torch.__version__))
+    return found
+
+
 def link_loaders(parts: dict[str, HeteroData], *, batch_size: int = SETTINGS["batch_size"],
                  num_neighbors=SETTINGS["num_neighbors"], neg_ratio: float = SETTINGS["neg_ratio"],
                  seed: int = SETTINGS["seed"]) -> dict[str, LinkNeighborLoader]:
@@ -128,6 +159,7 @@ def link_loaders(parts: dict[str, HeteroData], *, batch_size: int = SETTINGS["ba
     endpoints: ``num_neighbors[0]`` neighbours per endpoint, then ``num_neighbors[1]`` per
     neighbour, over that part's message-passing edges.
     """
+    require_neighbour_sampler()
     generator = torch.Generator().manual_seed(seed)
     loaders = {}
     for part, data in parts.items():
@@ -155,8 +187,10 @@ def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return bce_loss(logits, labels)
 
 
-def train_step(model: Model, optimizer: torch.optim.Optimizer, batch: HeteroData) -> float:
-    """One Adam step on a sampled batch: its labelled pairs, propagating over its subgraph."""
+def train_step(model: Model, optimizer: torch.optim.Optimizer, batch: HeteroData
+               ) -> float:
+    """One Adam step on a sampled batch: its labelled pairs, propagating over its
+    subgraph."""
     model.train()
     optimizer.zero_grad()
     batch_loss = loss(model(batch), batch[RATES].edge_label)
