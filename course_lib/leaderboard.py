@@ -42,3 +42,30 @@ def leaderboard_table(record: dict | None = None) -> pd.DataFrame:
     table["group"] = table["family"].map(GROUPS)
     table = table[list(COLUMNS) + ["group"]].rename(columns=COLUMNS)
     return table.sort_values("recall@20", ascending=False)
+
+
+def seed_runs(chapter: str) -> pd.DataFrame:
+    """Every recorded run of ``chapter``'s comparison (``'ch3'``, ``'ch5'`` or ``'ch6'``), one
+    row per (model, seed), from ``benchmarks/seeds.py``; chapter 6's include LightGCN's runs
+    (``benchmarks/leaderboard.py --seeds``)."""
+    rows = [r for r in records.load("seeds")["rows"] if r["chapter"] == chapter]
+    if chapter == "ch6":
+        rows += [{**r, "chapter": "ch6", "model": f"{r['framework']} LightGCN"}
+                 for r in records.load("lightgcn_seeds")["rows"]]
+    if not rows:
+        raise KeyError(f"no recorded seeds for {chapter!r}: run benchmarks/seeds.py --only "
+                       f"{chapter} --write")
+    return pd.DataFrame(rows)
+
+
+def seed_table(chapter: str, metrics, digits: int = 4) -> pd.DataFrame:
+    """One row per model of ``chapter``'s comparison, best mean of the first metric first: each
+    of ``metrics`` as "mean ± standard deviation" over the recorded seeds (sample standard
+    deviation, ddof 1), and the number of seeds."""
+    runs = seed_runs(chapter)
+    groups = runs.groupby("model")
+    mean, std = groups[list(metrics)].mean(), groups[list(metrics)].std()
+    table = pd.DataFrame({m: [f"{mean.loc[i, m]:.{digits}f} ± {std.loc[i, m]:.{digits}f}"
+                              for i in mean.index] for m in metrics}, index=mean.index)
+    table["seeds"] = groups["seed"].nunique()
+    return table.loc[mean[metrics[0]].sort_values(ascending=False).index]

@@ -135,3 +135,93 @@ def test_serving_record_matches_the_current_settings():
     fold = serving["JAX"]["fold-in recall@20"]
     assert fold["popularity"] < fold["fold-in from 5 ratings, degree weights"] < fold[
         "trained embedding"]
+
+
+# --------------------------------------------------------------------------------------------------
+# benchmarks/seeds.py: the chapters' comparisons over three seeds
+# --------------------------------------------------------------------------------------------------
+
+
+def test_seed_records_name_the_current_settings_and_three_seeds_per_model():
+    from course_lib.leaderboard import seed_runs
+
+    from course_lib.jax import hetero as jax_hetero
+    from course_lib.jax import sage as jax_sage
+
+    record = records.load("seeds")
+    assert record["settings"] == json.loads(json.dumps(
+        {"ch3": {"PyG": sage.SETTINGS, "JAX": jax_sage.SETTINGS},
+         "ch5": jax_hetero.SETTINGS,
+         "ch6": {name: bpr.SETTINGS[name] for name in ("mf", "ngcf")}})), (
+        "a chapter's SETTINGS changed: run python benchmarks/seeds.py --write")
+    expected = {"ch3": 2, "ch5": 4, "ch6": 6}           # models per comparison
+    for chapter, models in expected.items():
+        runs = seed_runs(chapter)
+        assert runs["model"].nunique() == models, chapter
+        for model, seeds in runs.groupby("model")["seed"]:
+            assert sorted(seeds) == [0, 1, 2], (chapter, model)
+
+
+def test_seed_zero_reproduces_what_the_chapters_report():
+    """Seed 0 is the chapters' own run: the record and the stored outputs must agree."""
+    from course_lib.leaderboard import seed_runs
+
+    ch6 = _tables("06_ngcf_lightgcn")
+    runs = seed_runs("ch6").set_index(["model", "seed"])
+    for model in ("PyG MF-BPR", "JAX MF-BPR", "PyG NGCF", "JAX NGCF"):
+        assert abs(runs.loc[(model, 0), "recall@20"] - ch6[model]["recall@20"]) < 0.01, model
+
+
+def test_chapter_6_ordering_holds_over_three_seeds():
+    """What chapter 6 states from the seeds: LightGCN > MF-BPR > NGCF in both frameworks, the
+    LightGCN-MF gap at least twice the larger standard deviation, and PyG within the
+    seed-to-seed spread of JAX for every model."""
+    from course_lib.leaderboard import seed_runs
+
+    runs = seed_runs("ch6").groupby("model")["recall@20"]
+    mean, std = runs.mean(), runs.std()
+    for fw in ("PyG", "JAX"):
+        lightgcn, mf, ngcf = (f"{fw} {m}" for m in ("LightGCN", "MF-BPR", "NGCF"))
+        assert mean[lightgcn] > mean[mf] > mean[ngcf]
+        assert mean[lightgcn] - mean[mf] > 2 * max(std[lightgcn], std[mf])
+    for model in ("LightGCN", "MF-BPR", "NGCF"):
+        gap = abs(mean[f"PyG {model}"] - mean[f"JAX {model}"])
+        assert gap < max(std[f"PyG {model}"], std[f"JAX {model}"]), model
+
+
+def test_temporal_split_record_matches_the_current_settings_and_chapter_2():
+    record = records.load("temporal_split")
+    assert record["settings"] == json.loads(json.dumps(bpr.SETTINGS["lightgcn"])), (
+        "chapter 6's LightGCN SETTINGS changed: run python benchmarks/temporal_split.py --write")
+    rows = {r["order"]: r for r in record["rows"]}
+    # the random split reproduces chapter 6's JAX LightGCN (same settings, seed and split)
+    ch6 = _tables("06_ngcf_lightgcn")
+    assert abs(rows["random"]["LightGCN recall@20"] - ch6["JAX LightGCN"]["recall@20"]) < 0.01
+    assert rows["random"]["test interactions of users new to training"] == 0
+    # what chapter 2 says of the split in time: mostly new users, LightGCN below popularity
+    timed = rows["time"]
+    assert timed["test interactions of users new to training"] > 0.8
+    assert timed["LightGCN recall@20"] < timed["popularity recall@20"]
+
+
+def test_chapter_3_framework_gap_holds_over_three_seeds():
+    """Chapter 3: on one protocol PyG's GraphSAGE ends ahead of JAX's by more than the spread."""
+    from course_lib.leaderboard import seed_runs
+
+    runs = seed_runs("ch3").groupby("model")
+    for metric in ("auc", "recall@20"):
+        mean, std = runs[metric].mean(), runs[metric].std()
+        gap = mean["PyG GraphSAGE"] - mean["JAX GraphSAGE"]
+        assert gap > 1.5 * max(std), (metric, gap, dict(std))
+
+
+def test_chapter_5_verdict_holds_over_three_seeds():
+    """Chapter 5: without side information both architectures score a higher AUC, by several
+    times the seed-to-seed spread."""
+    from course_lib.leaderboard import seed_runs
+
+    runs = seed_runs("ch5").groupby("model")["auc"]
+    mean, std = runs.mean(), runs.std()
+    for architecture in ("HeteroSAGE", "HeteroGraphConv"):
+        plain, kg = f"JAX {architecture}, plain", f"JAX {architecture}, KG"
+        assert mean[plain] - mean[kg] > 5 * max(std[plain], std[kg]), architecture
