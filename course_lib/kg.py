@@ -55,15 +55,16 @@ def relation_edge_index(table: pd.DataFrame, column: str, entities) -> np.ndarra
     """The ``[2, E]`` edge index of one movie -> entity relation.
 
     ``table`` has one row per (movie, entity) fact: a ``movie`` column (movie index) and
-    ``column`` (the entity's raw id or name). ``entities`` lists the entities that are nodes; the
-    position of an entity in ``entities`` is its node index. Rows naming an entity not in
-    ``entities`` are dropped, duplicate facts are kept once, and the edges are sorted by
-    (movie, entity).
+    ``column`` (the entity's raw id or name). ``entities`` lists the entities that are
+    nodes; the position of an entity in ``entities`` is its node index. Rows naming an
+    entity not in ``entities`` are dropped, duplicate facts are kept once, and the edges
+    are sorted by (movie, entity).
     """
     entities = pd.Index(entities)
     dst = entities.get_indexer(table[column])
     keep = dst >= 0
-    pairs = np.stack([table["movie"].to_numpy(np.int64)[keep], dst[keep].astype(np.int64)])
+    pairs = np.stack([table["movie"].to_numpy(np.int64)[keep],
+                      dst[keep].astype(np.int64)])
     return np.unique(pairs, axis=1) if pairs.shape[1] else pairs.reshape(2, 0)
 
 

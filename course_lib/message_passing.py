@@ -17,10 +17,12 @@ import numpy as np
 
 
 def aggregate_sum(messages, receivers, num_nodes: int) -> np.ndarray:
-    """``out[i]`` = sum of ``messages[e]`` over the edges ``e`` with ``receivers[e] == i``.
+    """``out[i]`` = sum of ``messages[e]`` over the edges ``e`` with
+    ``receivers[e] == i``.
 
-    ``messages`` is ``[E]`` or ``[E, F]``; the output is ``[num_nodes]`` or ``[num_nodes, F]``, with
-    zeros for nodes that receive nothing (isolated nodes). Repeated receivers all count.
+    ``messages`` is ``[E]`` or ``[E, F]``; the output is ``[num_nodes]`` or
+    ``[num_nodes, F]``, with zeros for nodes that receive nothing (isolated nodes).
+    Repeated receivers all count.
     """
     messages = np.asarray(messages, dtype=np.float64)
     out = np.zeros((num_nodes,) + messages.shape[1:], dtype=np.float64)
@@ -31,8 +33,9 @@ def aggregate_sum(messages, receivers, num_nodes: int) -> np.ndarray:
 def symmetric_norm(senders, receivers, num_nodes: int) -> np.ndarray:
     """GCN edge weights ``1 / sqrt(deg(sender) * deg(receiver))``, one per edge.
 
-    ``deg(i)`` is the number of edges whose receiver is ``i`` (PyG's convention; for an undirected
-    graph stored in both directions it is the ordinary degree). Pass the edges *with* self loops.
+    ``deg(i)`` is the number of edges whose receiver is ``i`` (PyG's convention; for an
+    undirected graph stored in both directions it is the ordinary degree). Pass the
+    edges *with* self loops.
     """
     senders = np.asarray(senders, dtype=np.int64)
     receivers = np.asarray(receivers, dtype=np.int64)
@@ -45,8 +48,9 @@ def symmetric_norm(senders, receivers, num_nodes: int) -> np.ndarray:
 def mean_readout(node_features, graph_index, num_graphs: int) -> np.ndarray:
     """Mean of the node features of each graph in a batch: ``[num_graphs, F]``.
 
-    ``graph_index[i]`` is the graph node ``i`` belongs to (PyG's ``batch`` vector, jraph's
-    ``node_graph_idx``). A graph without nodes (jraph's padding graph may have none) gets zeros.
+    ``graph_index[i]`` is the graph node ``i`` belongs to (PyG's ``batch`` vector,
+    jraph's ``node_graph_idx``). A graph without nodes (jraph's padding graph may have
+    none) gets zeros.
     """
     node_features = np.asarray(node_features, dtype=np.float64)
     graph_index = np.asarray(graph_index, dtype=np.int64)
@@ -62,11 +66,13 @@ def add_self_loops(edge_index, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([edge_index[0], loops]), np.concatenate([edge_index[1], loops])
 
 
-def gcn_layer(x, edge_index, weight, bias, *, aggregate=aggregate_sum, norm=symmetric_norm):
-    """One GCN layer in numpy: self loops, symmetric normalisation, sum aggregation, bias.
+def gcn_layer(x, edge_index, weight, bias, *, aggregate=aggregate_sum,
+              norm=symmetric_norm):
+    """One GCN layer in numpy: self loops, symmetric normalisation, sum aggregation,
+    bias.
 
-    ``weight`` is ``[F_in, F_out]``. ``aggregate`` and ``norm`` can be swapped for your own
-    exercise solutions.
+    ``weight`` is ``[F_in, F_out]``. ``aggregate`` and ``norm`` can be swapped for your
+    own exercise solutions.
     """
     x = np.asarray(x, dtype=np.float64)
     senders, receivers = add_self_loops(edge_index, x.shape[0])

@@ -34,9 +34,9 @@ def majority_baseline(train_labels, test_labels) -> float:
 
 
 def pairwise_auc(scores, labels) -> float:
-    """ROC-AUC by its definition: the share of (positive, negative) pairs in which the positive
-    scores higher, ties counting one half. ``O(P * N)`` memory: for small inputs and teaching;
-    :func:`roc_auc` computes the same number from ranks."""
+    """ROC-AUC by its definition: the share of (positive, negative) pairs in which the
+    positive scores higher, ties counting one half. ``O(P * N)`` memory: for small
+    inputs and teaching; :func:`roc_auc` computes the same number from ranks."""
     scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
     pos, neg = scores[labels == 1], scores[labels == 0]
     if len(pos) == 0 or len(neg) == 0:
@@ -73,11 +73,11 @@ def top_k_indices(scores, k: int) -> np.ndarray:
 def ndcg_at_k(hits, num_relevant, k: int) -> np.ndarray:
     """Per-user NDCG@k ``[U]`` from ranked hits.
 
-    ``hits`` ``[U, L]`` (bool): ``hits[u, r]`` says whether the user's item at rank ``r + 1`` is
-    relevant (``L`` may be shorter than ``k``; ranks past ``L`` count as misses).
-    ``num_relevant`` ``[U]``: how many relevant items the user has. DCG sums ``1 / log2(rank + 1)``
-    over the hits in the top ``k``; the ideal DCG puts ``min(num_relevant, k)`` hits first.
-    Users without relevant items get 0.
+    ``hits`` ``[U, L]`` (bool): ``hits[u, r]`` says whether the user's item at rank
+    ``r + 1`` is relevant (``L`` may be shorter than ``k``; ranks past ``L`` count as
+    misses). ``num_relevant`` ``[U]``: how many relevant items the user has. DCG sums
+    ``1 / log2(rank + 1)`` over the hits in the top ``k``; the ideal DCG puts
+    ``min(num_relevant, k)`` hits first. Users without relevant items get 0.
     """
     hits = np.asarray(hits, dtype=bool)[:, :k]
     num_relevant = np.asarray(num_relevant)

@@ -22,13 +22,15 @@ def rated_movies(graph: BipartiteGraph, user: int, edge_ids=None) -> np.ndarray:
 
 
 def top_n_unseen(scores, seen, n: int = 10) -> np.ndarray:
-    """Indices of the ``n`` highest ``scores``, skipping the indices in ``seen``, best first.
+    """Indices of the ``n`` highest ``scores``, skipping the indices in ``seen``, best
+    first.
 
     Ties keep the lower index first, so the ranking is deterministic.
     """
     scores = np.asarray(scores, dtype=np.float64).copy()
     if scores.ndim != 1:
-        raise ValueError(f"scores must be one score per movie, shape [M]; got {scores.shape}")
+        raise ValueError(f"scores must be one score per movie, shape [M]; "
+                         f"got {scores.shape}")
     scores[np.asarray(seen, dtype=np.int64)] = -np.inf
     order = np.argsort(-scores, kind="stable")
     order = order[np.isfinite(scores[order])]

@@ -41,9 +41,10 @@ class ServingError(ValueError):
 
 
 def fold_in(movie_emb, movies, weights):
-    """The embedding ``[D]`` of a user built from the movies they rated: the weighted mean
-    ``sum_i w_i z_i / sum_i w_i`` of the rows ``movies`` (movie indices ``0 .. M-1``, not node
-    ids) of ``movie_emb`` ``[M, D]``, with ``weights`` ``[n]`` (positive)."""
+    """The embedding ``[D]`` of a user built from the movies they rated: the weighted
+    mean ``sum_i w_i z_i / sum_i w_i`` of the rows ``movies`` (movie indices
+    ``0 .. M-1``, not node ids) of ``movie_emb`` ``[M, D]``, with ``weights`` ``[n]``
+    (positive)."""
     movie_emb = np.asarray(movie_emb)
     w = np.asarray(weights, dtype=np.float64)
     rows = movie_emb[np.asarray(movies, dtype=np.int64)].astype(np.float64)
@@ -51,10 +52,10 @@ def fold_in(movie_emb, movies, weights):
 
 
 def masked_top_k(scores, seen, k: int):
-    """``(values [B, k], indices [B, k])`` of the ``k`` highest ``scores`` ``[B, M]`` per row
-    among the entries where ``seen`` ``[B, M]`` (bool) is False, best first; ties keep the lower
-    index first. JAX, jittable with ``k`` static. A row with fewer than ``k`` unseen entries ends
-    in values ``-inf``."""
+    """``(values [B, k], indices [B, k])`` of the ``k`` highest ``scores`` ``[B, M]``
+    per row among the entries where ``seen`` ``[B, M]`` (bool) is False, best first;
+    ties keep the lower index first. JAX, jittable with ``k`` static. A row with fewer
+    than ``k`` unseen entries ends in values ``-inf``."""
     import jax
     import jax.numpy as jnp
 
@@ -63,8 +64,9 @@ def masked_top_k(scores, seen, k: int):
 
 def recall_vs_exact(approx, exact) -> float:
     """Mean over queries of the share of the exact top-k ``exact`` ``[B, k]`` that the
-    approximate top-k ``approx`` ``[B, k]`` found (order ignored). ``-1`` marks an empty slot
-    (an index may return fewer than ``k``); queries whose exact list is empty are left out."""
+    approximate top-k ``approx`` ``[B, k]`` found (order ignored). ``-1`` marks an empty
+    slot (an index may return fewer than ``k``); queries whose exact list is empty are
+    left out."""
     approx, exact = np.asarray(approx), np.asarray(exact)
     shares = []
     for a, e in zip(approx, exact):

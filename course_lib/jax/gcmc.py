@@ -45,7 +45,8 @@ NUM_LEVELS = len(RATING_LEVELS)
 
 def expected_rating(logits: jnp.ndarray) -> jnp.ndarray:
     """``[n, R]`` logits over the rating levels -> ``[n]`` expected ratings
-    ``sum_r p_r * level_r`` with ``p = softmax(logits)`` (levels 0.5, 1.0, ..., 5.0 stars)."""
+    ``sum_r p_r * level_r`` with ``p = softmax(logits)`` (levels 0.5, 1.0, ..., 5.0
+    stars)."""
     levels = jnp.arange(1, logits.shape[-1] + 1, dtype=logits.dtype) * 0.5
     return jax.nn.softmax(logits, axis=-1) @ levels
 

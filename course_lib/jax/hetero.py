@@ -62,9 +62,10 @@ class HeteroSAGE(nn.Module):
         x = hetero_conv(lambda et: SAGEConv(self.hidden, name=f"conv1_{et[1]}"),
                         x, edge_index, self.edge_types, self.relation_aggr)
         x = {t: nn.relu(h) for t, h in x.items()}
-        return hetero_conv(lambda et: SAGEConv(self.out_channels, name=f"conv2_{et[1]}"),
-                           x, edge_index, [et for et in self.edge_types if et[2] in OUTPUT_TYPES],
-                           self.relation_aggr)
+        outputs = [et for et in self.edge_types if et[2] in OUTPUT_TYPES]
+        return hetero_conv(
+            lambda et: SAGEConv(self.out_channels, name=f"conv2_{et[1]}"),
+            x, edge_index, outputs, self.relation_aggr)
 
 
 ARCHITECTURES = {"sage": HeteroSAGE,

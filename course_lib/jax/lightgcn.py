@@ -15,8 +15,8 @@ from .ngcf import XAVIER
 
 
 class LightGCN(nn.Module):
-    """Ego embeddings ``[N, dim]`` and ``num_layers`` parameter-free propagations; returns
-    ``(final [N, dim], ego [N, dim])``."""
+    """Ego embeddings ``[N, dim]`` and ``num_layers`` parameter-free propagations;
+    returns ``(final [N, dim], ego [N, dim])``."""
 
     num_nodes: int
     embedding_dim: int = 64

@@ -16,12 +16,14 @@ import numpy as np
 
 def gcn_layer(nodes: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndarray,
               weight: jnp.ndarray, bias: jnp.ndarray) -> jnp.ndarray:
-    """One GCN layer as a pure function: self loops, symmetric normalisation, segment sum, bias."""
+    """One GCN layer as a pure function: self loops, symmetric normalisation, segment
+    sum, bias."""
     num_nodes = nodes.shape[0]
     loops = jnp.arange(num_nodes)
     senders = jnp.concatenate([senders, loops])
     receivers = jnp.concatenate([receivers, loops])
-    deg = jax.ops.segment_sum(jnp.ones(receivers.shape, nodes.dtype), receivers, num_nodes)
+    deg = jax.ops.segment_sum(jnp.ones(receivers.shape, nodes.dtype), receivers,
+                              num_nodes)
     inv_sqrt = jnp.where(deg > 0, jax.lax.rsqrt(jnp.maximum(deg, 1.0)), 0.0)
     norm = inv_sqrt[senders] * inv_sqrt[receivers]  # symmetric_norm
     h = nodes @ weight

@@ -19,7 +19,8 @@ XAVIER = nn.initializers.xavier_uniform()   # torch.nn.init.xavier_uniform_ on t
 
 
 class NGCFConv(nn.Module):
-    """One NGCF layer: ``LeakyReLU((L + I) E W1 + (L E ⊙ E) W2)`` (no biases, as the formula)."""
+    """One NGCF layer: ``LeakyReLU((L + I) E W1 + (L E ⊙ E) W2)`` (no biases, as the
+    formula)."""
 
     out_channels: int
     negative_slope: float = 0.2
@@ -27,8 +28,10 @@ class NGCFConv(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray, adj: Adjacency) -> jnp.ndarray:
         side = adj.propagate(x)                            # L E: neighbours only
-        lin1 = nn.Dense(self.out_channels, use_bias=False, kernel_init=XAVIER, name="lin1")
-        lin2 = nn.Dense(self.out_channels, use_bias=False, kernel_init=XAVIER, name="lin2")
+        lin1 = nn.Dense(self.out_channels, use_bias=False, kernel_init=XAVIER,
+                        name="lin1")
+        lin2 = nn.Dense(self.out_channels, use_bias=False, kernel_init=XAVIER,
+                        name="lin2")
         return nn.leaky_relu(lin1(side + x) + lin2(side * x), self.negative_slope)
 
 

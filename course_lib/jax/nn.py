@@ -61,8 +61,8 @@ def mean_aggregate(x_src: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndar
                    num_dst: int) -> jnp.ndarray:
     """``[num_dst, F]``: for each receiver, the mean of its senders' rows of ``x_src``.
 
-    ``senders`` index ``x_src``, ``receivers`` index the ``num_dst`` receiving nodes; a receiver
-    without edges gets zeros (as PyG's mean aggregation). PyG twin:
+    ``senders`` index ``x_src``, ``receivers`` index the ``num_dst`` receiving nodes; a
+    receiver without edges gets zeros (as PyG's mean aggregation). PyG twin:
     :func:`course_lib.pyg.nn.mean_aggregate`.
     """
     return jraph.segment_mean(x_src[senders], receivers, num_segments=num_dst)
@@ -103,7 +103,8 @@ class GCNConv(nn.Module):
 
 
 class SAGEConv(nn.Module):
-    """``out_i = lin_l(mean_{j -> i} x_j) + lin_r(x_i)``, for one edge type (PyG's ``SAGEConv``).
+    """``out_i = lin_l(mean_{j -> i} x_j) + lin_r(x_i)``, for one edge type (PyG's
+    ``SAGEConv``).
 
     ``lin_l`` (neighbours) has a bias, ``lin_r`` (root) has none, as in PyG. Senders and
     receivers may be of different node types (``x_src``, ``x_dst``): a bipartite layer.
@@ -115,9 +116,10 @@ class SAGEConv(nn.Module):
     @nn.compact
     def __call__(self, x_src, x_dst, senders, receivers):
         neighbours = mean_aggregate(x_src, senders, receivers, x_dst.shape[0])
-        return (nn.Dense(self.out_channels, kernel_init=TORCH_LINEAR_INIT, name="lin_l")(neighbours)
-                + nn.Dense(self.out_channels, use_bias=False, kernel_init=TORCH_LINEAR_INIT,
-                           name="lin_r")(x_dst))
+        lin_l = nn.Dense(self.out_channels, kernel_init=TORCH_LINEAR_INIT, name="lin_l")
+        lin_r = nn.Dense(self.out_channels, use_bias=False, kernel_init=TORCH_LINEAR_INIT,
+                         name="lin_r")
+        return lin_l(neighbours) + lin_r(x_dst)
 
 
 class GraphConv(nn.Module):
@@ -212,21 +214,22 @@ class InputLayer(nn.Module):
 
 
 def sum_by_destination(outputs: dict) -> dict:
-    """``{(src, rel, dst): [N_dst, F]}`` -> ``{dst: [N_dst, F]}``: each node type receives the sum
-    of the outputs of the edge types that end at it (``HeteroConv(..., aggr='sum')``). Node types
-    that no edge type reaches are absent from the result."""
+    """``{(src, rel, dst): [N_dst, F]}`` -> ``{dst: [N_dst, F]}``: each node type
+    receives the sum of the outputs of the edge types that end at it
+    (``HeteroConv(..., aggr='sum')``). Node types that no edge type reaches are absent
+    from the result."""
     out = {}
     for (_, _, dst), h in outputs.items():
         out[dst] = h if dst not in out else out[dst] + h
     return out
 
 
-def hetero_conv(make_conv, x: dict, edge_index: dict, edge_types, relation_aggr: str = "sum"
-                ) -> dict:
+def hetero_conv(make_conv, x: dict, edge_index: dict, edge_types,
+                relation_aggr: str = "sum") -> dict:
     """One heterogeneous layer, what PyG's ``HeteroConv`` does: for each edge type
     ``(src, rel, dst)``, ``make_conv(edge_type)`` builds its convolution, applied as
-    ``conv(x[src], x[dst], senders, receivers)`` with ``edge_index[rel]`` (``[2, E]`` or a
-    ``(senders, receivers)`` pair, each node counted within its type); the results are
+    ``conv(x[src], x[dst], senders, receivers)`` with ``edge_index[rel]`` (``[2, E]`` or
+    a ``(senders, receivers)`` pair, each node counted within its type); the results are
     summed per destination type (``relation_aggr='mean'``: averaged)."""
     outputs = {}
     for edge_type in edge_types:
@@ -238,7 +241,8 @@ def hetero_conv(make_conv, x: dict, edge_index: dict, edge_types, relation_aggr:
         count = Counter(dst for _, _, dst in outputs)
         out = {t: h / count[t] for t, h in out.items()}
     elif relation_aggr != "sum":
-        raise ValueError(f"relation_aggr must be 'sum' or 'mean', got {relation_aggr!r}")
+        raise ValueError(
+            f"relation_aggr must be 'sum' or 'mean', got {relation_aggr!r}")
     return out
 
 

@@ -61,7 +61,8 @@ def dot_product_scores(x_user: jnp.ndarray, x_movie: jnp.ndarray,
 
 
 class GNN(nn.Module):
-    """Two heterogeneous SAGE layers with a ReLU in between (what ``to_hetero`` builds in PyG)."""
+    """Two heterogeneous SAGE layers with a ReLU in between (what ``to_hetero`` builds
+    in PyG)."""
 
     hidden: int
 
@@ -140,7 +141,8 @@ def add_negatives(key: jax.Array, positives: jnp.ndarray, num_users: int, num_mo
 @jax.jit
 def train_step(state: TrainState, graph: jraph.GraphsTuple, pairs: jnp.ndarray,
                labels: jnp.ndarray) -> tuple[TrainState, jnp.ndarray]:
-    """One Adam step on a batch of labelled ``pairs``, propagating over the whole ``graph``."""
+    """One Adam step on a batch of labelled ``pairs``, propagating over the whole
+    ``graph``."""
     def batch_loss(params):
         return loss(state.apply_fn(params, graph, pairs), labels)
 

@@ -52,13 +52,15 @@ OUTPUT_TYPES = ("user", "movie")
 EMBEDDING_STD = 0.1  # learned embeddings start at N(0, 0.1^2), not torch's N(0, 1): see the chapter
 
 
-def mean_by_relation(x_src: torch.Tensor, edge_index: torch.Tensor, num_dst: int) -> torch.Tensor:
-    """``[num_dst, F]``: for each destination node of one relation, the mean of its sources'
-    rows of ``x_src`` (zeros where a node has no edge). ``edge_index`` ``[2, E]``: sources in
-    row 0 (index ``x_src``), destinations in row 1. What one ``SAGEConv`` of a ``HeteroConv``
-    aggregates before its linear maps."""
+def mean_by_relation(x_src: torch.Tensor, edge_index: torch.Tensor, num_dst: int
+                     ) -> torch.Tensor:
+    """``[num_dst, F]``: for each destination node of one relation, the mean of its
+    sources' rows of ``x_src`` (zeros where a node has no edge). ``edge_index``
+    ``[2, E]``: sources in row 0 (index ``x_src``), destinations in row 1. What one
+    ``SAGEConv`` of a ``HeteroConv`` aggregates before its linear maps."""
     src, dst = edge_index
-    total = x_src.new_zeros(num_dst, x_src.size(1)).index_add_(0, dst, x_src.index_select(0, src))
+    total = x_src.new_zeros(num_dst, x_src.size(1)).index_add_(
+        0, dst, x_src.index_select(0, src))
     count = torch.bincount(dst, minlength=num_dst).clamp(min=1).to(x_src.dtype)
     return total / count.unsqueeze(1)
 
@@ -73,8 +75,9 @@ class HeteroSAGE(nn.Module):
         self.conv1 = HeteroConv({et: SAGEConv(hidden, hidden) for et in edge_types},
                                 aggr=relation_aggr)
         with partial_outputs():
-            self.conv2 = HeteroConv({et: SAGEConv(hidden, out_channels) for et in edge_types
-                                     if et[2] in OUTPUT_TYPES}, aggr=relation_aggr)
+            self.conv2 = HeteroConv({et: SAGEConv(hidden, out_channels)
+                                     for et in edge_types if et[2] in OUTPUT_TYPES},
+                                    aggr=relation_aggr)
 
     def forward(self, x: dict, edge_index_dict: dict) -> dict:
         x = {t: F.relu(h) for t, h in self.conv1(x, edge_index_dict).items()}

@@ -14,10 +14,12 @@ from torch_geometric.utils import add_self_loops, degree
 
 
 class GCNLayer(MessagePassing):
-    """GCN layer by hand: transform, normalise each edge, sum the messages, add the bias."""
+    """GCN layer by hand: transform, normalise each edge, sum the messages, add the
+    bias."""
 
     def __init__(self, in_channels: int, out_channels: int):
-        super().__init__(aggr="add")  # aggregate_sum: messages arriving at a node are summed
+        # aggregate_sum: the messages arriving at a node are summed
+        super().__init__(aggr="add")
         self.lin = nn.Linear(in_channels, out_channels, bias=False)
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.reset_parameters()

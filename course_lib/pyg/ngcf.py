@@ -25,9 +25,11 @@ from torch import nn
 
 
 class NGCFConv(nn.Module):
-    """One NGCF layer: ``LeakyReLU((L + I) E W1 + (L E ⊙ E) W2)`` (no biases, as the formula)."""
+    """One NGCF layer: ``LeakyReLU((L + I) E W1 + (L E ⊙ E) W2)`` (no biases, as the
+    formula)."""
 
-    def __init__(self, in_channels: int, out_channels: int, negative_slope: float = 0.2):
+    def __init__(self, in_channels: int, out_channels: int,
+                 negative_slope: float = 0.2):
         super().__init__()
         self.lin1 = nn.Linear(in_channels, out_channels, bias=False)
         self.lin2 = nn.Linear(in_channels, out_channels, bias=False)
@@ -37,7 +39,8 @@ class NGCFConv(nn.Module):
 
     def forward(self, x: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
         side = torch.sparse.mm(adj, x)                     # L E: neighbours only
-        return F.leaky_relu(self.lin1(side + x) + self.lin2(side * x), self.negative_slope)
+        return F.leaky_relu(self.lin1(side + x) + self.lin2(side * x),
+                            self.negative_slope)
 
 
 class NGCF(nn.Module):

@@ -157,14 +157,16 @@ def partial_outputs():
 
 
 class HeteroGraphConv(nn.Module):
-    """``num_layers`` x ``HeteroConv({edge type: GraphConv(aggr=aggr)}, aggr=relation_aggr)``
-    with ReLU after each, then ``Linear(hidden, out_channels)`` (default ``hidden``) per output
+    """``num_layers`` x
+    ``HeteroConv({edge type: GraphConv(aggr=aggr)}, aggr=relation_aggr)`` with ReLU
+    after each, then ``Linear(hidden, out_channels)`` (default ``hidden``) per output
     type; the last layer computes the output types only. Flax twin:
     :class:`course_lib.jax.nn.HeteroGraphConv`.
 
-    ``aggr`` is how a ``GraphConv`` combines neighbours: ``'add'`` (GraphConv's default) sums up
-    to thousands of neighbour vectors on MovieLens and saturates what follows; ``'mean'`` keeps
-    the scale of the inputs. ``relation_aggr`` combines the edge types that reach a node type.
+    ``aggr`` is how a ``GraphConv`` combines neighbours: ``'add'`` (GraphConv's default)
+    sums up to thousands of neighbour vectors on MovieLens and saturates what follows;
+    ``'mean'`` keeps the scale of the inputs. ``relation_aggr`` combines the edge types
+    that reach a node type.
     """
 
     def __init__(self, edge_types, hidden: int, out_channels: int | None = None,
@@ -173,8 +175,10 @@ class HeteroGraphConv(nn.Module):
         super().__init__()
         with partial_outputs():
             self.convs = nn.ModuleList(
-                HeteroConv({et: GraphConv(hidden, hidden, aggr=aggr) for et in edge_types
-                            if i < num_layers - 1 or et[2] in output_types}, aggr=relation_aggr)
+                HeteroConv({et: GraphConv(hidden, hidden, aggr=aggr)
+                            for et in edge_types
+                            if i < num_layers - 1 or et[2] in output_types},
+                           aggr=relation_aggr)
                 for i in range(num_layers))
         self.out = nn.ModuleDict({t: nn.Linear(hidden, out_channels or hidden)
                                   for t in output_types})
@@ -198,8 +202,9 @@ def _torch_linear_init_(weight: torch.Tensor, fan_in: int) -> torch.Tensor:
 
 def ordinal_weights(basis: torch.Tensor) -> torch.Tensor:
     """GC-MC's ordinal weight sharing: ``W_r = T_1 + ... + T_r`` along the first axis of
-    ``basis`` ``[R, ...]`` (rating levels, lowest first). A 4-star weight is the 3.5-star weight
-    plus one more step, so a rare level (half a star) borrows from its neighbours."""
+    ``basis`` ``[R, ...]`` (rating levels, lowest first). A 4-star weight is the
+    3.5-star weight plus one more step, so a rare level (half a star) borrows from its
+    neighbours."""
     return torch.cumsum(basis, dim=0)
 
 
