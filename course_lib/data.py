@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .download import DatasetError, DatasetSpec, dataset_dir
+from .download import DatasetError, DatasetSpec, _unreadable, dataset_dir
 
 # --------------------------------------------------------------------------------------------------
 # The course's datasets
@@ -76,6 +76,8 @@ def _read_table(path: Path, columns: list[str], *, sep: str = ",", encoding: str
                          na_values=[""], quoting=3 if sep == "\t" else 0)
     except FileNotFoundError:
         raise DatasetError(f"{path}: file missing.") from None
+    except PermissionError as e:
+        raise _unreadable(Path(path), e) from None
     except pd.errors.EmptyDataError:
         raise DatasetError(f"{path}: file is empty. Expected a header {columns} and data rows. "
                            "Fix: re-download the dataset.") from None

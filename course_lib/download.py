@@ -23,6 +23,7 @@ import http.client
 import os
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -77,8 +78,23 @@ def sha256_of(path: Path | str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def verify_files(directory: Path, spec: DatasetSpec) -> None:
-    """Check that every file of ``spec`` is in ``directory`` and has its known sha256."""
+def _unreadable(path: Path, error: OSError) -> DatasetError:
+    what = "folder" if path.is_dir() else "file"
+    return DatasetError(
+        f"{path}: this {what} cannot be read ({error.strerror or error}). Fix: give your user "
+        f"read access to it (for example `chmod -R u+rX {path}`), or point {ENV_DATA_DIR} at a "
+        f"readable copy.")
+
+
+def verify_files(directory: Path, spec: DatasetSpec, source: str = "cache") -> None:
+    """Check that every file of ``spec`` is in ``directory`` and has its known sha256.
+
+    ``source`` says where the folder came from, so that a failure names a fix that works:
+    ``'cache'`` (the download cache: delete it and load again), ``'local'`` (a folder the user
+    pointed at: replace the file) or ``'download'`` (a download being unpacked in a temporary
+    folder that is removed: try again)."""
+    if not os.access(directory, os.R_OK | os.X_OK):
+        raise _unreadable(directory, PermissionError(13, "permission denied"))
     for fname in spec.files:
         path = directory / fname
         if not path.is_file():
@@ -87,14 +103,29 @@ def verify_files(directory: Path, spec: DatasetSpec) -> None:
                 f"sure the folder holds the unpacked {spec.name} dataset ({spec.url})."
             )
     for fname, expected in spec.checked_files().items():
-        got = sha256_of(directory / fname)
+        try:
+            got = sha256_of(directory / fname)
+        except OSError as e:
+            raise _unreadable(directory / fname, e) from None
         if got != expected:
+            fix = {
+                "cache": f"delete {directory} and load again to re-download it, or point "
+                         f"{ENV_DATA_DIR} at an unmodified copy.",
+                "local": f"replace it with the file from the official {spec.name} archive "
+                         f"({spec.url}), or unset {ENV_DATA_DIR} to download the dataset.",
+                "download": "load again to retry; if it persists, the archive on the server is "
+                            f"not the {spec.name} release the course expects.",
+            }[source]
+            where = (f"{spec.url}: {fname} in the downloaded archive" if source == "download"
+                     else f"{directory / fname}")
             raise DatasetError(
-                f"{directory / fname}: checksum mismatch (sha256 expected {expected}, got {got}). "
-                f"The file is corrupt, truncated or a different version of {spec.name}. Fix: "
-                f"delete {directory} and load again to re-download it, or point "
-                f"{ENV_DATA_DIR} at an unmodified copy."
+                f"{where}: checksum mismatch (sha256 expected {expected}, got {got}). "
+                f"The file is corrupt, truncated or a different version of {spec.name}. "
+                f"Fix: {fix}"
             )
+
+
+STALE_DOWNLOAD_SECONDS = 3600
 
 
 def cache_dir() -> Path:
@@ -123,6 +154,11 @@ def download_dataset(spec: DatasetSpec, cache: Path | None = None, *, progress: 
     cache = Path(cache) if cache is not None else cache_dir()
     target = cache / spec.name
     cache.mkdir(parents=True, exist_ok=True)
+    # a download killed midway (its process gone, the temporary folder left) is cleared away;
+    # one less than an hour old may still be running in another process
+    for stale in cache.glob(f".{spec.name}-*"):
+        if time.time() - stale.stat().st_mtime > STALE_DOWNLOAD_SECONDS:
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=cache))
     try:
         archive = tmp / "archive.zip"
@@ -140,7 +176,7 @@ def download_dataset(spec: DatasetSpec, cache: Path | None = None, *, progress: 
                 f"it and set {ENV_DATA_DIR} to the folder that holds {spec.name}/."
             ) from None
         members = _locate_members(tmp / "unpacked", spec)
-        verify_files(members, spec)
+        verify_files(members, spec, source="download")
         if target.exists():  # another process finished first; keep its copy
             return target
         os.replace(members, target)
@@ -205,8 +241,10 @@ def dataset_dir(spec: DatasetSpec, data_dir: Path | str | None = None, *, downlo
                     f"download=True or set {ENV_DATA_DIR}."
                 )
             directory = download_dataset(spec)
+    source = "local" if root else "cache"
     if verify:
-        verify_files(directory, spec)
+        verify_files(directory, spec, source)
     else:
-        verify_files(directory, DatasetSpec(spec.name, spec.url, dict.fromkeys(spec.files)))
+        verify_files(directory, DatasetSpec(spec.name, spec.url, dict.fromkeys(spec.files)),
+                     source)
     return directory

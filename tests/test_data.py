@@ -148,6 +148,51 @@ def test_checksum_mismatch(ml_copy):
     assert "aa289ca8" in str(e.value)  # the expected sum is named
 
 
+def test_checksum_fix_fits_where_the_data_came_from(ml_copy, tmp_path, monkeypatch):
+    """A local folder is never to be deleted and re-downloaded: replace the file. A cache copy
+    is: delete it and load again."""
+    with open(ml_copy / "ratings.csv", "ab") as f:
+        f.write(b"1,1,4.0,964982703\r\n")
+    with pytest.raises(DatasetError) as local:
+        load_movielens(ml_copy.parent)
+    assert "replace it" in str(local.value) and "re-download" not in str(local.value)
+    monkeypatch.delenv(ENV_DATA_DIR, raising=False)
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(ml_copy.parent))    # the same files, as a cache
+    with pytest.raises(DatasetError) as cached:
+        load_movielens()
+    assert f"delete {ml_copy}" in str(cached.value) and "re-download" in str(cached.value)
+
+
+def test_unreadable_file_or_folder_is_a_dataset_error_naming_it(ml_copy, monkeypatch):
+    from course_lib import download
+
+    real = download.sha256_of
+
+    def denied(path, *args, **kwargs):
+        if Path(path).name == "movies.csv":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(download, "sha256_of", denied)
+    with pytest.raises(DatasetError, match=r"movies.csv: this file cannot be read.*chmod"):
+        load_movielens(ml_copy.parent)
+    read_csv = D.pd.read_csv
+
+    def denied_read(path, *args, **kwargs):
+        if Path(path).name == "movies.csv":
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_csv(path, *args, **kwargs)
+
+    monkeypatch.setattr(D.pd, "read_csv", denied_read)
+    with pytest.raises(DatasetError, match=r"movies.csv: this file cannot be read"):
+        load_movielens(ml_copy.parent, verify=False)      # pandas reads it: the same message
+    monkeypatch.setattr(D.pd, "read_csv", read_csv)
+    monkeypatch.setattr(download, "sha256_of", real)
+    monkeypatch.setattr(download.os, "access", lambda path, mode: Path(path) != ml_copy)
+    with pytest.raises(DatasetError, match=r"ml-latest-small: this folder cannot be read"):
+        load_movielens(ml_copy.parent)
+
+
 def test_dataset_folder_itself_is_accepted(ml_copy):
     assert load_movielens(ml_copy).num_users == 610
 

@@ -107,7 +107,7 @@ def test_failed_download_leaves_no_cache(server, tmp_path, route, body, claimed,
 def test_download_with_wrong_checksum_leaves_no_cache(server, tmp_path):
     base, routes = server
     routes["/tiny.zip"] = (200, _zip({"a.csv": b"x,y\n1,999\n", "b.csv": TINY["b.csv"]}), None)
-    with pytest.raises(DatasetError, match="a.csv: checksum mismatch"):
+    with pytest.raises(DatasetError, match="a.csv in the downloaded archive: checksum mismatch"):
         download.download_dataset(_spec(base + "/tiny.zip"), tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
 
@@ -118,3 +118,31 @@ def test_archive_without_the_files(server, tmp_path):
     with pytest.raises(DatasetError, match="the archive has no 'a.csv'"):
         download.download_dataset(_spec(base + "/other.zip"), tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_download_killed_midway_is_cleared_by_the_next_one(server, tmp_path):
+    """A killed process leaves its temporary folder (and half an archive) behind; the next
+    download removes it once it is stale, and leaves a recent one (maybe still running) alone."""
+    import os
+    import time
+
+    base, routes = server
+    routes["/tiny.zip"] = (200, _zip({f"tiny/{n}": c for n, c in TINY.items()}), None)
+    killed, running = tmp_path / ".tiny-killed", tmp_path / ".tiny-running"
+    for folder in (killed, running):
+        folder.mkdir()
+        (folder / "archive.zip").write_bytes(b"PK\x03\x04 half")
+    old = time.time() - download.STALE_DOWNLOAD_SECONDS - 60
+    os.utime(killed, (old, old))
+    download.download_dataset(_spec(base + "/tiny.zip"), tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tiny-running", "tiny"]
+
+
+def test_checksum_failure_of_a_download_names_no_temporary_folder(server, tmp_path):
+    base, routes = server
+    routes["/tiny.zip"] = (200, _zip({"a.csv": b"x,y\n1,999\n", "b.csv": TINY["b.csv"]}), None)
+    with pytest.raises(DatasetError) as error:
+        download.download_dataset(_spec(base + "/tiny.zip"), tmp_path, progress=False)
+    message = str(error.value)
+    assert "downloaded archive" in message and "load again to retry" in message
+    assert str(tmp_path) not in message and "delete" not in message
