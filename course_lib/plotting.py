@@ -1,28 +1,78 @@
-"""Framework-neutral plots used across the chapters (matplotlib only)."""
+"""Framework-neutral plots used across the chapters (matplotlib only).
+
+Every figure is drawn for the book's column on a phone as well as on a desktop: at most
+:data:`FIG_WIDTH` inches wide at :data:`DPI` (a 560-px image, shown at full size in the
+784-px desktop column and at 368 px on a 400-px phone), every text at least
+:data:`MIN_FONT_PT` points, so the smallest label is at least 9 px as displayed on either
+(``scripts/site_check.py`` measures it in the built book; ``tests/test_plotting.py`` holds
+every function here to these limits). Panels that would sit side by side stack instead.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import functools
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+FIG_WIDTH = 5.6        # inches
+DPI = 100
+MIN_FONT_PT = 10
+STYLE = {"figure.dpi": DPI, "savefig.dpi": DPI, "font.size": MIN_FONT_PT,
+         "axes.titlesize": 11, "axes.labelsize": MIN_FONT_PT, "xtick.labelsize": MIN_FONT_PT,
+         "ytick.labelsize": MIN_FONT_PT, "legend.fontsize": MIN_FONT_PT,
+         "figure.titlesize": 11.5, "legend.title_fontsize": MIN_FONT_PT}
 
+
+def _styled(plot):
+    """Draw ``plot``'s figure with :data:`STYLE` (and leave the global settings alone)."""
+    @functools.wraps(plot)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(STYLE):
+            return plot(*args, **kwargs)
+    return wrapper
+
+
+def _figure(nrows: int = 1, ncols: int = 1, height: float = 3.2, **kwargs):
+    return plt.subplots(nrows, ncols, figsize=(FIG_WIDTH, height), dpi=DPI, **kwargs)
+
+
+def _suptitle(fig, title: str) -> None:
+    """A figure title, wrapped to the figure's width."""
+    if title:
+        fig.suptitle(textwrap.fill(title, 62))
+
+
+@contextlib.contextmanager
+def course_style():
+    """The course's figure settings for a figure drawn outside this module."""
+    with plt.rc_context(STYLE):
+        yield
+
+
+@_styled
 def plot_rating_distribution(ratings, ax=None):
     """Bar chart of how often each star rating (0.5 .. 5.0) occurs."""
-    ax = ax or plt.subplots(figsize=(6, 3.2))[1]
+    ax = ax or _figure(height=3.0)[1]
     values, counts = np.unique(np.asarray(ratings), return_counts=True)
     ax.bar(values, counts, width=0.4, color="tab:blue")
-    ax.set_xticks(np.arange(0.5, 5.01, 0.5))
+    ax.set_xticks(np.arange(1, 5.01, 1.0))
     ax.set_xlabel("rating (stars)")
     ax.set_ylabel("number of ratings")
     ax.set_title("Rating distribution")
     ax.grid(axis="y", alpha=0.3)
+    ax.figure.tight_layout()
     return ax
 
 
+@_styled
 def plot_degree_distribution(user_degree, movie_degree, axes=None):
-    """Histograms of user and movie degrees (ratings per user / per movie), log-binned."""
+    """Histograms of user and movie degrees (ratings per user / per movie), log-binned; one
+    panel above the other."""
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+        _, axes = _figure(2, 1, height=5.6)
     for ax, deg, name, color in [(axes[0], user_degree, "user", "tab:orange"),
                                  (axes[1], movie_degree, "movie", "tab:green")]:
         deg = np.asarray(deg)
@@ -35,60 +85,88 @@ def plot_degree_distribution(user_degree, movie_degree, axes=None):
         note = f", {isolated} with degree 0" if isolated else ""
         ax.set_title(f"{name} degree (median {np.median(deg):.0f}{note})")
         ax.set_xlabel(f"ratings per {name}")
-        ax.set_ylabel(f"number of {name}s")
+        ax.set_ylabel(f"{name}s")
         ax.grid(alpha=0.3, which="both")
-    plt.tight_layout()
+    axes[0].figure.tight_layout()
     return axes
 
 
-def plot_graph(graph, colors, *, labelled=None, title: str = "", ax=None, seed: int = 0):
-    """Draw a small :class:`~course_lib.small_graphs.Graph` with one colour id per node.
-
-    ``labelled`` nodes (the training labels) get a thick black outline.
-    """
+def _draw_graph(graph, colors, ax, *, labelled=None, title: str = "", seed: int = 0):
     import networkx as nx
 
-    ax = ax or plt.subplots(figsize=(5, 4))[1]
     g = nx.Graph()
     g.add_nodes_from(range(graph.num_nodes))
     g.add_edges_from(graph.undirected_edges().T.tolist())
     pos = nx.spring_layout(g, seed=seed)
     palette = np.array(["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"])
-    edge = ["black" if labelled is not None and i in set(np.asarray(labelled).tolist())
-            else "white" for i in range(graph.num_nodes)]
+    marked = set() if labelled is None else set(np.asarray(labelled).tolist())
+    edge = ["black" if i in marked else "white" for i in range(graph.num_nodes)]
     nx.draw_networkx_edges(g, pos, ax=ax, alpha=0.3)
-    nx.draw_networkx_nodes(g, pos, ax=ax, node_color=palette[np.asarray(colors)], node_size=180,
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_color=palette[np.asarray(colors)], node_size=120,
                            edgecolors=edge, linewidths=2)
-    nx.draw_networkx_labels(g, pos, ax=ax, font_size=7)
+    if marked:                                  # only the training labels carry their id
+        nx.draw_networkx_labels(g, {i: (x, y + 0.1) for i, (x, y) in pos.items()},
+                                labels={i: str(i) for i in marked}, ax=ax,
+                                font_size=MIN_FONT_PT, font_weight="bold")
     ax.set_title(title)
     ax.axis("off")
     return ax
 
 
+@_styled
+def plot_graph(graph, colors, *, labelled=None, title: str = "", ax=None, seed: int = 0):
+    """Draw a small :class:`~course_lib.small_graphs.Graph` with one colour id per node.
+
+    ``labelled`` nodes (the training labels) get a thick black outline and their id.
+    """
+    ax = ax or _figure(height=4.4)[1]
+    return _draw_graph(graph, colors, ax, labelled=labelled, title=title, seed=seed)
+
+
+@_styled
+def plot_graphs(graph, colorings: dict, *, labelled=None, seed: int = 0):
+    """The same graph coloured several ways (``{title: one colour id per node}``), two panels a
+    row, every panel with the same layout; ``labelled`` as in :func:`plot_graph`."""
+    rows = -(-len(colorings) // 2)
+    fig, axes = _figure(rows, 2, height=2.9 * rows, squeeze=False)
+    for ax, (title, colors) in zip(axes.flat, colorings.items()):
+        _draw_graph(graph, colors, ax, labelled=labelled, title=title, seed=seed)
+    for ax in axes.flat[len(colorings):]:
+        ax.axis("off")
+    if labelled is not None and len(colorings) % 2:
+        ax.text(0.05, 0.5, "black outline:\nthe labelled nodes\n(the training set)",
+                transform=ax.transAxes, va="center")
+    fig.tight_layout()
+    return axes.flat[:len(colorings)]
+
+
+@_styled
 def plot_histories(histories: dict, metrics: tuple[str, ...], *, title: str = ""):
-    """Training curves: one panel per metric, one line per run (e.g. ``{"PyG": h1, "JAX": h2}``)."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.2), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    """Training curves: one panel per metric, one above the other (sharing the epoch axis), one
+    line per run (e.g. ``{"PyG": h1, "JAX": h2}``)."""
+    fig, axes = _figure(len(metrics), 1, height=2.3 * len(metrics) + 0.6 + 0.3 * (title != ""),
+                        sharex=True, squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics):
         for name, history in histories.items():
             x = np.arange(1, len(history[metric]) + 1)
             if len(x) != len(history["loss"]) and "eval_epochs" in history:
                 x = history["eval_epochs"]       # validated every few epochs
             ax.plot(x, history[metric], label=name)
-        ax.set_xlabel("epoch")
         ax.set_ylabel(metric.replace("_", " "))
         ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
+    axes[-1, 0].set_xlabel("epoch")
+    axes[0, 0].legend(ncol=2 if len(histories) > 2 else 1)
+    _suptitle(fig, title)
     fig.tight_layout()
-    return axes[0]
+    return axes[:, 0]
 
 
 NODE_TYPE_COLORS = {"user": "tab:orange", "movie": "tab:blue", "genre": "tab:green",
                     "director": "tab:red", "actor": "tab:purple"}
 
 
-def plot_neighbourhood(kg, edges, center: int, *, ax=None, seed: int = 0, max_label: int = 22):
+@_styled
+def plot_neighbourhood(kg, edges, center: int, *, ax=None, seed: int = 0, max_label: int = 18):
     """Draw a movie's neighbourhood in the knowledge graph, one colour per node type.
 
     ``edges``: ``(movie_type, movie, other_type, other)`` tuples from
@@ -96,7 +174,7 @@ def plot_neighbourhood(kg, edges, center: int, *, ax=None, seed: int = 0, max_la
     """
     import networkx as nx
 
-    ax = ax or plt.subplots(figsize=(9, 6.5))[1]
+    ax = ax or _figure(height=6.2)[1]
     g = nx.Graph()
     for t1, i, t2, j in edges:
         g.add_edge((t1, i), (t2, j))
@@ -107,72 +185,91 @@ def plot_neighbourhood(kg, edges, center: int, *, ax=None, seed: int = 0, max_la
         name = str(kg.names[t][i]) if t in kg.names else f"{t} {i}"
         return name if len(name) <= max_label else name[:max_label - 1] + "…"
 
-    pos = nx.spring_layout(g, seed=seed, k=1.2 / np.sqrt(max(len(g), 1)))
+    pos = nx.spring_layout(g, seed=seed, k=1.5 / np.sqrt(max(len(g), 1)))
     nx.draw_networkx_edges(g, pos, ax=ax, alpha=0.35)
     for t, color in NODE_TYPE_COLORS.items():
         nodes = [n for n in g if n[0] == t]
         if nodes:
-            sizes = [700 if n == ("movie", center) else 260 for n in nodes]
+            sizes = [500 if n == ("movie", center) else 160 for n in nodes]
             nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_color=color, node_size=sizes,
                                    ax=ax, label=t)
-    nx.draw_networkx_labels(g, {n: (x, y - 0.07) for n, (x, y) in pos.items()},
-                            labels={n: label(n) for n in g}, font_size=7, ax=ax)
-    ax.legend(loc="upper left", fontsize=8, markerscale=0.6, frameon=False)
-    ax.set_title(f"Around {label(('movie', center))}: its raters, genres, director and actors, "
-                 "and other films of one of its people", fontsize=9)
+    nx.draw_networkx_labels(g, {n: (x, y - 0.08) for n, (x, y) in pos.items()},
+                            labels={n: label(n) for n in g}, font_size=MIN_FONT_PT, ax=ax)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=5, markerscale=0.7,
+              frameon=False, handletextpad=0.1, columnspacing=0.8)
+    ax.set_title(f"Around {label(('movie', center))}: its raters, genres,\ndirector and actors, "
+                 "and other films of one of its people")
     ax.axis("off")
+    ax.margins(0.12)
+    ax.figure.tight_layout()
     return ax
 
 
+def _value_limits(values: np.ndarray) -> tuple[float, float]:
+    """Axis limits that leave room for the printed values; zoomed in when every value is above
+    0.5 (AUC), so that differences show."""
+    lo, hi = values.min(), values.max()
+    start = max(0.0, lo - 0.25 * (hi - lo) - 0.01) if lo > 0.5 else 0.0
+    return start, hi + 0.45 * (hi - start)
+
+
+@_styled
 def plot_comparison(table, metrics, *, title: str = "", ax=None):
-    """Grouped bars: one group per metric (columns of ``table``), one bar per row (a model),
-    the value printed on each bar."""
+    """One panel per metric (columns of ``table``), two panels a row, one horizontal bar per
+    row of ``table`` (a model, named on the left), the value printed at each bar's end."""
     metrics = list(metrics)
-    axes = ax if ax is not None else plt.subplots(1, len(metrics),
-                                                  figsize=(3.3 * len(metrics), 3.4))[1]
-    axes = np.atleast_1d(axes)
+    rows = -(-len(metrics) // 2)
+    cols = min(2, len(metrics))
+    if ax is None:
+        fig, axes = _figure(rows, cols, height=(0.32 * len(table) + 1.0) * rows
+                            + 0.4 * bool(title), sharey=True, squeeze=False)
+        axes = axes.flatten()
+    else:
+        axes = np.atleast_1d(ax).flatten()
+        fig = axes[0].figure
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    y = np.arange(len(table))[::-1]                   # the table's first row at the top
     for a, metric in zip(axes, metrics):
         values = table[metric].to_numpy(dtype=float)
-        bars = a.bar(np.arange(len(table)), values, color=colors[:len(table)])
-        a.bar_label(bars, fmt="%.3f", fontsize=7)
-        lo = values.min()
-        a.set_ylim(max(0.0, lo - 0.25 * (values.max() - lo) - 0.01) if lo > 0.5 else 0,
-                   values.max() * 1.06)
-        a.set_xticks(np.arange(len(table)), table.index, rotation=35, ha="right", fontsize=8)
-        a.set_title(metric, fontsize=9)
-        a.grid(axis="y", alpha=0.3)
-    if title:
-        axes[0].figure.suptitle(title)
-    axes[0].figure.tight_layout()
-    return axes
+        bars = a.barh(y, values, color=[colors[i % len(colors)] for i in range(len(table))])
+        a.bar_label(bars, fmt="%.3f", padding=2)
+        a.set_xlim(*_value_limits(values))
+        a.set_yticks(y, table.index)
+        a.set_title(metric)
+        a.grid(axis="x", alpha=0.3)
+        a.xaxis.set_major_locator(plt.MaxNLocator(3))
+    for a in axes[len(metrics):]:
+        a.axis("off")
+    _suptitle(fig, title)
+    fig.tight_layout()
+    return axes[:len(metrics)]
 
 
+@_styled
 def plot_leaderboard(table, metrics=("recall@20", "ndcg@20"), *, group: str = "group",
                      title: str = "", colors: dict | None = None):
     """Horizontal bars, one row per model (``table``'s index), best at the top, one panel per
-    metric; bars coloured by ``table[group]`` (with a legend), the value printed at each bar's
-    end."""
+    metric side by side (sharing the model names); bars coloured by ``table[group]`` (with a
+    legend), the value printed at each bar's end."""
     metrics = list(metrics)
     table = table.sort_values(metrics[0])
     groups = list(dict.fromkeys(table[group]))
     palette = colors or dict(zip(groups, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 0.3 * len(table) + 1.4),
-                             sharey=True, squeeze=False)
+    legend_rows = -(-len(groups) // 2)
+    fig, axes = _figure(1, len(metrics), height=0.27 * len(table) + 1.5 + 0.24 * legend_rows,
+                        sharey=True, squeeze=False)
     y = np.arange(len(table))
     for ax, metric in zip(axes[0], metrics):
         values = table[metric].to_numpy(dtype=float)
         bars = ax.barh(y, values, color=[palette[g] for g in table[group]])
-        ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2)
-        ax.set_xlim(0, values.max() * 1.18)
-        ax.set_title(metric, fontsize=10)
+        ax.bar_label(bars, fmt="%.3f", padding=2)
+        ax.set_xlim(0, values.max() * 1.45)
+        ax.set_title(metric)
         ax.grid(axis="x", alpha=0.3)
-        ax.tick_params(axis="x", labelsize=8)
-    axes[0][0].set_yticks(y, table.index, fontsize=9)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(2))
+    axes[0][0].set_yticks(y, table.index)
     handles = [plt.Rectangle((0, 0), 1, 1, color=palette[g]) for g in groups]
-    fig.legend(handles, groups, loc="lower center", ncol=min(len(groups), 3), fontsize=9,
-               frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0.07 + 0.02 * (len(groups) > 3), 1, 1))
+    fig.legend(handles, groups, loc="lower center", ncol=2, frameon=False)
+    _suptitle(fig, title)
+    fig.tight_layout(rect=(0, 0.24 * legend_rows / fig.get_figheight() + 0.01, 1, 1))
     return axes[0]
