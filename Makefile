@@ -13,7 +13,7 @@ export PATH := $(VENV)/bin:$(PATH)
 # Notebook kernels and tests import course_lib from this clone, whichever clone set up the venv last.
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: book test test-fast setup notebooks clean
+.PHONY: book book-html site-check test test-fast setup notebooks clean
 
 setup:
 	@bash scripts/setup.sh
@@ -23,10 +23,24 @@ setup:
 BOOK_EXECUTE ?= force
 
 book: setup
+	@$(MAKE) --no-print-directory book-html HTML_EXECUTE=$(BOOK_EXECUTE)
+
+# The build alone, with whatever jupyter-book is on PATH (the GitHub Pages workflow installs only
+# requirements-book.txt): from the stored outputs unless HTML_EXECUTE says otherwise.
+HTML_EXECUTE ?= off
+book-html:
 	@mkdir -p _build
-	@sed -e 's/^\(  execute_notebooks:\) [a-z]*/\1 $(BOOK_EXECUTE)/' _config.yml > _build/_config.yml
+	@sed -e 's/^\(  execute_notebooks:\) [a-z]*/\1 $(HTML_EXECUTE)/' \
+	  -e 's|^\(    course_site:\) _ext|\1 $(CURDIR)/_ext|' _config.yml > _build/_config.yml
 	COURSE_NO_PROGRESS=1 jupyter-book build --all --warningiserror --keep-going --config _build/_config.yml .
 	@echo "Open $(CURDIR)/_build/html/index.html in a browser."
+
+# The built book in a real browser (Debian's Chromium, headless) at desktop and phone widths:
+# console errors, failed requests, unrendered maths, overflow, alt text, figure label sizes,
+# broken links, widget output. Screenshots in _build/site-check/. Builds from stored outputs.
+site-check: setup
+	@$(MAKE) --no-print-directory book-html HTML_EXECUTE=off
+	python scripts/site_check.py _build/html --out _build/site-check
 
 # Two workers: the notebooks and the grader's kernels run two at a time (each notebook stays on
 # one worker, its cells in order; tests/conftest.py orders the files longest first). One OpenMP

