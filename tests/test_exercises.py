@@ -471,11 +471,26 @@ def test_compare_tolerances():
 def test_show_solution_renders_the_course_lib_source_collapsed():
     from course_lib.graph import node_degrees
 
-    html = show_solution("node_degrees").data
-    assert html.startswith('<details class="course-solution">')
-    assert "course_lib.graph.node_degrees" in html
-    assert exercises.solution_source("node_degrees") == inspect.getsource(node_degrees)
-    assert "minlength" in html  # the real body, highlighted
+    solution = show_solution("node_degrees")
+    source = exercises.solution_source("node_degrees")
+    assert source == inspect.getsource(node_degrees)
+    # Jupyter and Colab: a <details> toggle whose label says what a click does
+    html = solution._repr_html_()
+    assert '<details class="course-solution">' in html
+    assert "(click to show)" in html and "(click to hide)" in html  # open and closed
+    assert "course_lib.graph.node_degrees" in html and "minlength" in html  # the real body
+    # the book: a dropdown around the site's own code block (copy button, dark mode)
+    md = solution._repr_markdown_()
+    assert md.startswith(":::{dropdown} Reference solution: `course_lib.graph.node_degrees`")
+    assert ":class-container: course-solution" in md
+    assert "```python\n" + source.rstrip() + "\n```\n:::" in md
+    assert repr(solution).endswith(source)
+
+
+def test_a_solution_holding_a_code_fence_keeps_its_dropdown_closed():
+    solution = exercises.Solution("x.py", 'TEXT = """\n```python\nprint(1)\n```\n"""\n')
+    md = solution._repr_markdown_()
+    assert "````python\n" in md and md.rstrip().endswith("````\n:::")
 
 
 def test_case_is_reproducible_data():

@@ -19,6 +19,9 @@ _PARITY = ("JAX-only by design: converts the PyG twin's weights into flax parame
 ALLOWED: dict[tuple[str, str], str] = {
     **{(m, "params_from_pyg"): _PARITY for m in ("bpr", "gcmc", "gcn", "graph_tasks", "hetero",
                                                  "sage")},
+    ("lightgcn", "layer_mean"): "only in jax: the PyG chapter uses torch_geometric's LightGCN, "
+                                "whose forward takes this mean itself; the flax model calls it, "
+                                "and chapter 6's exercise asks for it",
     ("gcmc", "dropout"): "F.dropout with a faster mask on CPU (torch's bernoulli_ took a fifth of "
                          "a step); JAX uses flax's nn.Dropout",
     ("gcmc", "train_step"): "GC-MC's dropout needs an explicit PRNG key in JAX; torch draws it "

@@ -11,127 +11,11 @@ import torch
 from ..jax.gcmc import expected_rating
 from ..jax.gcn import masked_l1_loss
 from ..pyg.nn import ordinal_weights
-from ..pyg.gcn import scale_rating
 from ..recommend import top_n_unseen
 from . import Case, Exercise, register
 
 # -------------------------------------------------------------------------------------------------
-# Exercise 1: scale_rating (torch, inside the PyG rating decoder: it must backpropagate)
-# -------------------------------------------------------------------------------------------------
-
-
-def _scale_cases() -> list[Case]:
-    return [
-        Case("zero is the middle of the range", (torch.tensor([0.0]),)),
-        Case("large logits approach 0.5 and 5 stars",
-             (torch.tensor([-30.0, -3.0, 3.0, 30.0]),)),
-        Case("a batch of logits", (torch.linspace(-2, 2, 7),)),
-        Case("an empty batch", (torch.zeros(0),)),
-        Case("a saturated unit: logits of -80 and 80 (sigmoid is 0 or 1 in float32)",
-             (torch.tensor([-80.0, -60.0, 0.5, 60.0, 80.0]),)),
-        Case("logits beyond float32's exp range (exp(100) is inf): the value and the gradient "
-             "must stay finite", (torch.tensor([-100.0, -1.0, 100.0]),)),
-    ]
-
-
-def _scale_random(rng: np.random.Generator) -> Case:
-    n = 0 if rng.random() < 0.1 else int(rng.integers(1, 25))
-    logit = rng.normal(0.0, 3.0, n)
-    extreme = 0
-    if n and rng.random() < 0.6:  # a few saturated logits, some beyond float32's exp range
-        extreme = int(rng.integers(1, min(n, 3) + 1))
-        where = rng.choice(n, extreme, replace=False)
-        logit[where] = rng.choice([-1.0, 1.0], extreme) * rng.uniform(30, 120, extreme)
-    text = f"{n} logits" + (f", {extreme} of them saturated (|logit| >= 30)" if extreme else "")
-    return Case(text, (torch.from_numpy(logit.astype(np.float32)),))
-
-
-# 5 * sigmoid: the range is (0, 5), not (0.5, 5)
-def _wrong_scale_5_sigmoid(logit):
-    return 5.0 * torch.sigmoid(logit)
-
-
-# shifts by 0.5 but stretches by 5: the range is (0.5, 5.5)
-def _wrong_scale_offset_only(logit):
-    return 0.5 + 5.0 * torch.sigmoid(logit)
-
-
-# clips a shifted logit: right range, wrong curve (and no gradient outside it)
-def _wrong_scale_clip(logit):
-    return torch.clamp(logit + 2.75, 0.5, 5.0)
-
-
-# the textbook sigmoid 1 / (1 + exp(-x)), written out: the value is right, but below a logit of
-# -88 exp overflows to inf and the gradient is inf / inf = NaN
-def _wrong_scale_exp(logit):
-    return 0.5 + 4.5 / (1.0 + torch.exp(-logit))
-
-
-# sigmoid as e / (1 + e) with e = exp(x): inf / inf = NaN above a logit of 88
-def _wrong_scale_exp_ratio(logit):
-    e = torch.exp(logit)
-    return 0.5 + 4.5 * e / (1.0 + e)
-
-
-# computed in numpy: right numbers, cut off from the gradient
-def _wrong_scale_numpy(logit):
-    x = logit.detach().numpy()
-    return torch.from_numpy(0.5 + 4.5 / (1.0 + np.exp(-x.astype(np.float64)))).float()
-
-
-# rounds to half stars: real ratings are, predictions must not be (no gradient either)
-def _wrong_scale_half_stars(logit):
-    return torch.round((0.5 + 4.5 * torch.sigmoid(logit)) * 2) / 2
-
-
-# sigmoid in place on the argument (fails on a tensor that requires grad, corrupts it otherwise)
-def _wrong_scale_in_place(logit):
-    return 0.5 + 4.5 * logit.sigmoid_()
-
-
-# the middle of the range shifted: 0.5 * sigmoid + 4.5
-def _wrong_scale_swapped_constants(logit):
-    return 4.5 + 0.5 * torch.sigmoid(logit)
-
-
-# right on the examples' sizes only (0, 1, 3, 4, 5 or 7 logits); the plain sigmoid otherwise
-def _wrong_scale_memorised(logit):
-    if logit.shape[0] in (0, 1, 3, 4, 5, 7):
-        return 0.5 + 4.5 * torch.sigmoid(logit)
-    return torch.sigmoid(logit)
-
-
-# sigmoid(x) = (1 + tanh(x / 2)) / 2, so 0.5 + 4.5 * sigmoid(x) = 2.75 + 2.25 * tanh(x / 2)
-def _right_scale_tanh(logit):
-    return 2.75 + 2.25 * torch.tanh(logit / 2)
-
-
-# torch.nn.functional.sigmoid, then an affine map written with torch.lerp
-def _right_scale_lerp(logit):
-    return torch.lerp(torch.full_like(logit, 0.5), torch.full_like(logit, 5.0),
-                      torch.nn.functional.sigmoid(logit))
-
-
-register(Exercise(
-    name="scale_rating",
-    reference=scale_rating,
-    cases=_scale_cases,
-    random_case=_scale_random,
-    framework="torch",
-    returns=("torch",),
-    grad_argnames=("logit",),
-    hint="a sigmoid maps to (0, 1); stretch it to the width of the range (5 - 0.5) and shift "
-         "it to start at 0.5. Use torch.sigmoid (stable for any logit) and stay in torch, so "
-         "that the model can backpropagate.",
-    mistakes=[_wrong_scale_5_sigmoid, _wrong_scale_offset_only, _wrong_scale_clip,
-              _wrong_scale_numpy, _wrong_scale_half_stars,
-              _wrong_scale_in_place, _wrong_scale_swapped_constants, _wrong_scale_memorised,
-              _wrong_scale_exp, _wrong_scale_exp_ratio],
-    variants=[_right_scale_tanh, _right_scale_lerp],
-))
-
-# -------------------------------------------------------------------------------------------------
-# Exercise 2: masked_l1_loss (JAX, inside the jitted training step; mask is a boolean jax array)
+# Exercise 1: masked_l1_loss (JAX, inside the jitted training step; mask is a boolean jax array)
 # -------------------------------------------------------------------------------------------------
 
 
@@ -287,7 +171,7 @@ register(Exercise(
 ))
 
 # -------------------------------------------------------------------------------------------------
-# Exercise 3: ordinal_weights (torch, inside GCMCConv: the weights it returns are trained)
+# Exercise 2: ordinal_weights (torch, inside GCMCConv: the weights it returns are trained)
 # -------------------------------------------------------------------------------------------------
 
 
@@ -405,7 +289,7 @@ register(Exercise(
 ))
 
 # -------------------------------------------------------------------------------------------------
-# Exercise 4: expected_rating (JAX, inside the jitted eval_step and the L1 variant of the loss)
+# Exercise 3: expected_rating (JAX, inside the jitted eval_step and the L1 variant of the loss)
 # -------------------------------------------------------------------------------------------------
 
 # All cases but the empty one have 4 pairs (one compile per shape; see _L1_EDGES).
@@ -541,7 +425,7 @@ register(Exercise(
 ))
 
 # -------------------------------------------------------------------------------------------------
-# Exercise 5: top_n_unseen (numpy: one user's scores, the sorted movie ids from rated_movies)
+# Exercise 4: top_n_unseen (numpy: one user's scores, the sorted movie ids from rated_movies)
 # -------------------------------------------------------------------------------------------------
 
 

@@ -3,14 +3,223 @@ ranking" (book/06_ngcf_lightgcn)."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..cf import normalized_adjacency
 from ..jax.bpr import bpr_loss
+from ..jax.lightgcn import layer_mean
 from ..metrics import ndcg_at_k
 from . import Case, Exercise, register
+
+# -------------------------------------------------------------------------------------------------
+# layer_mean: LightGCN's __call__ (course_lib.jax.lightgcn) calls it inside the jitted BPR
+# training step with the ego embeddings (float32 [N, D], the parameters BPR differentiates),
+# the adjacency's propagate function and the model's num_layers (a Python int): both static
+# under jit. The notebook then compares it with the model's own final embeddings.
+# -------------------------------------------------------------------------------------------------
+
+
+class _Propagate:
+    """``x -> L @ x`` for weighted edges ``senders -> receivers`` (unsorted; no
+    ``indices_are_sorted`` shortcut). Shown in a counterexample by its edges; one object per
+    graph, never copied, so that jit can keep it static and a case stays the same data."""
+
+    def __init__(self, senders: tuple, receivers: tuple, weights: tuple, num_nodes: int):
+        self.edges = (senders, receivers, weights, num_nodes)
+        self._senders, self._receivers = jnp.asarray(senders), jnp.asarray(receivers)
+        self._weights = jnp.asarray(weights, dtype=jnp.float32)
+
+    def __call__(self, x):
+        return jax.ops.segment_sum(x[self._senders] * self._weights[:, None], self._receivers,
+                                   num_segments=self.edges[3])
+
+    def __repr__(self):
+        senders, receivers, weights, n = self.edges
+        edges = ", ".join(f"{a}->{b} ({w:.3g})" for a, b, w in zip(senders, receivers, weights))
+        return f"x -> L @ x over {n} nodes, edges {edges or 'none'}"
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+@functools.lru_cache(maxsize=64)    # the same object for the same graph: cases are data
+def _propagator(senders: tuple, receivers: tuple, weights: tuple, num_nodes: int) -> _Propagate:
+    return _Propagate(senders, receivers, weights, num_nodes)
+
+
+def _bipartite_propagator(edge_index, num_users, num_movies):
+    senders, receivers, weights = normalized_adjacency(np.asarray(edge_index), num_users,
+                                                       num_movies)
+    return _propagator(tuple(senders.tolist()), tuple(receivers.tolist()),
+                       tuple(weights.tolist()), num_users + num_movies)
+
+
+def _ego(n, d, seed):
+    rng = np.random.default_rng(seed)
+    return jnp.asarray(rng.normal(size=(n, d)).round(2).astype(np.float32))
+
+
+def _layer_cases() -> list[Case]:
+    small = _bipartite_propagator([[0, 0, 1], [0, 1, 1]], 2, 3)     # movie 2 isolated
+    chain = _propagator((0, 1, 2), (1, 2, 3), (0.5, 2.0, -1.0), 4)  # not symmetric, not a GCN
+    return [
+        Case("2 users, 3 movies (movie 2, node 4, isolated), 2 layers, D = 2",
+             (_ego(5, 2, 0), small, 2)),
+        Case("the same graph, 0 layers: the ego embeddings themselves (matrix factorisation)",
+             (_ego(5, 2, 1), small, 0)),
+        Case("the same graph, 1 layer", (_ego(5, 3, 2), small, 1)),
+        Case("the same graph, 3 layers (the chapter's), D = 1", (_ego(5, 1, 3), small, 3)),
+        Case("a directed chain 0 -> 1 -> 2 -> 3 with weights 0.5, 2, -1: propagating twice is "
+             "not propagating once", (jnp.eye(4, 2, dtype=jnp.float32) + 1.0, chain, 3)),
+    ]
+
+
+def _layer_random(rng: np.random.Generator) -> Case:
+    users, movies = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    e = int(rng.integers(1, users * movies + 2))
+    edge_index = np.stack([rng.integers(0, users, e), rng.integers(0, movies, e)])
+    layers = int(rng.integers(0, 5))
+    d = int(rng.choice([1, 2]))                 # few shapes: each costs JAX a compile
+    ego = _ego(users + movies, d, int(rng.integers(1 << 30)))
+    return Case(f"{users} users, {movies} movies, {e} interactions {edge_index.tolist()}, "
+                f"{layers} layers, D = {d}",
+                (ego, _bipartite_propagator(edge_index, users, movies), layers))
+
+
+# divides by L instead of L + 1 (and by zero without a layer)
+def _wrong_layer_over_l(ego, propagate, num_layers):
+    x, total = ego, ego
+    for _ in range(num_layers):
+        x = propagate(x)
+        total = total + x
+    return total / max(num_layers, 1)
+
+
+# leaves the ego embeddings (layer 0) out of the mean
+def _wrong_layer_no_ego(ego, propagate, num_layers):
+    x, total = ego, jnp.zeros_like(ego)
+    for _ in range(num_layers):
+        x = propagate(x)
+        total = total + x
+    return total / num_layers if num_layers else ego
+
+
+# the last layer only (GCN-style), no mean
+def _wrong_layer_last(ego, propagate, num_layers):
+    x = ego
+    for _ in range(num_layers):
+        x = propagate(x)
+    return x
+
+
+# the sum of the layers, not their mean
+def _wrong_layer_sum(ego, propagate, num_layers):
+    x, total = ego, ego
+    for _ in range(num_layers):
+        x = propagate(x)
+        total = total + x
+    return total
+
+
+# propagates the ego embeddings every time: L E0 at every layer instead of L^l E0
+def _wrong_layer_not_iterated(ego, propagate, num_layers):
+    total = ego
+    for _ in range(num_layers):
+        total = total + propagate(ego)
+    return total / (num_layers + 1)
+
+
+# NGCF's concatenation instead of LightGCN's mean
+def _wrong_layer_concat(ego, propagate, num_layers):
+    layers = [ego]
+    for _ in range(num_layers):
+        layers.append(propagate(layers[-1]))
+    return jnp.concatenate(layers, axis=1)
+
+
+# the mean over the wrong axis of the stacked layers
+def _wrong_layer_axis(ego, propagate, num_layers):
+    layers = [ego]
+    for _ in range(num_layers):
+        layers.append(propagate(layers[-1]))
+    return jnp.stack(layers).mean(axis=1)
+
+
+# weights layer l by 1 / (l + 1) and normalises: a decaying average, not LightGCN's
+def _wrong_layer_decay(ego, propagate, num_layers):
+    x, total, norm = ego, ego, 1.0
+    for layer in range(1, num_layers + 1):
+        x = propagate(x)
+        total, norm = total + x / (layer + 1), norm + 1 / (layer + 1)
+    return total / norm
+
+
+# numpy inside: right values eagerly, but a traced array cannot become a numpy array under jit
+def _wrong_layer_numpy(ego, propagate, num_layers):
+    layers = [np.asarray(ego)]
+    for _ in range(num_layers):
+        layers.append(np.asarray(propagate(jnp.asarray(layers[-1]))))
+    return jnp.asarray(np.mean(layers, axis=0))
+
+
+# memorises the hand-written depths (0 to 3 layers) and stops at 3
+def _wrong_layer_at_most_3(ego, propagate, num_layers):
+    x, total = ego, ego
+    for _ in range(min(num_layers, 3)):
+        x = propagate(x)
+        total = total + x
+    return total / (min(num_layers, 3) + 1)
+
+
+# stacks the layers and averages them
+def _right_layer_stack(ego, propagate, num_layers):
+    layers = [ego]
+    for _ in range(num_layers):
+        layers.append(propagate(layers[-1]))
+    return jnp.mean(jnp.stack(layers), axis=0)
+
+
+# a lax.fori_loop carrying (layer, running sum); num_layers is a Python int under jit
+def _right_layer_fori(ego, propagate, num_layers):
+    def body(_, carry):
+        x, total = carry
+        x = propagate(x)
+        return x, total + x
+    _, total = jax.lax.fori_loop(0, num_layers, body, (ego, ego))
+    return total / (num_layers + 1)
+
+
+# a running mean, updated layer by layer
+def _right_layer_running_mean(ego, propagate, num_layers):
+    x, mean = ego, ego
+    for layer in range(1, num_layers + 1):
+        x = propagate(x)
+        mean = mean + (x - mean) / (layer + 1)
+    return mean
+
+
+register(Exercise(
+    name="layer_mean",
+    reference=layer_mean,
+    cases=_layer_cases,
+    random_case=_layer_random,
+    framework="jax",
+    returns=("jax",),
+    static_argnames=("propagate", "num_layers"),
+    grad_argnames=("ego",),
+    jit_cases=2,
+    hint="start from x = total = ego; num_layers times: x = propagate(x) (the next layer comes "
+         "from the previous one, not from ego) and total = total + x; return total / "
+         "(num_layers + 1), the mean of the L + 1 layers, ego included.",
+    mistakes=[_wrong_layer_over_l, _wrong_layer_no_ego, _wrong_layer_last, _wrong_layer_sum,
+              _wrong_layer_not_iterated, _wrong_layer_concat, _wrong_layer_axis,
+              _wrong_layer_decay, _wrong_layer_numpy, _wrong_layer_at_most_3],
+    variants=[_right_layer_stack, _right_layer_fori, _right_layer_running_mean],
+))
 
 # -------------------------------------------------------------------------------------------------
 # bpr_loss: course_lib.jax.bpr's jitted training step calls it with float32 scores [B], the
@@ -177,208 +386,6 @@ register(Exercise(
               _wrong_bpr_clipped, _wrong_bpr_reg_over_rows, _wrong_bpr_reg_mean, _wrong_bpr_sum,
               _wrong_bpr_float, _wrong_bpr_memorised],
     variants=[_right_bpr_softplus, _right_bpr_logaddexp, _right_bpr_double_where],
-))
-
-# -------------------------------------------------------------------------------------------------
-# normalized_adjacency: the notebook passes graph.edge_index[:, train_edges] (an int64 numpy
-# array) and Python ints, then np.bincount(receivers) on the result; course_lib turns the three
-# numpy arrays into a torch sparse matrix and a JAX edge list.
-# -------------------------------------------------------------------------------------------------
-
-
-def _norm_cases() -> list[Case]:
-    return [
-        Case("2 users, 3 movies: user 0 rated movies 0 and 1, user 1 rated movie 1",
-             (np.array([[0, 0, 1], [0, 1, 1]]), 2, 3)),
-        Case("an isolated movie (2) and an isolated user (2)",
-             (np.array([[0, 1, 1], [0, 0, 1]]), 3, 3)),
-        Case("a star: one user rated all four movies", (np.array([[0, 0, 0, 0], [0, 1, 2, 3]]),
-                                                         1, 4)),
-        Case("more users than movies", (np.array([[0, 1, 2, 3, 3], [0, 0, 0, 0, 1]]), 4, 2)),
-        Case("the interaction (1, 0) is listed twice: both copies are edges and count in the "
-             "degrees; edges unsorted", (np.array([[1, 0, 1, 2], [0, 2, 0, 1]]), 3, 3)),
-        Case("users 0 and 3 and movie 0 have no interaction (isolated, not at the end)",
-             (np.array([[2, 1, 2], [1, 2, 2]]), 4, 3)),
-        Case("no interactions", (np.zeros((2, 0), dtype=np.int64), 2, 2)),
-    ]
-
-
-def _norm_random(rng: np.random.Generator) -> Case:
-    num_users, num_movies = int(rng.integers(1, 7)), int(rng.integers(1, 7))
-    users = rng.choice(num_users, int(rng.integers(1, num_users + 1)), replace=False)
-    movies = rng.choice(num_movies, int(rng.integers(1, num_movies + 1)), replace=False)
-    n = 0 if rng.random() < 0.05 else int(rng.integers(1, 5))
-    ei = np.stack([rng.choice(users, n), rng.choice(movies, n)]).astype(np.int64)
-    again = rng.integers(0, n, int(rng.integers(1, 3)) if n and rng.random() < 0.6 else 0)
-    ei = np.concatenate([ei, ei[:, again]], axis=1)  # <= 6 edges: 2E <= 12, printed in full
-    ei = ei[:, rng.permutation(ei.shape[1])]
-    repeated = ei.shape[1] - len(set(zip(ei[0].tolist(), ei[1].tolist())))
-    iso_u = num_users - len(np.unique(ei[0]))
-    iso_m = num_movies - len(np.unique(ei[1]))
-    return Case(f"{ei.shape[1]} interactions ({repeated} repeated, unsorted), {num_users} users "
-                f"({iso_u} isolated), {num_movies} movies ({iso_m} isolated)",
-                (ei, num_users, num_movies))
-
-
-# row-normalised 1 / deg(receiver) instead of the symmetric 1 / sqrt(deg(s) * deg(r))
-def _wrong_norm_row_normalised(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    s = np.concatenate([ei[0], ei[1] + num_users])
-    r = np.concatenate([ei[1] + num_users, ei[0]])
-    deg = np.bincount(r, minlength=num_users + num_movies)
-    return s, r, (1.0 / deg[r]).astype(np.float32)
-
-
-# forgets to offset movies by num_users: movie j and user j become the same node
-def _wrong_norm_no_offset(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    s = np.concatenate([ei[0], ei[1]])
-    r = np.concatenate([ei[1], ei[0]])
-    deg = np.bincount(r, minlength=num_users + num_movies)
-    return s, r, (1.0 / np.sqrt(deg[s] * deg[r])).astype(np.float32)
-
-
-# adds self loops to the degrees (GCN's A + I; LightGCN has none)
-def _wrong_norm_self_loops(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    s = np.concatenate([ei[0], ei[1] + num_users])
-    r = np.concatenate([ei[1] + num_users, ei[0]])
-    deg = np.bincount(r, minlength=num_users + num_movies) + 1
-    return s, r, (1.0 / np.sqrt(deg[s] * deg[r])).astype(np.float32)
-
-
-# degrees from a dense 0/1 adjacency: an interaction listed twice is counted once
-def _wrong_norm_dense_once(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    n = num_users + num_movies
-    s = np.concatenate([ei[0], ei[1] + num_users])
-    r = np.concatenate([ei[1] + num_users, ei[0]])
-    adj = np.zeros((n, n), dtype=np.float32)
-    adj[r, s] = 1.0
-    deg = adj.sum(axis=1)
-    return s, r, (1.0 / np.sqrt(deg[s] * deg[r])).astype(np.float32)
-
-
-# np.unique(return_counts=True) skips nodes without edges: the degrees shift to other nodes
-def _wrong_norm_unique_counts(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    s = np.concatenate([ei[0], ei[1] + num_users])
-    r = np.concatenate([ei[1] + num_users, ei[0]])
-    _, deg = np.unique(r, return_counts=True)
-    deg = np.concatenate([deg, np.ones(num_users + num_movies - len(deg), dtype=deg.dtype)])
-    return s, r, (1.0 / np.sqrt(deg[s] * deg[r])).astype(np.float32)
-
-
-# np.bincount without minlength: the user degrees are short when the last users are isolated
-def _wrong_norm_no_minlength(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    deg = np.concatenate([np.bincount(ei[0]), np.bincount(ei[1], minlength=num_movies)])
-    s = np.concatenate([ei[0], ei[1] + num_users])
-    r = np.concatenate([ei[1] + num_users, ei[0]])
-    return s, r, (1.0 / np.sqrt(deg[s] * deg[r])).astype(np.float32)
-
-
-# 1 / (deg(s) * deg(r)): the square root is missing
-def _wrong_norm_missing_sqrt(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    s = np.concatenate([ei[0], ei[1] + num_users])
-    r = np.concatenate([ei[1] + num_users, ei[0]])
-    deg = np.bincount(r, minlength=num_users + num_movies)
-    return s, r, (1.0 / (deg[s] * deg[r])).astype(np.float32)
-
-
-# edge_index[1] += num_users: right values, but it shifts the caller's movie ids in place
-def _wrong_norm_in_place(edge_index, num_users, num_movies):
-    edge_index[1] += num_users
-    s = np.concatenate([edge_index[0], edge_index[1]])
-    r = np.concatenate([edge_index[1], edge_index[0]])
-    deg = np.bincount(r, minlength=num_users + num_movies)
-    return s, r, (1.0 / np.sqrt(deg[s] * deg[r])).astype(np.float32)
-
-
-# builds Python lists edge by edge: the next cell needs numpy arrays (np.bincount, .shape)
-def _wrong_norm_lists(edge_index, num_users, num_movies):
-    pairs = [(int(u), int(m) + num_users) for u, m in zip(edge_index[0], edge_index[1])]
-    senders = [u for u, _ in pairs] + [m for _, m in pairs]
-    receivers = [m for _, m in pairs] + [u for u, _ in pairs]
-    deg = [receivers.count(i) for i in range(num_users + num_movies)]
-    weights = [1.0 / (deg[s] * deg[r]) ** 0.5 for s, r in zip(senders, receivers)]
-    return senders, receivers, weights
-
-
-# memorises the hand-written cases' weights (by their sizes) and returns weights of 1 otherwise
-def _wrong_norm_memorised(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index, dtype=np.int64)
-    s = np.concatenate([ei[0], ei[1] + num_users])
-    r = np.concatenate([ei[1] + num_users, ei[0]])
-    h = 0.70710677
-    known = {(3, 2, 3): [h, 0.5, h] * 2, (3, 3, 3): [h, 0.5, h] * 2, (4, 1, 4): [0.5] * 8,
-             (5, 4, 2): [0.5, 0.5, 0.5, 0.35355338, h] * 2, (4, 3, 3): [0.5, 1.0] * 4,
-             (3, 4, 3): [h, h, 0.5] * 2}
-    weights = known.get((ei.shape[1], num_users, num_movies), [1.0] * len(s))
-    return s, r, np.array(weights, dtype=np.float32)
-
-
-# np.add.at counts the degrees, float32 all the way
-def _right_norm_add_at(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index, dtype=np.int64)
-    senders = np.concatenate([ei[0], ei[1] + num_users])
-    receivers = np.concatenate([ei[1] + num_users, ei[0]])
-    deg = np.zeros(num_users + num_movies, dtype=np.float32)
-    np.add.at(deg, receivers, 1.0)
-    inv_sqrt = np.zeros_like(deg)
-    inv_sqrt[deg > 0] = deg[deg > 0] ** -0.5
-    return senders, receivers, inv_sqrt[senders] * inv_sqrt[receivers]
-
-
-# user and movie degrees counted separately (bincount with minlength), weights per edge
-def _right_norm_separate(edge_index, num_users, num_movies):
-    users, movies = np.asarray(edge_index)
-    du = np.bincount(users, minlength=num_users)
-    dm = np.bincount(movies, minlength=num_movies)
-    w = (1.0 / np.sqrt(du[users] * dm[movies])).astype(np.float32)
-    return (np.concatenate([users, movies + num_users]),
-            np.concatenate([movies + num_users, users]), np.concatenate([w, w]))
-
-
-# the edges sorted by (receiver, sender): the order the next cells ignore
-def _right_norm_sorted(edge_index, num_users, num_movies):
-    ei = np.asarray(edge_index)
-    s = np.concatenate([ei[0], ei[1] + num_users])
-    r = np.concatenate([ei[1] + num_users, ei[0]])
-    deg = np.bincount(r, minlength=num_users + num_movies).astype(np.float64)
-    order = np.lexsort((s, r))
-    s, r = s[order], r[order]
-    return s, r, (1.0 / np.sqrt(deg[s] * deg[r])).astype(np.float32)
-
-
-def _edges_in_order(out):
-    """(senders, receivers, weights) sorted by receiver, then sender: the next cells build a
-    sparse matrix from the triples, so their order does not matter."""
-    senders, receivers, weights = out
-    order = np.lexsort((np.asarray(senders), np.asarray(receivers)))
-    return senders[order], receivers[order], weights[order]
-
-
-register(Exercise(
-    name="normalized_adjacency",
-    canonical=_edges_in_order,
-    reference=normalized_adjacency,
-    cases=_norm_cases,
-    random_case=_norm_random,
-    returns=("numpy",),
-    integers="indices",
-    rtol=1e-6,
-    hint="movie j is node num_users + j. Senders: users then movies; receivers: movies then "
-         "users (the 2E directed edges, forward then reverse; any order of the edges is "
-         "accepted). The degree of a node counts the "
-         "edges it receives (np.bincount with minlength=num_users + num_movies: a repeated "
-         "interaction counts twice); weight = 1 / sqrt(deg[sender] * deg[receiver]), as float32.",
-    mistakes=[_wrong_norm_row_normalised, _wrong_norm_no_offset, _wrong_norm_self_loops,
-              _wrong_norm_dense_once, _wrong_norm_unique_counts, _wrong_norm_no_minlength,
-              _wrong_norm_missing_sqrt, _wrong_norm_in_place, _wrong_norm_lists,
-              _wrong_norm_memorised],
-    variants=[_right_norm_add_at, _right_norm_separate, _right_norm_sorted],
 ))
 
 # -------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ its default ``alpha``). Matrix factorisation is the same module with zero layers
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 
 from .data import Adjacency
 from .ngcf import XAVIER
@@ -25,11 +26,19 @@ class LightGCN(nn.Module):
     @nn.compact
     def __call__(self, adj: Adjacency, train: bool = False):
         ego = self.param("embedding", XAVIER, (self.num_nodes, self.embedding_dim))
-        x, total = ego, ego
-        for _ in range(self.num_layers):
-            x = adj.propagate(x)
-            total = total + x
-        return total / (self.num_layers + 1), ego
+        return layer_mean(ego, adj.propagate, self.num_layers), ego
+
+
+def layer_mean(ego: jax.Array, propagate, num_layers: int) -> jax.Array:
+    """LightGCN's final embeddings, the mean of its layers: ``(E0 + E1 + ... + EL) / (L + 1)``
+    with ``E0 = ego``, ``E(l+1) = propagate(El)`` (``propagate(x)`` computes ``L @ x``, the
+    normalised adjacency times ``x``) and ``L = num_layers``. With no layer it returns the ego
+    embeddings (matrix factorisation). Chapter 6's exercise."""
+    x, total = ego, ego
+    for _ in range(num_layers):
+        x = propagate(x)
+        total = total + x
+    return total / (num_layers + 1)
 
 
 def build_lightgcn(num_nodes: int, embedding_dim: int = 64, num_layers: int = 3) -> LightGCN:
