@@ -17,6 +17,8 @@ page that needs a CDN fails here as it would offline. For each page and width it
   its dpi and :data:`course_lib.plotting.MIN_FONT_PT`, the smallest font the course's
   figures use; ``tests/test_plotting.py`` holds the figures to that);
 - widget output (the book shows text and pictures, not widget state);
+- a reference-solution toggle without the site's code block, its copy button, or a label that
+  says "click to show" when closed and "click to hide" when open;
 
 and, reading the HTML files, on an internal link to a missing page or anchor. It saves a
 screenshot of each page at each width (the whole page, at most 16,000 px tall, half scale) under
@@ -199,6 +201,17 @@ out.images = Array.from(document.images).map(img => ({
   visible: img.offsetParent !== null}));
 out.widgets = document.querySelectorAll(
   '.jupyter-widgets, .widget-area, script[type*="jupyter.widget"]').length;
+// reference-solution toggles: the site's code block, its copy button, a label that follows
+out.solutions = Array.from(document.querySelectorAll('details.course-solution')).map(d => {
+  const hint = d.querySelector('summary .course-solution-hint');
+  const label = () => hint ? getComputedStyle(hint, '::before').content : '';
+  const wasOpen = d.open;
+  d.open = false; const closed = label();
+  d.open = true; const open = label();
+  d.open = wasOpen;
+  return {code: Boolean(d.querySelector('div.highlight pre')),
+          copy: Boolean(d.querySelector('button.copybtn')), closed: closed, open: open};
+});
 out.height = Math.max(document.body.scrollHeight, doc.scrollHeight);
 return out;
 """
@@ -272,6 +285,13 @@ def check_page(driver, base: str, site: Path, page: str, width: int, out: Path,
         found.append(f"{where}: maths not rendered: {text!r}")
     if info["widgets"]:
         found.append(f"{where}: {info['widgets']} widget outputs")
+    for i, sol in enumerate(info["solutions"]):
+        what = [w for w, ok in (("the site's code block", sol["code"]),
+                                ("a copy button", sol["copy"]),
+                                ("'click to show' when closed", "show" in sol["closed"]),
+                                ("'click to hide' when open", "hide" in sol["open"])) if not ok]
+        if what:
+            found.append(f"{where}: reference solution {i + 1} lacks " + ", ".join(what))
     for img in info["images"]:
         src = img["src"] or ""
         problem = alt_problem(img["alt"], src)
