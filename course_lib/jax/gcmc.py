@@ -38,7 +38,7 @@ from .nn import (BilinearBasisDecoder, GCMCConv, InputLayer, dense, flax_path, n
 #: The chapter's GC-MC hyper-parameters (the PyG twin has the same values); see the PyG twin.
 SETTINGS = dict(embed_dim=64, hidden=200, out=64, accum="stack", num_bases=2, ordinal=True,
                 dropout=0.2,
-                lr=0.01, max_epochs=400, patience=None, seed=0, supervision=0.1, loss="ce")
+                lr=0.01, max_epochs=1500, patience=150, seed=0, supervision=0.1, loss="ce")
 TRAINING_KEYS = ("lr", "max_epochs", "patience", "seed", "supervision", "loss")
 NUM_LEVELS = len(RATING_LEVELS)
 
