@@ -14,6 +14,7 @@ import contextlib
 import functools
 import textwrap
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -27,10 +28,12 @@ STYLE = {"figure.dpi": DPI, "savefig.dpi": DPI, "font.size": MIN_FONT_PT,
 
 
 def _styled(plot):
-    """Draw ``plot``'s figure with :data:`STYLE` (and leave the global settings alone)."""
+    """Draw ``plot``'s figure with :data:`STYLE`, then put those settings back. (Not
+    ``plt.rc_context``: leaving it restores every setting, the backend's included, and in
+    Jupyter that stops later figures from being shown.)"""
     @functools.wraps(plot)
     def wrapper(*args, **kwargs):
-        with plt.rc_context(STYLE):
+        with course_style():
             return plot(*args, **kwargs)
     return wrapper
 
@@ -47,9 +50,14 @@ def _suptitle(fig, title: str) -> None:
 
 @contextlib.contextmanager
 def course_style():
-    """The course's figure settings for a figure drawn outside this module."""
-    with plt.rc_context(STYLE):
+    """The course's figure settings (:data:`STYLE`) for a figure drawn in this block; only those
+    settings are put back afterwards."""
+    saved = {key: matplotlib.rcParams[key] for key in STYLE}
+    matplotlib.rcParams.update(STYLE)
+    try:
         yield
+    finally:
+        matplotlib.rcParams.update(saved)
 
 
 @_styled

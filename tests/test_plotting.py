@@ -98,3 +98,17 @@ def test_the_style_does_not_leak_into_other_figures():
     P.plot_rating_distribution([1.0, 2.0])
     plt.close("all")
     assert matplotlib.rcParams["font.size"] == before["font.size"]
+
+
+def test_only_the_style_is_put_back(monkeypatch):
+    """Leaving ``plt.rc_context`` restores every setting, the backend's and "interactive"
+    included; in Jupyter that left every later figure of a notebook undisplayed. The course's
+    style puts back only its own keys."""
+    monkeypatch.setitem(matplotlib.rcParams, "interactive", False)
+    plt.ion()                                     # what Jupyter's inline backend turns on
+    try:
+        P.plot_rating_distribution([1.0, 2.0])
+        assert matplotlib.is_interactive()
+    finally:
+        plt.ioff()
+        plt.close("all")
