@@ -229,3 +229,15 @@ def test_code_a_reader_sees_fits_the_88_column_page():
                 long += [f"{path.name} show_code({target}): {line}"
                          for line in source.splitlines() if len(line) > 88]
     assert not long, "\n".join(long)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_figure_cell_shows_its_figure_and_says_what_it_shows(path):
+    """A cell that draws a figure carries alt text (``mystnb.image.alt``: the book's image
+    description) and its stored output holds exactly one image; every stored image has alt text."""
+    for cell in code_cells(path):
+        images = sum("image/png" in out.get("data", {}) for out in cell.outputs)
+        alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+        if alt or images:
+            assert images == 1, f"{path.name}: {images} images in {cell.source[:60]!r}"
+            assert len(alt) > 40, f"{path.name}: no real alt text for {cell.source[:60]!r}"
