@@ -348,8 +348,18 @@ def test_recorded_sweep_used_the_current_settings():
     assert record["settings"] == jgcmc.SETTINGS, (
         "SETTINGS changed since the sweep was recorded: run "
         "`python benchmarks/gcmc_settings.py --write`")
+    # The chapter keeps its settings because no single-seed variant beats them by more than
+    # noise: two single runs differ by N(0, 2 sd^2), sd the seed spread of validation MAE
+    # recorded for the chapter's settings (both frameworks pooled); 2 sqrt(2) sd is the bar.
     chosen = record["sweep"]["the chapter's settings"]
-    assert all(v["val MAE"] >= chosen["val MAE"] - 0.003 for v in record["sweep"].values()), (
-        "a variant beats the chapter's settings on validation MAE by more than noise")
+    val = [[run["val MAE"] for run in runs.values()] for runs in record["seeds"].values()]
+    sd = float(np.sqrt(np.mean([np.var(v, ddof=1) for v in val])))
+    assert 0.0005 < sd < 0.01, sd
+    bar = 2 * np.sqrt(2) * sd
+    better = {name: round(chosen["val MAE"] - v["val MAE"], 4)
+              for name, v in record["sweep"].items() if v["val MAE"] < chosen["val MAE"] - bar}
+    assert not better, (
+        f"variants beat the chapter's settings on validation MAE by more than noise "
+        f"({bar:.4f}): {better}")
     assert set(record["seeds"]) == {"JAX", "PyG"}
     assert all(len(runs) == 3 for runs in record["seeds"].values())
