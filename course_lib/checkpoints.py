@@ -84,7 +84,10 @@ def _feed(h, obj) -> None:
     elif hasattr(obj, "shape") and hasattr(obj, "dtype"):          # numpy or JAX array
         a = np.ascontiguousarray(np.asarray(obj))
         h.update(f"{a.dtype}{a.shape}".encode())
-        h.update(a.tobytes())
+        if a.dtype.hasobject:       # strings and such: their bytes are pointers, hash values
+            h.update(repr(a.tolist()).encode())
+        else:
+            h.update(a.tobytes())
     elif hasattr(obj, "items") and callable(obj.items):           # flax FrozenDict and such
         _feed(h, dict(obj.items()))
     elif obj is None or isinstance(obj, (str, int, float, bool, np.generic)):

@@ -133,3 +133,30 @@ def test_switched_off_trains_every_time(monkeypatch, checkpoint_cache):
         fit_loop({"w": torch.zeros(2)}, train_epoch, lambda s: 0.5, max_epochs=2,
                  snapshot=lambda s: dict(s), checkpoint=ckpt)
     assert len(calls) == 4 and not list(checkpoint_cache.iterdir())
+
+
+FINGERPRINT_NAMES = """
+import numpy as np
+from course_lib.checkpoints import fingerprint
+names = np.array(["".join(["Memento ", "(2000)"]), "Alien (1979)", None], dtype=object)
+print(fingerprint({"names": names, "ids": np.arange(3)}))
+"""
+
+
+def test_a_key_is_the_same_in_every_process_for_data_holding_strings():
+    """Chapter 5's knowledge graph carries node names (numpy object arrays, whose raw bytes are
+    pointers): its checkpoints must be found again by the next run, in another process."""
+    import subprocess
+    import sys
+
+    names = np.array(["Memento (2000)", "Alien (1979)", None], dtype=object)
+    here = checkpoints.fingerprint({"names": names, "ids": np.arange(3)})
+    copy = np.array(["".join(["Memento ", "(2000)"]), "Alien (1979)", None], dtype=object)
+    assert checkpoints.fingerprint({"names": copy, "ids": np.arange(3)}) == here
+    other = np.array(["Memento (2001)", "Alien (1979)", None], dtype=object)
+    assert checkpoints.fingerprint({"names": other, "ids": np.arange(3)}) != here
+    runs = {subprocess.run([sys.executable, "-c", FINGERPRINT_NAMES], capture_output=True,
+                           text=True, check=True, env={**__import__("os").environ,
+                                                        "PYTHONHASHSEED": str(seed)}
+                           ).stdout.strip() for seed in (1, 2)}
+    assert runs == {here}
