@@ -9,7 +9,8 @@ import pytest
 
 from course_lib.kg import (EDGE_TYPES, HAS_ACTOR, HAS_DIRECTOR, HAS_GENRE, RATES,
                            cold_start_movies, link_report, movielens_knowledge_graph,
-                           neighbourhood, relation_coverage, relation_edge_index, reverse)
+                           neighbourhood, relation_coverage, relation_edge_index, reverse,
+                           slice_recall)
 from course_lib.metrics import ranking_metrics, roc_auc
 
 
@@ -138,3 +139,30 @@ def test_link_report_on_hand_made_embeddings(tiny_graph):
     assert report["recall@2"] == ranking_metrics(
         zu @ zm.T, tiny_graph.edge_index[:, split.test],
         tiny_graph.edge_index[:, split.message_edges("test")], ks=(2,))["recall@2"]
+
+
+def test_slice_recall_is_ranking_metrics_recall_with_candidates():
+    """Chapter 5's exercise reference, written out for the learner, against the vectorised
+    ranking_metrics (tested against a brute-force loop in test_metrics) on ties, repeats and
+    seen held-out pairs."""
+    rng = np.random.default_rng(0)
+    compared = 0
+    for trial in range(300):
+        users, movies = int(rng.integers(1, 6)), int(rng.integers(2, 12))
+        scores = (rng.integers(0, 3, (users, movies)).astype(float) if trial % 2
+                  else rng.normal(size=(users, movies)))
+        held = np.stack([rng.integers(0, users, 8), rng.integers(0, movies, 8)])
+        seen = np.stack([rng.integers(0, users, 5), rng.integers(0, movies, 5)])
+        part = rng.choice(movies, int(rng.integers(1, movies + 1)))
+        k = int(rng.integers(1, 6))
+        try:
+            expected = ranking_metrics(scores, held, seen, ks=(k,), candidates=part)[f"recall@{k}"]
+        except ValueError:
+            with pytest.raises(ValueError):
+                slice_recall(scores, held, seen, part, k)
+            continue
+        before = scores.copy()
+        assert slice_recall(scores, held, seen, part, k) == pytest.approx(expected, abs=1e-12)
+        assert np.array_equal(scores, before)
+        compared += 1
+    assert compared > 200

@@ -45,8 +45,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("graph_tasks", "to_graphstuple"): "jraph's graph container (GraphsTuple); PyG's is to_data",
     ("graph_tasks", "batch_and_pad"): "jit needs static shapes, so JAX pads a batch of graphs; "
                                       "PyG's Batch needs no padding",
-    ("hetero", "mean_by_relation"): "chapter 5's PyG exercise (its JAX exercise is "
-                                    "nn.sum_by_destination): each framework teaches one piece",
+    ("hetero", "mean_by_relation"): "chapter 5 shows one relation's mean aggregation with it "
+                                    "(a director's genre profile); JAX's SAGE layers aggregate "
+                                    "inside nn.SAGEConv",
     ("lightgcn", "LightGCN"): "PyG ships LightGCN (torch_geometric.nn.models.LightGCN); flax has "
                               "none, so the JAX module defines it",
     ("message_passing", "set_gcn_weights"): "loads numpy weights into PyG's GCNConv; JAX passes "
@@ -66,8 +67,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("nn", "edge_types"): "splits a GraphsTuple's edges by type; HeteroData keeps them apart",
     ("nn", "hetero_conv"): "one convolution per edge type, then a per-destination sum: "
                            "PyG's HeteroConv does this inside the module",
-    ("nn", "sum_by_destination"): "the per-destination sum inside PyG's HeteroConv, written out "
-                                  "(and chapter 5's JAX exercise)",
+    ("nn", "sum_by_destination"): "the per-destination sum inside PyG's HeteroConv, written "
+                                  "out (chapter 5 checks it against HeteroConv)",
     ("sage", "Classifier"): "the PyG model's decoder is a module so that to_hetero can convert "
                             "the encoder alone; the JAX model decodes inline",
     ("sage", "link_loaders"): "PyG trains on sampled subgraphs (LinkNeighborLoader); JAX trains "

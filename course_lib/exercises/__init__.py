@@ -126,6 +126,12 @@ class Exercise:
       that puts a result in a canonical order (say, edges sorted); a result that differs from the
       reference's but not after ``canonical`` of both is accepted. It must keep array types (index
       with arrays, do not convert), so that a wrong type is still reported.
+    * ``op_by_op``: a JAX attempt runs under ``jax.disable_jit`` (so that the time limit stops an
+      endless ``lax.while_loop``); ``False`` runs it as plain JAX, for a training step, which op
+      by op takes seconds per case.
+    * ``view``: for a result the comparison cannot read as it is (a flax ``TrainState``), a
+      function giving what to compare (a dict of its arrays); applied to the reference's result
+      and, where it applies, to the attempt's, and used in the report.
     * ``kinks``: for a function that is not differentiable everywhere (``|x|`` at 0), a function
       of the case's arguments (as numpy) giving, per gradient argument, a boolean mask of the
       entries at a kink. There any finite gradient no larger in magnitude than the reference's
@@ -154,6 +160,8 @@ class Exercise:
     jit_cases: int = 5  # random cases also run under jax.jit (all hand-written ones are)
     time_limit: float = 5.0
     canonical: Callable | None = None
+    view: Callable | None = None
+    op_by_op: bool = True
     kinks: Callable | None = None
     mistakes: list[Callable] = field(default_factory=list)
     variants: list[Callable] = field(default_factory=list)
@@ -256,7 +264,18 @@ class Exercise:
         static = tuple(self.parameters.index(n) for n in self.static_argnames)
         return jax.jit(self.reference, static_argnums=static)(*args)
 
+    def _view(self, result):
+        """What the checker compares and shows of a result (``view``; the result itself when
+        there is none or it does not apply)."""
+        if self.view is None:
+            return result
+        try:
+            return self.view(result)
+        except Exception:  # noqa: BLE001 - not the expected kind: compared (and reported) raw
+            return result
+
     def compare(self, expected, got, where: str = "") -> str | None:
+        expected, got = self._view(expected), self._view(got)
         try:
             problem = compare(expected, got, self.rtol, self.atol, where, returns=self.returns,
                               integers=self.integers)
@@ -373,6 +392,7 @@ class Exercise:
         return None
 
     def _fail(self, case, expected, got, problem, seed, output, index) -> Result:
+        expected, got = self._view(expected), self._view(got)
         return Result("failed", self._report(case, expected, got, problem, seed, output.text()),
                       case, seed=seed, cases_run=index + 1, output=output.text())
 
@@ -536,7 +556,7 @@ def _learner_call(exercise: Exercise, output: _Capture, disable_jit: bool = True
     """Time limit and captured output around a call of the learner's code. JAX runs op by op
     (``jax.disable_jit``) so that ``lax.while_loop`` loops in Python, where the limit reaches it."""
     with contextlib.ExitStack() as stack:
-        if exercise.framework == "jax" and disable_jit:
+        if exercise.framework == "jax" and disable_jit and exercise.op_by_op:
             import jax
 
             stack.enter_context(jax.disable_jit())
@@ -875,6 +895,16 @@ def _fmt(x, max_items: int) -> str:
 def _fmt_unsafe(x, max_items: int) -> str:
     if x is None:
         return "None"
+    if type(x).__name__ == "TrainState" and hasattr(x, "opt_state"):   # flax: shapes, not values
+        import jax
+
+        shapes = {jax.tree_util.keystr(k): tuple(np.shape(v)) for k, v in
+                  jax.tree_util.tree_flatten_with_path(x.params)[0]}
+        return f"TrainState(step={int(x.step)}, params of shapes {shapes}, an optax optimiser)"
+    if isinstance(x, dict) and len(x) > 8:        # a long dict: the first entries, then a count
+        shown = list(x.items())[:4]
+        return ("{" + ", ".join(f"{k!r}: {_fmt(v, 6)}" for k, v in shown)
+                + f", ... ({len(x) - 4} more entries)}}")
     if isinstance(x, tuple | list) and not _is_arraylike(x):
         inner = ", ".join(_fmt(v, max_items) for v in x[:max_items])
         more = ", ..." if len(x) > max_items else ""

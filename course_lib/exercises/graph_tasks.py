@@ -3,13 +3,20 @@
 Each exercise lists plausible wrong answers (``_wrong_*``, which the checker must reject) and
 correct but different answers (``_right_*``, which it must accept). They are self-contained: a
 test pastes their source into the notebook cell, where only ``np``, ``pd``, ``torch``, ``jax``,
-``jnp`` and ``jraph`` exist.
+``jnp``, ``jraph`` and the notebook's imports (``cross_entropy``, ``TrainState``) exist.
 """
 
 from __future__ import annotations
 
+import functools
+
+import jax
+import jax.numpy as jnp
+import jraph
 import numpy as np
 
+from ..jax.graph_tasks import node_train_step
+from ..jax.nn import cross_entropy
 from ..message_passing import aggregate_sum, mean_readout, symmetric_norm
 from . import Case, Exercise, listed, register
 
@@ -468,4 +475,275 @@ register(Exercise(
               _wrong_readout_unique_counts, _wrong_readout_reduceat, _wrong_readout_list,
               _wrong_readout_memorised],
     variants=[_right_readout_loop, _right_readout_matrix],
+))
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 4: node_train_step (JAX). The chapter's node classifier runs it jitted once per epoch:
+# a flax TrainState in (the GCN's apply_fn, params, Adam with weight decay and its state, the
+# step count), a new one out with the loss; the graph, the labels and the labelled nodes are
+# arguments. The checker compares the new state's step, params and optimiser state and the loss.
+# ------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _step_model():
+    import optax
+
+    from ..jax.graph_tasks import GCN
+
+    model = GCN(4, 3)
+    # Adam with torch-style weight decay, as the chapter's optimiser (_adam in jax.graph_tasks)
+    tx = optax.chain(optax.add_decayed_weights(5e-4), optax.adam(0.05))
+    return model, tx
+
+
+@jax.jit
+def _step_init(key, graph):
+    return _step_model()[0].init(key, graph)
+
+
+def _step_apply(params, graph):
+    """The GCN's apply (one module-level function, so that every case's state compiles once)."""
+    return _step_model()[0].apply(params, graph)
+
+
+def _step_graph(x, senders, receivers):
+    n, e = len(x), len(senders)
+    return jraph.GraphsTuple(nodes=jnp.asarray(x, jnp.float32), edges=None,
+                             senders=jnp.asarray(senders, jnp.int32),
+                             receivers=jnp.asarray(receivers, jnp.int32),
+                             n_node=jnp.array([n]), n_edge=jnp.array([e]), globals=None)
+
+
+def _step_state(graph, seed: int, trained: int, labels, train_nodes):
+    """A fresh state (``trained=0``) or one that took ``trained`` steps already (so that Adam's
+    moments and the step count are not at their start)."""
+    from flax.training.train_state import TrainState
+
+    from ..jax.graph_tasks import node_train_step
+
+    model, tx = _step_model()
+    params = _step_init(jax.random.key(seed), graph)
+    state = TrainState.create(apply_fn=_step_apply, params=params, tx=tx)
+    for _ in range(trained):
+        state, _ = node_train_step(state, graph, labels, train_nodes)
+    return state
+
+
+def _step_case(description, x, senders, receivers, labels, train_nodes, seed, trained):
+    graph = _step_graph(x, senders, receivers)
+    labels = jnp.asarray(labels, jnp.int32)
+    train_nodes = jnp.asarray(train_nodes, jnp.int32)
+    return Case(description, (_step_state(graph, seed, trained, labels, train_nodes), graph,
+                              labels, train_nodes))
+
+
+def _step_view(result):
+    """``(state, loss)`` as a dict of arrays: the step, every parameter, every optimiser array."""
+    from flax.training.train_state import TrainState
+
+    state, loss = result
+    if not isinstance(state, TrainState):
+        raise TypeError("not a TrainState")
+    path = jax.tree_util.keystr
+    return ({"step": int(state.step),
+             **{f"params{path(k)}": v
+                for k, v in jax.tree_util.tree_flatten_with_path(state.params)[0]},
+             **{f"opt_state{path(k)}": v
+                for k, v in jax.tree_util.tree_flatten_with_path(state.opt_state)[0]}},
+            loss)
+
+
+@functools.lru_cache(maxsize=1)     # the same objects every time: cases are data
+def _step_cases() -> tuple[Case, ...]:
+    path = ([0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2])
+    x4 = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, -0.5], [0.5, 0.5, 0.0], [-1.0, 0.0, 1.0]])
+    return (
+        _step_case("a path 0-1-2-3, fresh state (step 0), labelled nodes 0 and 3", x4, *path,
+                   [0, 1, 2, 1], [0, 3], seed=0, trained=0),
+        _step_case("the same path after 3 steps (Adam's moments are not zero): labelled "
+                   "nodes 3, 1 (unsorted)", x4, *path, [0, 1, 2, 1], [3, 1], seed=0, trained=3),
+        _step_case("every node labelled", x4, *path, [2, 2, 0, 1], [0, 1, 2, 3], seed=1,
+                   trained=0),
+        _step_case("one labelled node; node 4 isolated (no edges)",
+                   np.vstack([x4, [[0.0, 0.0, 2.0]]]), *path, [0, 1, 2, 1, 0], [4],
+                   seed=2, trained=1),
+    )
+
+
+def _step_random(rng: np.random.Generator) -> Case:
+    # few shapes (each costs JAX a compile): 5 nodes, 8 directed edges, 2 or 3 labelled
+    n = 5
+    senders, receivers = rng.integers(0, n, 8), rng.integers(0, n, 8)
+    x = rng.normal(size=(n, 3)).round(2)
+    labels = rng.integers(0, 3, n)
+    train_nodes = rng.choice(n, int(rng.choice([2, 3])), replace=False)
+    trained = int(rng.choice([0, 2]))
+    return _step_case(f"{n} nodes, edges {np.stack([senders, receivers]).tolist()}, labels "
+                      f"{labels.tolist()}, labelled nodes {train_nodes.tolist()}, after "
+                      f"{trained} steps", x, senders, receivers, labels, train_nodes,
+                      int(rng.integers(1 << 20)), trained)
+
+
+# the loss over every node: the unlabelled nodes' labels leak into training
+def _wrong_step_all_nodes(state, graph, labels, train_nodes):
+    def loss_fn(params):
+        return cross_entropy(state.apply_fn(params, graph), labels)
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    return state.apply_gradients(grads=grads), loss
+
+
+# computes the loss and the gradient but returns the old state: nothing ever trains
+def _wrong_step_no_update(state, graph, labels, train_nodes):
+    def loss_fn(params):
+        logits = state.apply_fn(params, graph)
+        return cross_entropy(logits[train_nodes], labels[train_nodes])
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    state.apply_gradients(grads=grads)      # the new state is thrown away
+    return state, loss
+
+
+# plain gradient descent by hand: the optimiser (Adam, weight decay) and its state are skipped
+def _wrong_step_sgd(state, graph, labels, train_nodes):
+    def loss_fn(params):
+        logits = state.apply_fn(params, graph)
+        return cross_entropy(logits[train_nodes], labels[train_nodes])
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    params = jax.tree_util.tree_map(lambda p, g: p - 0.05 * g, state.params, grads)
+    return state.replace(params=params), loss
+
+
+# returns the loss of the updated parameters, not the loss the gradient came from
+def _wrong_step_loss_after(state, graph, labels, train_nodes):
+    def loss_fn(params):
+        logits = state.apply_fn(params, graph)
+        return cross_entropy(logits[train_nodes], labels[train_nodes])
+
+    grads = jax.grad(loss_fn)(state.params)
+    state = state.apply_gradients(grads=grads)
+    return state, loss_fn(state.params)
+
+
+# adds the gradient: gradient ascent makes the loss grow
+def _wrong_step_ascent(state, graph, labels, train_nodes):
+    def loss_fn(params):
+        logits = state.apply_fn(params, graph)
+        return cross_entropy(logits[train_nodes], labels[train_nodes])
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    grads = jax.tree_util.tree_map(lambda g: -g, grads)
+    return state.apply_gradients(grads=grads), loss
+
+
+# the loss function ignores its argument and reads state.params: the gradient is zero
+def _wrong_step_closure(state, graph, labels, train_nodes):
+    def loss_fn(params):
+        logits = state.apply_fn(state.params, graph)
+        return cross_entropy(logits[train_nodes], labels[train_nodes])
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    return state.apply_gradients(grads=grads), loss
+
+
+# loss.item(): a Python float is fine eagerly, but a traced value has none under jax.jit
+def _wrong_step_item(state, graph, labels, train_nodes):
+    def loss_fn(params):
+        logits = state.apply_fn(params, graph)
+        return cross_entropy(logits[train_nodes], labels[train_nodes])
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    return state.apply_gradients(grads=grads), loss.item()
+
+
+# the new parameters from optax, but the optimiser state and the step are not carried on
+def _wrong_step_params_only(state, graph, labels, train_nodes):
+    def loss_fn(params):
+        logits = state.apply_fn(params, graph)
+        return cross_entropy(logits[train_nodes], labels[train_nodes])
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    updates, _ = state.tx.update(grads, state.opt_state, state.params)
+    params = jax.tree_util.tree_map(lambda p, u: p + u, state.params, updates)
+    return state.replace(params=params), loss
+
+
+# the loss summed over the labelled nodes instead of averaged
+def _wrong_step_sum(state, graph, labels, train_nodes):
+    def loss_fn(params):
+        logits = state.apply_fn(params, graph)
+        return cross_entropy(logits[train_nodes], labels[train_nodes]) * train_nodes.shape[0]
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    return state.apply_gradients(grads=grads), loss
+
+
+# the labels of the first len(train_nodes) nodes, not of the labelled nodes
+def _wrong_step_label_rows(state, graph, labels, train_nodes):
+    def loss_fn(params):
+        logits = state.apply_fn(params, graph)
+        return cross_entropy(logits[train_nodes], labels[:train_nodes.shape[0]])
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    return state.apply_gradients(grads=grads), loss
+
+
+# jax.grad and the loss computed separately (two passes, the same numbers)
+def _right_step_grad_then_loss(state, graph, labels, train_nodes):
+    def loss_fn(params):
+        logits = state.apply_fn(params, graph)
+        return cross_entropy(logits[train_nodes], labels[train_nodes])
+
+    grads = jax.grad(loss_fn)(state.params)
+    return state.apply_gradients(grads=grads), loss_fn(state.params)
+
+
+# what apply_gradients does, written out: tx.update, apply the updates, count the step
+def _right_step_by_hand(state, graph, labels, train_nodes):
+    def loss_fn(params):
+        logits = state.apply_fn(params, graph)
+        return cross_entropy(logits[train_nodes], labels[train_nodes])
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
+    params = jax.tree_util.tree_map(lambda p, u: p + u, state.params, updates)
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), loss
+
+
+# a boolean mask of the labelled nodes and a masked mean of the per-node losses
+def _right_step_mask(state, graph, labels, train_nodes):
+    mask = jnp.zeros(labels.shape[0], dtype=bool).at[train_nodes].set(True)
+
+    def loss_fn(params):
+        logits = state.apply_fn(params, graph)
+        return cross_entropy(logits, labels, mask)
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    return state.apply_gradients(grads=grads), loss
+
+
+register(Exercise(
+    name="node_train_step",
+    reference=node_train_step,
+    cases=lambda: list(_step_cases()),
+    random_case=_step_random,
+    framework="jax",
+    returns=("jax",),
+    view=_step_view,
+    op_by_op=False,
+    rtol=1e-4,
+    atol=1e-6,
+    jit_cases=2,
+    time_limit=20.0,
+    hint="write loss_fn(params): the logits state.apply_fn(params, graph), then cross_entropy "
+         "of the rows train_nodes against labels[train_nodes]; loss, grads = "
+         "jax.value_and_grad(loss_fn)(state.params); return "
+         "(state.apply_gradients(grads=grads), loss), the new state first.",
+    mistakes=[_wrong_step_all_nodes, _wrong_step_no_update, _wrong_step_sgd,
+              _wrong_step_loss_after, _wrong_step_ascent, _wrong_step_closure, _wrong_step_item,
+              _wrong_step_params_only, _wrong_step_sum, _wrong_step_label_rows],
+    variants=[_right_step_grad_then_loss, _right_step_by_hand, _right_step_mask],
 ))

@@ -3,16 +3,11 @@
 
 from __future__ import annotations
 
-
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-import torch
 
-from ..jax.nn import sum_by_destination
-from ..kg import relation_edge_index
-from ..pyg.hetero import mean_by_relation
-from . import Case, Exercise, register
+from ..kg import relation_edge_index, slice_recall
+from . import Case, Exercise, listed, register
 
 # -------------------------------------------------------------------------------------------------
 # relation_edge_index: build_knowledge_graph passes a DataFrame (index reset, or repeated after
@@ -223,324 +218,268 @@ register(Exercise(
 ))
 
 # -------------------------------------------------------------------------------------------------
-# mean_by_relation: the notebook passes genre features (float32 tensor from numpy), a [2, E]
-# int64 tensor of (movie, director) edges and a Python int; the result is a torch tensor and a
-# SAGE layer learns through it.
+# slice_recall: the notebook passes popularity scores (float64 [U, M], every user the same row),
+# the test positives and the test-time message-passing edges ([2, n] int64 from the split) and
+# the cold movies (sorted int64) or every movie; link_report passes a model's scores z_u . z_m.
+# The result is a Python float, printed and put in the chapter's table.
 # -------------------------------------------------------------------------------------------------
 
 
-def _mean_by_relation_cases() -> list[Case]:
-    x = torch.arange(12, dtype=torch.float32).reshape(4, 3)
+def _pairs(pairs) -> np.ndarray:
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2).T.copy()
+
+
+def _slice_cases() -> list[Case]:
+    scores = np.array([[4.0, 3.0, 2.0, 1.0, 0.5, 0.0],
+                       [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]])
+    tied = np.array([[1.0, 2.0, 2.0, 2.0, 0.0], [3.0, 3.0, 1.0, 3.0, 3.0]])
     return [
-        Case("4 movies -> 3 directors with 1, 2 and 1 movies",
-             (x, torch.tensor([[0, 1, 2, 3], [0, 1, 1, 2]]), 3)),
-        Case("a destination without edges (1) gets zeros; more destinations than sources",
-             (x, torch.tensor([[3, 2], [0, 5]]), 6)),
-        Case("sources and destinations of different types: row 0 indexes x_src only",
-             (x[:2], torch.tensor([[1, 0, 1], [3, 3, 0]]), 4)),
-        Case("no edges", (x, torch.zeros(2, 0, dtype=torch.long), 2)),
-        Case("the edge 2 -> 0 is listed twice: each listed edge counts, as in PyG's mean "
-             "aggregation (destination 0: mean of rows 2, 2 and 1)",
-             (x, torch.tensor([[2, 1, 2, 3], [0, 0, 0, 1]]), 2)),
+        Case("2 users, 6 movies, slice = movies 2..5, k = 2; user 0 rated movie 2 already",
+             (scores, _pairs([(0, 3), (0, 5), (1, 5), (1, 0)]), _pairs([(0, 2)]),
+              np.array([2, 3, 4, 5]), 2)),
+        Case("user 1's only held-out movie (0) is outside the slice: user 1 is not counted",
+             (scores, _pairs([(0, 4), (1, 0)]), _pairs([]), np.array([3, 4]), 1)),
+        Case("ties: movies 1, 2 and 3 score 2 for user 0; the lower index wins, k = 1",
+             (tied, _pairs([(0, 2), (1, 4)]), _pairs([(1, 0)]), np.array([1, 2, 3, 4]), 1)),
+        Case("the slice given unsorted and with a repeat; a held-out pair listed twice",
+             (scores, _pairs([(0, 1), (0, 1), (0, 4), (1, 1)]), _pairs([]),
+              np.array([4, 1, 4, 0]), 2)),
+        Case("a held-out pair the user has also seen cannot be found: it is not counted",
+             (scores, _pairs([(0, 0), (0, 3), (1, 2)]), _pairs([(0, 0), (1, 5)]),
+              np.array([0, 1, 2, 3, 4, 5]), 3)),
+        Case("k larger than the slice: every unseen movie of the slice is in the top k",
+             (scores, _pairs([(0, 5), (1, 1)]), _pairs([(1, 2)]), np.array([1, 2, 5]), 10)),
+        Case("every movie is the slice: plain recall@k",
+             (scores, _pairs([(0, 0), (0, 5), (1, 5), (1, 4), (1, 0)]), _pairs([(1, 3)]),
+              np.arange(6), 2)),
     ]
 
 
-def _mean_by_relation_random(rng: np.random.Generator) -> Case:
-    # at most 12 numbers per argument, so that a counterexample is printed in full
-    n_src, f, num_dst = int(rng.integers(1, 7)), int(rng.integers(1, 3)), int(rng.integers(1, 7))
-    n_edges = 0 if rng.random() < 0.08 else int(rng.integers(1, 6))
-    active = rng.choice(num_dst, int(rng.integers(1, num_dst + 1)), replace=False)
-    src, dst = rng.integers(0, n_src, n_edges), rng.choice(active, n_edges)
-    again = rng.integers(0, n_edges, 1 if n_edges and rng.random() < 0.5 else 0)
-    src, dst = np.concatenate([src, src[again]]), np.concatenate([dst, dst[again]])
-    order = rng.permutation(len(src))
-    edge_index = torch.from_numpy(np.stack([src[order], dst[order]]).astype(np.int64))
-    x = torch.from_numpy(rng.normal(size=(n_src, f)).round(2).astype(np.float32))
-    repeated = len(src) - len(set(zip(src.tolist(), dst.tolist())))
-    isolated = num_dst - len(np.unique(dst))
-    return Case(f"{len(src)} edges ({repeated} repeated, unsorted) from {n_src} sources to "
-                f"{num_dst} destination{'s' if num_dst > 1 else ''}, {isolated} without edges",
-                (x, edge_index, num_dst))
-
-
-# the sum of the sources' rows, not their mean
-def _wrong_mbr_sum(x_src, edge_index, num_dst):
-    return x_src.new_zeros(num_dst, x_src.size(1)).index_add_(0, edge_index[1],
-                                                              x_src[edge_index[0]])
-
-
-# reads edge_index the wrong way round (row 0 as destinations)
-def _wrong_mbr_rows_swapped(x_src, edge_index, num_dst):
-    src, dst = edge_index[1], edge_index[0]
-    n = max(num_dst, x_src.size(0), int(src.max()) + 1 if src.numel() else 0)
-    total = x_src.new_zeros(n, x_src.size(1)).index_add_(
-        0, dst, x_src[src.clamp(max=x_src.size(0) - 1)])
-    count = torch.bincount(dst, minlength=n).clamp(min=1).to(x_src.dtype)
-    return (total / count.unsqueeze(1))[:num_dst]
-
-
-# divides by a degree of 0: NaN rows for destinations without edges
-def _wrong_mbr_nan_isolated(x_src, edge_index, num_dst):
-    total = x_src.new_zeros(num_dst, x_src.size(1)).index_add_(0, edge_index[1],
-                                                               x_src[edge_index[0]])
-    count = torch.bincount(edge_index[1], minlength=num_dst).to(x_src.dtype)
-    return total / count.unsqueeze(1)
-
-
-# divides every destination by the total number of edges, not by its own degree
-def _wrong_mbr_global_mean(x_src, edge_index, num_dst):
-    total = x_src.new_zeros(num_dst, x_src.size(1)).index_add_(0, edge_index[1],
-                                                               x_src[edge_index[0]])
-    return total / max(edge_index.size(1), 1)
-
-
-# a dense 0/1 adjacency: an edge listed twice is counted once
-def _wrong_mbr_dense_once(x_src, edge_index, num_dst):
-    adj = x_src.new_zeros(num_dst, x_src.size(0))
-    adj[edge_index[1], edge_index[0]] = 1.0
-    return adj @ x_src / adj.sum(dim=1, keepdim=True).clamp(min=1)
-
-
-# torch.unique(return_counts=True) drops destinations without edges: counts misaligned
-def _wrong_mbr_unique_counts(x_src, edge_index, num_dst):
-    total = x_src.new_zeros(num_dst, x_src.size(1)).index_add_(0, edge_index[1],
-                                                               x_src[edge_index[0]])
-    _, count = torch.unique(edge_index[1], return_counts=True)
-    return total / count.to(x_src.dtype).unsqueeze(1)
-
-
-# computes in numpy (.detach().numpy()): right values, but no gradient reaches x_src
-def _wrong_mbr_via_numpy(x_src, edge_index, num_dst):
-    x = x_src.detach().numpy()
-    src, dst = edge_index.numpy()
-    total = np.zeros((num_dst, x.shape[1]), dtype=x.dtype)
-    np.add.at(total, dst, x[src])
-    count = np.maximum(np.bincount(dst, minlength=num_dst), 1).astype(x.dtype)
-    return torch.from_numpy(total / count[:, None])
-
-
-# .mean(dim=1) of a sparse tensor: torch raises NotImplementedError (and it would divide by
-# the number of sources, not the degree)
-def _wrong_mbr_sparse_mean(x_src, edge_index, num_dst):
-    values = x_src[edge_index[0]]
-    idx = torch.stack([edge_index[1], edge_index[0]])
-    sparse = torch.sparse_coo_tensor(idx, values, (num_dst, x_src.size(0), x_src.size(1)))
-    return sparse.mean(dim=1)
-
-
-# memorises which cases need the division (the hand-written ones, by their sizes); sums otherwise
-def _wrong_mbr_memorised(x_src, edge_index, num_dst):
-    total = x_src.new_zeros(num_dst, x_src.size(1)).index_add_(0, edge_index[1],
-                                                               x_src[edge_index[0]])
-    if (x_src.size(0), edge_index.size(1), num_dst) not in {(4, 4, 3), (4, 2, 6), (2, 3, 4),
-                                                            (4, 0, 2), (4, 4, 2)}:
-        return total
-    count = torch.bincount(edge_index[1], minlength=num_dst).clamp(min=1)
-    return total / count.unsqueeze(1)
-
-
-# scatter_reduce with reduce="mean", include_self=False (destinations without edges stay 0)
-def _right_mbr_scatter_reduce(x_src, edge_index, num_dst):
-    src, dst = edge_index
-    index = dst.unsqueeze(1).expand(-1, x_src.size(1))
-    out = x_src.new_zeros(num_dst, x_src.size(1))
-    return out.scatter_reduce(0, index, x_src[src], reduce="mean", include_self=False)
-
-
-# a dense adjacency that counts repeated edges (index_put_ with accumulate=True), row-normalised
-def _right_mbr_dense_counts(x_src, edge_index, num_dst):
-    adj = x_src.new_zeros(num_dst, x_src.size(0))
-    adj.index_put_((edge_index[1], edge_index[0]), x_src.new_ones(edge_index.size(1)),
-                   accumulate=True)
-    return adj @ x_src / adj.sum(dim=1, keepdim=True).clamp(min=1)
-
-
-register(Exercise(
-    name="mean_by_relation",
-    reference=mean_by_relation,
-    cases=_mean_by_relation_cases,
-    random_case=_mean_by_relation_random,
-    framework="torch",
-    returns=("torch",),
-    grad_argnames=("x_src",),
-    hint="gather x_src[edge_index[0]], add the rows into a [num_dst, F] zero tensor at "
-         "edge_index[1] (index_add_ or scatter_add), and divide by each destination's number of "
-         "edges (torch.bincount with minlength=num_dst), using 1 where it is 0.",
-    mistakes=[_wrong_mbr_sum, _wrong_mbr_rows_swapped, _wrong_mbr_nan_isolated,
-              _wrong_mbr_global_mean, _wrong_mbr_dense_once, _wrong_mbr_unique_counts,
-              _wrong_mbr_via_numpy, _wrong_mbr_sparse_mean, _wrong_mbr_memorised],
-    variants=[_right_mbr_scatter_reduce, _right_mbr_dense_counts],
-))
-
-# -------------------------------------------------------------------------------------------------
-# sum_by_destination: hetero_conv calls it inside the jitted training step with a dict of jax
-# arrays keyed by (src, relation, dst) tuples; the gradient flows back to every convolution.
-# -------------------------------------------------------------------------------------------------
-
-
-def _sum_cases() -> list[Case]:
-    h = {t: jnp.arange(6, dtype=jnp.float32).reshape(3, 2) * (i + 1)
-         for i, t in enumerate(("rates", "has_genre", "has_actor", "rev_rates"))}
-    return [
-        Case("three edge types end at movie, one at user",
-             ({("user", "rates", "movie"): h["rates"],
-               ("genre", "rev_has_genre", "movie"): h["has_genre"],
-               ("actor", "rev_has_actor", "movie"): h["has_actor"],
-               ("movie", "rev_rates", "user"): h["rev_rates"][:2]},)),
-        Case("one edge type per destination: nothing to add",
-             ({("user", "rates", "movie"): h["rates"],
-               ("movie", "rev_rates", "user"): h["rev_rates"]},)),
-        Case("two edge types from the same source type to the same destination",
-             ({("movie", "has_director", "person"): h["rates"],
-               ("movie", "has_actor", "person"): -h["has_actor"]},)),
-        Case("a single edge type", ({("movie", "has_genre", "genre"): h["has_genre"]},)),
-    ]
-
-
-_RELATIONS = {("user", "movie"): "rates", ("movie", "genre"): "has_genre",
-              ("movie", "director"): "has_director", ("movie", "actor"): "has_actor"}
-
-
-def _sum_random(rng: np.random.Generator) -> Case:
-    types = ["user", "movie", "genre", "director", "actor"]
-    # [2 or 3, 2] arrays, the hand-written cases' shapes: each new shape costs a JAX compile
-    sizes = {t: int(rng.integers(2, 4)) for t in types}
-    f = 2
-    targets = list(rng.choice(types, int(rng.integers(1, 4)), replace=False))
-    keys = []
-    for _ in range(int(rng.integers(1, 7))):
-        src, dst = str(rng.choice(types)), str(rng.choice(targets))
-        rel = _RELATIONS.get((src, dst)) or ("rev_" + _RELATIONS[(dst, src)]
-                                             if (dst, src) in _RELATIONS else f"linked_{src}")
-        if rng.random() < 0.3:
-            rel = f"also_{rel}"
-        if (src, rel, dst) not in keys:
-            keys.append((src, rel, dst))
-    outputs = {k: jnp.asarray(rng.normal(size=(sizes[k[2]], f)).round(2).astype(np.float32))
-               for k in keys}
-    per_dst = {d: sum(k[2] == d for k in keys) for d in dict.fromkeys(k[2] for k in keys)}
-    return Case(f"{len(keys)} edge types into {len(per_dst)} destination types "
-                f"({', '.join(f'{n} into {d}' for d, n in per_dst.items())})", (outputs,))
-
-
-# groups by the source type (first entry of the key) instead of the destination
-def _wrong_sbd_by_source(outputs):
-    out = {}
-    for (src, _, dst), h in outputs.items():
-        out[src] = h if src not in out else out[src] + h
-    return out
-
-
-# overwrites instead of adding: the last edge type into a destination wins
-def _wrong_sbd_last_wins(outputs):
-    return {dst: h for (_, _, dst), h in outputs.items()}
-
-
-# averages the edge types into a destination (HeteroConv's aggr='mean', not 'sum')
-def _wrong_sbd_mean(outputs):
-    out, n = {}, {}
-    for (_, _, dst), h in outputs.items():
-        out[dst] = h if dst not in out else out[dst] + h
-        n[dst] = n.get(dst, 0) + 1
-    return {k: v / n[k] for k, v in out.items()}
-
-
-# keyed by the relation name (middle entry) instead of the destination type
-def _wrong_sbd_by_relation(outputs):
-    return {rel: h for (_, rel, _), h in outputs.items()}
-
-
-# sums with numpy: the result is a numpy array and fails inside the jitted training step
-def _wrong_sbd_numpy_sum(outputs):
-    groups = {}
-    for (_, _, dst), h in outputs.items():
-        groups.setdefault(dst, []).append(h)
-    return {dst: np.sum(hs, axis=0) for dst, hs in groups.items()}
-
-
-# np.add converted back with jnp.asarray: right values, but numpy cannot trace under jax.jit
-def _wrong_sbd_np_add(outputs):
-    out = {}
-    for (_, _, dst), h in outputs.items():
-        out[dst] = h if dst not in out else jnp.asarray(np.add(out[dst], h))
-    return out
-
-
-# consumes the caller's dictionary with popitem (changes the argument in place)
-def _wrong_sbd_pops(outputs):
-    out = {}
-    while outputs:
-        (_, _, dst), h = outputs.popitem()
-        out[dst] = h if dst not in out else out[dst] + h
-    return out
-
-
-# right sums, but kept in the caller's dict: the first output of each destination is replaced
-def _wrong_sbd_in_callers_dict(outputs):
-    first = {}
-    for key, h in outputs.items():
-        dst = key[2]
-        if dst in first:
-            outputs[first[dst]] = outputs[first[dst]] + h
+def _slice_random(rng: np.random.Generator) -> Case:
+    while True:
+        users, movies = int(rng.integers(1, 5)), int(rng.integers(3, 9))
+        if rng.random() < 0.5:   # few distinct values: ties everywhere
+            scores = rng.integers(0, 4, (users, movies)).astype(np.float64)
         else:
-            first[dst] = key
-    return {dst: outputs[key] for dst, key in first.items()}
+            scores = rng.normal(size=(users, movies)).round(2)
+        held = _pairs(np.stack([rng.integers(0, users, 6), rng.integers(0, movies, 6)]).T)
+        seen = _pairs(np.stack([rng.integers(0, users, 4), rng.integers(0, movies, 4)]).T)
+        part = rng.choice(movies, int(rng.integers(1, movies + 1)),
+                          replace=bool(rng.random() < 0.3))
+        k = int(rng.integers(1, 6))
+        try:
+            slice_recall(scores, held, seen, part, k)
+        except ValueError:   # no user with a held-out movie in the slice: draw again
+            continue
+        return Case(f"{users} users, {movies} movies, held out {held.T.tolist()}, seen "
+                    f"{seen.T.tolist()}, slice [{listed(part)}], k = {k}",
+                    (scores, held, seen, part, k))
 
 
-# concatenates the outputs into a destination along the features instead of adding them
-def _wrong_sbd_concat(outputs):
-    out = {}
-    for (_, _, dst), h in outputs.items():
-        out[dst] = h if dst not in out else jnp.concatenate([out[dst], h], axis=-1)
-    return out
+# ranks every movie and counts only the slice's held-out movies: the slice competes with the head
+def _wrong_slice_ranks_everything(scores, held_out, seen, movies, k):
+    in_slice = np.isin(np.arange(scores.shape[1]), movies)
+    s = np.array(scores, dtype=float)
+    s[seen[0], seen[1]] = -np.inf
+    recalls = []
+    for u in range(s.shape[0]):
+        rel = {int(m) for uu, m in held_out.T if uu == u and in_slice[m] and s[u, m] > -np.inf}
+        if rel:
+            top = np.lexsort((np.arange(s.shape[1]), -s[u]))[:k]
+            recalls.append(len(rel & set(top.tolist())) / len(rel))
+    return float(np.mean(recalls))
 
 
-# memorises the hand-written cases (by their keys) and sums everything else into one type
-def _wrong_sbd_memorised(outputs):
-    if ("user", "rates", "movie") in outputs and ("movie", "rev_rates", "user") in outputs:
-        movie = [h for (_, _, dst), h in outputs.items() if dst == "movie"]
-        return {"movie": sum(movie[1:], movie[0]),
-                "user": outputs[("movie", "rev_rates", "user")]}
-    if len(outputs) == 2 and ("movie", "has_director", "person") in outputs:
-        return {"person": outputs[("movie", "has_director", "person")]
-                + outputs[("movie", "has_actor", "person")]}
-    if list(outputs) == [("movie", "has_genre", "genre")]:
-        return {"genre": outputs[("movie", "has_genre", "genre")]}
-    first = min(outputs)
-    return {first[2]: sum(h for k, h in outputs.items() if k[2] == first[2])}
+# forgets to remove the movies a user has already seen
+def _wrong_slice_keeps_seen(scores, held_out, seen, movies, k):
+    s = np.full(scores.shape, -np.inf)
+    cols = np.unique(movies)
+    s[:, cols] = scores[:, cols]
+    recalls = []
+    for u in range(s.shape[0]):
+        rel = {int(m) for uu, m in held_out.T if uu == u and m in cols}
+        if rel:
+            top = np.lexsort((np.arange(s.shape[1]), -s[u]))[:k]
+            recalls.append(len(rel & set(top.tolist())) / len(rel))
+    return float(np.mean(recalls))
 
 
-# out.get(dst, 0) + h: starts each destination from the number 0
-def _right_sbd_get_zero(outputs):
-    out = {}
-    for (_, _, dst), h in outputs.items():
-        out[dst] = out.get(dst, 0) + h
-    return out
+# averages over every user, counting a user with nothing to find as recall 0
+def _wrong_slice_all_users(scores, held_out, seen, movies, k):
+    s = np.full(scores.shape, -np.inf)
+    cols = np.unique(movies)
+    s[:, cols] = scores[:, cols]
+    s[seen[0], seen[1]] = -np.inf
+    recalls = []
+    for u in range(s.shape[0]):
+        rel = {int(m) for uu, m in held_out.T if uu == u and s[u, m] > -np.inf}
+        top = np.lexsort((np.arange(s.shape[1]), -s[u]))[:k]
+        recalls.append(len(rel & set(top.tolist())) / len(rel) if rel else 0.0)
+    return float(np.mean(recalls))
 
 
-# groups the arrays per destination, then jnp.stack(...).sum(axis=0)
-def _right_sbd_stack(outputs):
-    groups = {}
-    for key, h in outputs.items():
-        groups.setdefault(key[-1], []).append(h)
-    return {dst: jnp.stack(hs).sum(axis=0) for dst, hs in groups.items()}
+# divides by all of the user's held-out movies, inside the slice or not
+def _wrong_slice_denominator_all(scores, held_out, seen, movies, k):
+    s = np.full(scores.shape, -np.inf)
+    cols = np.unique(movies)
+    s[:, cols] = scores[:, cols]
+    s[seen[0], seen[1]] = -np.inf
+    recalls = []
+    for u in range(s.shape[0]):
+        mine = {int(m) for uu, m in held_out.T if uu == u}
+        rel = {m for m in mine if s[u, m] > -np.inf}
+        if rel:
+            top = np.lexsort((np.arange(s.shape[1]), -s[u]))[:k]
+            recalls.append(len(rel & set(top.tolist())) / len(mine))
+    return float(np.mean(recalls))
+
+
+# divides the hits by k: that is precision@k, not recall
+def _wrong_slice_precision(scores, held_out, seen, movies, k):
+    s = np.full(scores.shape, -np.inf)
+    cols = np.unique(movies)
+    s[:, cols] = scores[:, cols]
+    s[seen[0], seen[1]] = -np.inf
+    recalls = []
+    for u in range(s.shape[0]):
+        rel = {int(m) for uu, m in held_out.T if uu == u and s[u, m] > -np.inf}
+        if rel:
+            top = np.lexsort((np.arange(s.shape[1]), -s[u]))[:k]
+            recalls.append(len(rel & set(top.tolist())) / k)
+    return float(np.mean(recalls))
+
+
+# divides by min(|R_u|, k), another metric's convention, not the chapter's recall
+def _wrong_slice_capped(scores, held_out, seen, movies, k):
+    s = np.full(scores.shape, -np.inf)
+    cols = np.unique(movies)
+    s[:, cols] = scores[:, cols]
+    s[seen[0], seen[1]] = -np.inf
+    recalls = []
+    for u in range(s.shape[0]):
+        rel = {int(m) for uu, m in held_out.T if uu == u and s[u, m] > -np.inf}
+        if rel:
+            top = np.lexsort((np.arange(s.shape[1]), -s[u]))[:k]
+            recalls.append(len(rel & set(top.tolist())) / min(len(rel), k))
+    return float(np.mean(recalls))
+
+
+# argsort(...)[::-1]: the best first, but ties go to the higher movie index
+def _wrong_slice_reversed_ties(scores, held_out, seen, movies, k):
+    s = np.full(scores.shape, -np.inf)
+    cols = np.unique(movies)
+    s[:, cols] = scores[:, cols]
+    s[seen[0], seen[1]] = -np.inf
+    recalls = []
+    for u in range(s.shape[0]):
+        rel = {int(m) for uu, m in held_out.T if uu == u and s[u, m] > -np.inf}
+        if rel:
+            top = np.argsort(s[u], kind="stable")[::-1][:k]
+            recalls.append(len(rel & set(top.tolist())) / len(rel))
+    return float(np.mean(recalls))
+
+
+# counts a held-out pair listed twice twice (a list, not a set, of relevant movies)
+def _wrong_slice_duplicates(scores, held_out, seen, movies, k):
+    s = np.full(scores.shape, -np.inf)
+    cols = np.unique(movies)
+    s[:, cols] = scores[:, cols]
+    s[seen[0], seen[1]] = -np.inf
+    recalls = []
+    for u in range(s.shape[0]):
+        rel = [int(m) for uu, m in held_out.T if uu == u and s[u, m] > -np.inf]
+        if rel:
+            top = set(np.lexsort((np.arange(s.shape[1]), -s[u]))[:k].tolist())
+            recalls.append(sum(m in top for m in rel) / len(rel))
+    return float(np.mean(recalls))
+
+
+# counts a held-out movie the user has already seen among the movies to find (it never can be)
+def _wrong_slice_counts_seen_relevant(scores, held_out, seen, movies, k):
+    s = np.full(scores.shape, -np.inf)
+    cols = np.unique(movies)
+    s[:, cols] = scores[:, cols]
+    rel_all = [{int(m) for uu, m in held_out.T if uu == u and m in cols}
+               for u in range(s.shape[0])]
+    s[seen[0], seen[1]] = -np.inf
+    recalls = []
+    for u, rel in enumerate(rel_all):
+        if rel:
+            top = np.lexsort((np.arange(s.shape[1]), -s[u]))[:k]
+            recalls.append(len(rel & set(top.tolist())) / len(rel))
+    return float(np.mean(recalls))
+
+
+# writes -inf into the caller's scores: right here, wrong for every later use of the scores
+def _wrong_slice_in_place(scores, held_out, seen, movies, k):
+    outside = ~np.isin(np.arange(scores.shape[1]), movies)
+    scores[:, outside] = -np.inf
+    scores[seen[0], seen[1]] = -np.inf
+    recalls = []
+    for u in range(scores.shape[0]):
+        rel = {int(m) for uu, m in held_out.T if uu == u and scores[u, m] > -np.inf}
+        if rel:
+            top = np.lexsort((np.arange(scores.shape[1]), -scores[u]))[:k]
+            recalls.append(len(rel & set(top.tolist())) / len(rel))
+    return float(np.mean(recalls))
+
+
+# returns each user's recall (an array) instead of their mean
+def _wrong_slice_per_user(scores, held_out, seen, movies, k):
+    s = np.full(scores.shape, -np.inf)
+    cols = np.unique(movies)
+    s[:, cols] = scores[:, cols]
+    s[seen[0], seen[1]] = -np.inf
+    recalls = []
+    for u in range(s.shape[0]):
+        rel = {int(m) for uu, m in held_out.T if uu == u and s[u, m] > -np.inf}
+        if rel:
+            top = np.lexsort((np.arange(s.shape[1]), -s[u]))[:k]
+            recalls.append(len(rel & set(top.tolist())) / len(rel))
+    return np.array(recalls)
+
+
+# a loop over users with Python sets
+def _right_slice_loop(scores, held_out, seen, movies, k):
+    in_slice = set(int(m) for m in movies)
+    recalls = []
+    for u in range(scores.shape[0]):
+        seen_u = {int(m) for uu, m in seen.T if uu == u}
+        candidates = [m for m in range(scores.shape[1]) if m in in_slice and m not in seen_u]
+        rel = {int(m) for uu, m in held_out.T if uu == u and int(m) in candidates}
+        if rel:
+            ranked = sorted(candidates, key=lambda m: (-scores[u, m], m))[:k]
+            recalls.append(len(rel.intersection(ranked)) / len(rel))
+    return float(np.mean(recalls))
+
+
+# a stable argsort of the negated scores (ties keep the lower index) on a masked copy
+def _right_slice_stable_argsort(scores, held_out, seen, movies, k):
+    s = np.where(np.isin(np.arange(scores.shape[1]), movies), scores, -np.inf)
+    s[seen[0], seen[1]] = -np.inf
+    relevant = np.zeros(s.shape, dtype=bool)
+    relevant[held_out[0], held_out[1]] = True
+    relevant &= np.isfinite(s)
+    users = relevant.any(axis=1)
+    top = np.argsort(-s[users], axis=1, kind="stable")[:, :k]
+    hits = np.take_along_axis(relevant[users], top, axis=1).sum(axis=1)
+    return (hits / relevant[users].sum(axis=1)).mean()
 
 
 register(Exercise(
-    name="sum_by_destination",
-    reference=sum_by_destination,
-    cases=_sum_cases,
-    random_case=_sum_random,
-    framework="jax",
-    returns=("jax",),
-    grad_argnames=("outputs",),
-    jit_cases=2,
-    hint="loop over the items; the destination type is the third entry of the edge-type key "
-         "(src, relation, dst). Start each destination with its first output and add the rest "
-         "with jnp operations (it runs inside the jitted training step).",
-    mistakes=[_wrong_sbd_by_source, _wrong_sbd_last_wins, _wrong_sbd_mean, _wrong_sbd_by_relation,
-              _wrong_sbd_numpy_sum, _wrong_sbd_np_add, _wrong_sbd_pops, _wrong_sbd_in_callers_dict,
-              _wrong_sbd_concat,
-              _wrong_sbd_memorised],
-    variants=[_right_sbd_get_zero, _right_sbd_stack],
+    name="slice_recall",
+    reference=slice_recall,
+    cases=_slice_cases,
+    random_case=_slice_random,
+    returns=("numpy",),
+    hint="on a copy of the scores, set every movie outside the slice and every (user, movie) in "
+         "`seen` to -inf; a user's relevant movies are the held-out ones still finite (a set: a "
+         "pair listed twice counts once); rank with ties to the lower index (np.argsort(-s, "
+         "kind='stable')); recall = hits in the top k / number relevant, averaged over the users "
+         "with at least one relevant movie.",
+    mistakes=[_wrong_slice_ranks_everything, _wrong_slice_keeps_seen, _wrong_slice_all_users,
+              _wrong_slice_denominator_all, _wrong_slice_precision, _wrong_slice_capped,
+              _wrong_slice_reversed_ties, _wrong_slice_duplicates,
+              _wrong_slice_counts_seen_relevant, _wrong_slice_in_place, _wrong_slice_per_user],
+    variants=[_right_slice_loop, _right_slice_stable_argsort],
 ))
