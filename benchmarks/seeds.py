@@ -18,6 +18,8 @@ Comparisons (LightGCN's own seeds are in ``lightgcn_seeds.json``, from
 * ``ch3``: GraphSAGE in PyG and JAX: test AUC and recall@20, both on full neighbourhoods;
 * ``ch5``: JAX HeteroSAGE and HeteroGraphConv with and without side information: test AUC,
   recall@20, and both on the long-tail ("cold") movies;
+* ``ch5-ablation``: JAX HeteroSAGE with one side relation at a time (genres, directors,
+  actors); with none and with all three it is ``ch5``'s plain and KG runs;
 * ``ch6``: MF-BPR and NGCF in PyG and JAX: test recall@20 and NDCG@20 (full ranking).
 """
 
@@ -41,8 +43,12 @@ MODELS = {
     "ch3": ("PyG GraphSAGE", "JAX GraphSAGE"),
     "ch5": ("JAX HeteroSAGE, KG", "JAX HeteroSAGE, plain", "JAX HeteroGraphConv, KG",
             "JAX HeteroGraphConv, plain"),
+    "ch5-ablation": ("JAX HeteroSAGE, genres", "JAX HeteroSAGE, directors",
+                     "JAX HeteroSAGE, actors"),
     "ch6": ("PyG MF-BPR", "JAX MF-BPR", "PyG NGCF", "JAX NGCF"),
 }
+#: the side relations of each ch5-ablation model
+ABLATION = {"genres": "has_genre", "directors": "has_director", "actors": "has_actor"}
 BPR_NAMES = {"MF-BPR": "mf", "NGCF": "ngcf", "LightGCN": "lightgcn"}
 
 
@@ -55,6 +61,7 @@ def settings() -> dict:
 
     return {"ch3": {"PyG": pyg_sage.SETTINGS, "JAX": jax_sage.SETTINGS},
             "ch5": hetero.SETTINGS,
+            "ch5-ablation": hetero.SETTINGS,
             "ch6": {name: bpr.SETTINGS[name] for name in ("mf", "ngcf")}}
 
 
@@ -81,7 +88,9 @@ def run(chapter: str, model: str, seed: int) -> dict:
             z = sage.embed_all(fitted.apply_fn, fitted.params,
                                split_graphstuple(graph, split)["test"])
         metrics = link_report(*z, graph, split)
-    elif chapter == "ch5":
+    elif chapter in ("ch5", "ch5-ablation"):
+        from dataclasses import replace
+
         from course_lib.data import join_side_information, load_hetrec
         from course_lib.jax import hetero
         from course_lib.kg import build_knowledge_graph, cold_start_movies
@@ -90,6 +99,9 @@ def run(chapter: str, model: str, seed: int) -> dict:
         kg = build_knowledge_graph(ml, side, min_movies=2)                   # chapter 5's
         if name.endswith("plain"):
             kg = kg.without_side_information()
+        if chapter == "ch5-ablation":                 # one side relation of the three
+            relation = next(r for r in kg.side_edges if r[1] == ABLATION[name.split(", ")[1]])
+            kg = replace(kg, side_edges={relation: kg.side_edges[relation]})
         architecture = "sage" if name.startswith("HeteroSAGE") else "graphconv"
         state, history = hetero.fit(kg, graph, split, architecture=architecture, seed=seed)
         z = hetero.embed_all(state.apply_fn, state.params,

@@ -3,8 +3,10 @@
 Every ``fit`` of chapters 3 to 7 hands :func:`course_lib.training.fit_loop` a
 :class:`Checkpoint`, named after the model and keyed on three things:
 
-* the **code**: a hash of every ``course_lib`` source file (any change to the library trains
-  again: a checkpoint never outlives the code that made it);
+* the **code**: a hash of the source of the module whose ``fit`` trains the model and of every
+  ``course_lib`` module it imports, directly or not (:func:`code_files`): a change to any of
+  them trains again, so a checkpoint never outlives the code that made it, while a change to an
+  exercise, a plot or another model's module leaves it valid;
 * the **settings**: the chapter's ``SETTINGS`` with the fit's overrides (``lr``, ``seed``, ...);
 * the **data**: a hash of the arrays the fit trains on (the graph, the split, a starting point).
 
@@ -22,11 +24,13 @@ every time.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from functools import lru_cache
@@ -53,13 +57,68 @@ def cache_dir() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "gnn-recsys-course" / "checkpoints"
 
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """sha256 of every ``course_lib`` Python source file (path and content)."""
-    root = Path(__file__).resolve().parent
+_ROOT = Path(__file__).resolve().parent
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of ``course_lib`` module ``name`` (a package's ``__init__.py``)."""
+    parts = name.split(".")
+    if parts[0] != _ROOT.name:
+        return None
+    base = _ROOT.joinpath(*parts[1:])
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported(name: str, path: Path) -> set[str]:
+    """The ``course_lib`` modules that module ``name`` (at ``path``) imports anywhere in its
+    source, function-level imports included, and the packages that hold them."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            targets = [module] + [f"{module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            parts = target.split(".")
+            for i in range(1, len(parts) + 1):   # the packages on the way are imported too
+                if _module_file(".".join(parts[:i])) is not None:
+                    found.add(".".join(parts[:i]))
+    return found
+
+
+@lru_cache(maxsize=None)
+def code_files(module: str | None = None) -> tuple[Path, ...]:
+    """The source files a checkpoint of ``module``'s models depends on: the module and every
+    ``course_lib`` module it imports, transitively; ``None``: every file of the library."""
+    if module is None or _module_file(module) is None:
+        return tuple(sorted(_ROOT.rglob("*.py")))
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(_imported(name, _module_file(name)) - seen)
+    return tuple(sorted(_module_file(name) for name in seen))
+
+
+@lru_cache(maxsize=None)
+def code_version(module: str | None = None) -> str:
+    """sha256 of the paths and contents of :func:`code_files` (``module``)."""
     h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        h.update(str(path.relative_to(root)).encode())
+    for path in code_files(module):
+        h.update(str(path.relative_to(_ROOT)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 
@@ -134,11 +193,15 @@ class Checkpoint:
     root: Path | None = None
 
     @classmethod
-    def for_fit(cls, name: str, settings: dict, *data) -> Checkpoint:
-        """The checkpoint of model ``name`` trained with ``settings`` on ``data``, by the
-        current code."""
+    def for_fit(cls, name: str, settings: dict, *data, module: str | None = None
+                ) -> Checkpoint:
+        """The checkpoint of model ``name`` trained with ``settings`` on ``data`` by the current
+        code of ``module`` (by default the module that calls ``for_fit``, its ``fit``) and of
+        what it imports."""
+        if module is None:
+            module = sys._getframe(1).f_globals.get("__name__")
         key = hashlib.sha256(json.dumps(
-            {"name": name, "settings": settings, "code": code_version(),
+            {"name": name, "settings": settings, "code": code_version(module),
              "data": fingerprint(*data)}, sort_keys=True, default=repr).encode()).hexdigest()
         return cls(name, key)
 

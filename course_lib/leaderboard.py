@@ -45,10 +45,17 @@ def leaderboard_table(record: dict | None = None) -> pd.DataFrame:
 
 
 def seed_runs(chapter: str) -> pd.DataFrame:
-    """Every recorded run of ``chapter``'s comparison (``'ch3'``, ``'ch5'`` or ``'ch6'``), one
-    row per (model, seed), from ``benchmarks/seeds.py``; chapter 6's include LightGCN's runs
-    (``benchmarks/leaderboard.py --seeds``)."""
-    rows = [r for r in records.load("seeds")["rows"] if r["chapter"] == chapter]
+    """Every recorded run of ``chapter``'s comparison (``'ch3'``, ``'ch5'``, ``'ch5-ablation'``
+    or ``'ch6'``), one row per (model, seed), from ``benchmarks/seeds.py``; chapter 6's include
+    LightGCN's runs (``benchmarks/leaderboard.py --seeds``), the ablation chapter 5's HeteroSAGE
+    runs with no side relation and with all three."""
+    recorded = records.load("seeds")["rows"]
+    rows = [r for r in recorded if r["chapter"] == chapter]
+    if chapter == "ch5-ablation":     # no side relation and all three: chapter 5's own runs
+        names = {"JAX HeteroSAGE, plain": "JAX HeteroSAGE, none (plain)",
+                 "JAX HeteroSAGE, KG": "JAX HeteroSAGE, all three (KG)"}
+        rows += [{**r, "chapter": chapter, "model": names[r["model"]]} for r in recorded
+                 if r["chapter"] == "ch5" and r["model"] in names]
     if chapter == "ch6":
         rows += [{**r, "chapter": "ch6", "model": f"{r['framework']} LightGCN"}
                  for r in records.load("lightgcn_seeds")["rows"]]

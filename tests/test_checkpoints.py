@@ -116,7 +116,7 @@ def test_key_depends_on_settings_data_and_code(small_graph, monkeypatch):
     assert base.key != Checkpoint.for_fit("m", {"lr": 0.02}, graph, split).key
     other_split = split_edges(graph, seed=1)
     assert base.key != Checkpoint.for_fit("m", {"lr": 0.01}, graph, other_split).key
-    monkeypatch.setattr(checkpoints, "code_version", lambda: "changed")
+    monkeypatch.setattr(checkpoints, "code_version", lambda module=None: "changed")
     assert base.key != Checkpoint.for_fit("m", {"lr": 0.01}, graph, split).key
 
 
@@ -160,3 +160,26 @@ def test_a_key_is_the_same_in_every_process_for_data_holding_strings():
                                                         "PYTHONHASHSEED": str(seed)}
                            ).stdout.strip() for seed in (1, 2)}
     assert runs == {here}
+
+
+def test_a_checkpoint_depends_on_its_module_and_everything_it_imports():
+    """A model's key hashes the module whose fit trains it and every course_lib module that
+    module imports, transitively: an exercise, a plot or another model's module can change
+    without retraining it."""
+    import ast
+
+    files = {p.relative_to(checkpoints._ROOT).as_posix()
+             for p in checkpoints.code_files("course_lib.jax.bpr")}
+    assert {"jax/bpr.py", "jax/lightgcn.py", "jax/ngcf.py", "jax/nn.py", "jax/data.py",
+            "training.py", "cf.py", "graph.py", "checkpoints.py", "__init__.py",
+            "jax/__init__.py"} <= files
+    assert not any(f.startswith(("exercises/", "pyg/")) for f in files)
+    assert {"plotting.py", "project.py", "serving.py", "leaderboard.py"}.isdisjoint(files)
+    for f in files:   # closed under imports: every course_lib module a file imports is there
+        for node in ast.walk(ast.parse((checkpoints._ROOT / f).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 2 and node.module:
+                target = node.module.replace(".", "/")
+                assert f"{target}.py" in files or f"{target}/__init__.py" in files, (f, target)
+    everything = checkpoints.code_files(None)
+    assert len(everything) > len(files) and checkpoints.code_version("course_lib.jax.bpr") != \
+        checkpoints.code_version(None)

@@ -152,9 +152,10 @@ def test_seed_records_name_the_current_settings_and_three_seeds_per_model():
     assert record["settings"] == json.loads(json.dumps(
         {"ch3": {"PyG": sage.SETTINGS, "JAX": jax_sage.SETTINGS},
          "ch5": jax_hetero.SETTINGS,
+         "ch5-ablation": jax_hetero.SETTINGS,
          "ch6": {name: bpr.SETTINGS[name] for name in ("mf", "ngcf")}})), (
         "a chapter's SETTINGS changed: run python benchmarks/seeds.py --write")
-    expected = {"ch3": 2, "ch5": 4, "ch6": 6}           # models per comparison
+    expected = {"ch3": 2, "ch5": 4, "ch5-ablation": 5, "ch6": 6}   # models per comparison
     for chapter, models in expected.items():
         runs = seed_runs(chapter)
         assert runs["model"].nunique() == models, chapter
@@ -225,3 +226,29 @@ def test_chapter_5_verdict_holds_over_three_seeds():
     for architecture in ("HeteroSAGE", "HeteroGraphConv"):
         plain, kg = f"JAX {architecture}, plain", f"JAX {architecture}, KG"
         assert mean[plain] - mean[kg] > 5 * max(std[plain], std[kg]), architecture
+
+
+def test_chapter_5_ablation_holds_over_three_seeds():
+    """Chapter 5's ablation, one side relation at a time (JAX HeteroSAGE): genres leave AUC
+    where it is (within twice the spread); directors, actors and all three lower it, overall
+    and on the long tail, by more than five times the spread, in that order; seed 0 of each
+    is the chapter's own run of the plain and the full graph."""
+    from course_lib.leaderboard import seed_runs
+
+    runs = seed_runs("ch5-ablation")
+    name = {k: f"JAX HeteroSAGE, {k}" for k in ("genres", "directors", "actors")}
+    name.update(plain="JAX HeteroSAGE, none (plain)", all="JAX HeteroSAGE, all three (KG)")
+    for metric in ("auc", "cold auc"):
+        mean, std = runs.groupby("model")[metric].mean(), runs.groupby("model")[metric].std()
+        spread = lambda a, b: max(std[name[a]], std[name[b]])  # noqa: E731
+        assert abs(mean[name["genres"]] - mean[name["plain"]]) < 2 * spread("genres", "plain") \
+            or metric == "cold auc"
+        for relation in ("directors", "actors", "all"):
+            assert mean[name["plain"]] - mean[name[relation]] > 5 * spread("plain", relation), (
+                metric, relation)
+        assert mean[name["directors"]] > mean[name["actors"]] > mean[name["all"]], metric
+    ch5 = _tables("05_hetero_kg")
+    seed0 = runs[runs["seed"] == 0].set_index("model")
+    for label, model in (("JAX HeteroSAGE, plain", name["plain"]),
+                         ("JAX HeteroSAGE, KG", name["all"])):
+        assert abs(seed0.loc[model, "auc"] - ch5[label]["auc"]) < 0.002, label
