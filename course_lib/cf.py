@@ -23,6 +23,7 @@ import numpy as np
 
 from .graph import BipartiteGraph, EdgeSplit
 from .metrics import ranking_metrics
+from .sparse import symmetric_weights
 
 
 def interaction_edges(split: EdgeSplit, part: str) -> np.ndarray:
@@ -49,11 +50,8 @@ def normalized_adjacency(edge_index, num_users: int, num_movies: int
     """
     ei = np.asarray(edge_index, dtype=np.int64)
     users, movies = ei[0], ei[1] + num_users
-    senders = np.concatenate([users, movies])
-    receivers = np.concatenate([movies, users])
-    degree = np.bincount(receivers, minlength=num_users + num_movies).astype(np.float64)
-    weights = 1.0 / np.sqrt(degree[senders] * degree[receivers])
-    return senders, receivers, weights.astype(np.float32)
+    return symmetric_weights(np.concatenate([users, movies]), np.concatenate([movies, users]),
+                             num_users + num_movies)
 
 
 def bpr_batches(graph: BipartiteGraph, edge_ids, batch_size: int, rng: np.random.Generator):

@@ -12,6 +12,13 @@ def _np(x) -> np.ndarray:
     return np.asarray(x)
 
 
+def _floating(x) -> np.ndarray:
+    """``x`` as a numpy float array: float32 and float64 kept (comparisons and ties are the same
+    as in float64, and a float32 ranking reads half the memory), anything else as float64."""
+    x = _np(x)
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
+
+
 def accuracy(predictions, labels) -> float:
     """Share of ``predictions`` (class ids, or ``[N, C]`` scores: argmax taken) equal to ``labels``."""
     predictions, labels = _np(predictions), _np(labels)
@@ -53,7 +60,7 @@ def pairwise_auc(scores, labels) -> float:
 def top_k_indices(scores, k: int) -> np.ndarray:
     """``[U, min(k, M)]``: each row's ``k`` highest-scoring columns of ``scores`` ``[U, M]``, best
     first; ties go to the lower index. Partial sort (``argpartition``), so ``O(M)`` per row."""
-    s = np.asarray(scores, dtype=np.float64)
+    s = _floating(scores)
     num_rows, num_cols = s.shape
     k = min(int(k), num_cols)
     if k == 0:
@@ -118,7 +125,7 @@ def ranking_metrics(scores, relevant, exclude=None, ks=(10, 20), candidates=None
         block = users[start:start + chunk]
         row = np.full(num_users, -1)
         row[block] = np.arange(len(block))
-        s = scores[block].astype(np.float64)
+        s = np.array(_floating(scores[block]))       # a copy: excluded pairs become -inf
         s[:, ~allowed] = -np.inf
         if exclude is not None:
             ex = exclude[:, row[exclude[0]] >= 0]

@@ -20,9 +20,12 @@ from course_lib import records
 from course_lib.graph import BipartiteGraph, split_edges
 from course_lib.jax import gcmc as jgcmc
 from course_lib.jax import nn as jnn
+from course_lib.jax.data import Adjacency as JaxAdjacency
 from course_lib.pyg import gcmc as pgcmc
 from course_lib.pyg import nn as pnn
+from course_lib.pyg.data import Adjacency as PygAdjacency
 from course_lib.ratings import RATING_LEVELS, held_out_edges, rating_level
+from course_lib.sparse import level_edges
 
 # float32 parity tolerance (largest deviation seen: 1e-6 on MovieLens, predictions ~3 stars)
 RTOL, ATOL = 1e-5, 1e-5
@@ -83,11 +86,12 @@ def test_gcmc_conv_twins_compute_the_formula(accum, ordinal):
     conv = pnn.GCMCConv(f, out, r, accum=accum, ordinal=ordinal)
     weight = conv.weight.detach().numpy().astype(np.float64)
     expect = _conv_reference(x, senders, receivers, level, weight, edge_weight, accum, ordinal)
-    pyg = conv(torch.tensor(x), torch.tensor(np.stack([senders, receivers])),
-               torch.tensor(level), torch.tensor(edge_weight)).detach().numpy()
+    levels = level_edges(senders, receivers, level, n, r)
+    pyg = conv(torch.tensor(x), PygAdjacency.from_edges(*levels),
+               torch.tensor(edge_weight)).detach().numpy()
     params = {"params": {"weight": jnp.asarray(conv.weight.detach().numpy())}}
     jx = jnn.GCMCConv(out, r, accum=accum, ordinal=ordinal).apply(
-        params, x, senders, receivers, level, edge_weight)
+        params, x, JaxAdjacency.from_edges(*levels), edge_weight)
     assert pyg.shape == expect.shape == (n, out)
     np.testing.assert_allclose(pyg, expect, rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(np.asarray(jx), expect, rtol=RTOL, atol=ATOL)
@@ -99,7 +103,7 @@ def test_gcmc_conv_rejects_a_width_that_does_not_split_into_levels():
         pnn.GCMCConv(4, 25, 10)
     with pytest.raises(ValueError, match="multiple of 10"):
         jnn.GCMCConv(25, 10).init(jax.random.key(0), np.ones((2, 4), np.float32),
-                                  np.array([0]), np.array([1]), np.array([3]))
+                                  JaxAdjacency.from_edges(*level_edges([0], [1], [3], 2)))
     with pytest.raises(ValueError, match="accum must be"):
         pnn.GCMCConv(4, 20, 10, accum="mean")
 
@@ -137,7 +141,7 @@ def test_layer_initialisations_match_across_frameworks():
     """Same shapes and the same distributions (torch Linear's U(+-1/sqrt(fan_in)))."""
     conv = pnn.GCMCConv(64, 200, 10)
     params = jnn.GCMCConv(200, 10).init(jax.random.key(0), np.ones((3, 64), np.float32),
-                                        np.array([0]), np.array([1]), np.array([2]))
+                                        JaxAdjacency.from_edges(*level_edges([0], [1], [2], 3)))
     jw, pw = np.asarray(params["params"]["weight"]), conv.weight.detach().numpy()
     assert jw.shape == pw.shape == (10, 64, 20)
     bound = 1 / np.sqrt(64)

@@ -11,9 +11,12 @@ import torch
 from torch_geometric.nn import GCNConv
 
 from course_lib.jax import nn as jnn
+from course_lib.jax.data import Adjacency as JaxAdjacency
 from course_lib.jax.nn import GCNConv as JaxGCNConv
 from course_lib.jax.nn import hetero_conv
 from course_lib.pyg import nn as pnn
+from course_lib.pyg.data import Adjacency as PygAdjacency
+from course_lib.sparse import symmetric_weights
 
 RTOL, ATOL = 1e-5, 1e-5  # float32, the same weights: the twins agree to rounding
 
@@ -56,45 +59,58 @@ def test_sum_by_destination_matches_heteroconv():
 
 def test_hetero_conv_can_average_the_relations():
     x = {"user": jnp.ones((2, 3)), "movie": jnp.full((2, 3), 3.0)}
-    edge_index = {"rates": jnp.array([[0, 1], [0, 0]]), "rev_rates": jnp.array([[0], [1]]),
-                  "self": jnp.array([[0, 1], [0, 1]])}
+    edges = {"rates": ([0, 1], [0, 0], 2, 2), "rev_rates": ([0], [1], 2, 2),
+             "self": ([0, 1], [0, 1], 2, 2)}
+    adjacency = {rel: JaxAdjacency.from_edges(np.array(s), np.array(r), np.ones(len(s),
+                                                                                np.float32),
+                                              rows, cols)
+                 for rel, (s, r, rows, cols) in edges.items()}
     types = [("user", "rates", "movie"), ("movie", "rev_rates", "user"),
              ("movie", "self", "movie")]
 
     def take_sources(edge_type):
-        return lambda x_src, x_dst, senders, receivers: (
-            jnp.zeros_like(x_dst).at[receivers].add(x_src[senders]))
+        return lambda x_src, x_dst, adj: adj.propagate(x_src)
 
-    summed = hetero_conv(take_sources, x, edge_index, types)
-    mean = hetero_conv(take_sources, x, edge_index, types, relation_aggr="mean")
+    summed = hetero_conv(take_sources, x, adjacency, types)
+    mean = hetero_conv(take_sources, x, adjacency, types, relation_aggr="mean")
     np.testing.assert_allclose(summed["movie"][0], 2 * 1 + 3)       # two users + itself
     np.testing.assert_allclose(mean["movie"], summed["movie"] / 2)  # two relations reach movies
     np.testing.assert_allclose(mean["user"], summed["user"])        # one relation reaches users
     with pytest.raises(ValueError, match="relation_aggr"):
-        hetero_conv(take_sources, x, edge_index, types, relation_aggr="max")
+        hetero_conv(take_sources, x, adjacency, types, relation_aggr="max")
 
 
 @pytest.mark.usefixtures("full_precision")
-def test_gcn_layer_is_jraph_graph_convolution_with_an_mlp_update():
+def test_gcn_layer_twins_agree_with_the_normalised_sum_after_an_mlp():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(6, 4)).astype(np.float32)
     # both directions of every edge, as in the course's graphs; node 5 is isolated
     ei = np.array([[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]])
     torch.manual_seed(0)
     layer = pnn.GCNLayer(4)
+    adj = symmetric_weights(ei[0], ei[1], 6, self_loops=True)
     with torch.no_grad():
-        out_pyg = layer(torch.tensor(x), torch.tensor(ei)).numpy()
+        out_pyg = layer(torch.tensor(x), PygAdjacency.from_edges(*adj, 6)).numpy()
     params = jnn.params_from_torch(pnn.numpy_weights(layer), jnn.flax_path)
     conv = jnn.GCNLayer(4)
-    np.testing.assert_allclose(np.asarray(conv.apply(params, x, ei[0], ei[1])), out_pyg,
-                               rtol=RTOL, atol=ATOL)
-    # on a directed graph the two differ: jraph scales a message by the sender's *out*-degree,
-    # PyG's GCN normalisation by its in-degree (node 4 below sends to 3 but receives nothing)
-    directed = np.array([[0, 1, 1, 2, 4], [1, 0, 2, 1, 3]])
+    out_jax = np.asarray(conv.apply(params, x, JaxAdjacency.from_edges(*adj, 6)))
+    np.testing.assert_allclose(out_jax, out_pyg, rtol=RTOL, atol=ATOL)
+    # the formula: D^-1/2 (A + I) D^-1/2 MLP(X), and jraph's GraphConvolution computes it too
     with torch.no_grad():
-        out_pyg = layer(torch.tensor(x), torch.tensor(directed)).numpy()
-    out_jax = np.asarray(conv.apply(params, x, directed[0], directed[1]))
-    assert not np.allclose(out_jax[3], out_pyg[3], atol=1e-3)
+        h = layer.mlp(torch.tensor(x)).numpy().astype(np.float64)
+    a_hat = np.eye(6)
+    a_hat[ei[1], ei[0]] = 1
+    inv = 1 / np.sqrt(a_hat.sum(1))
+    np.testing.assert_allclose(out_pyg, (inv[:, None] * a_hat * inv[None, :]) @ h,
+                               rtol=1e-5, atol=1e-5)
+    mlp = jnn.MLP(4)
+    graph = jraph.GraphsTuple(nodes=jnp.asarray(x), edges=None, senders=jnp.asarray(ei[0]),
+                              receivers=jnp.asarray(ei[1]), n_node=jnp.asarray([6]),
+                              n_edge=jnp.asarray([6]), globals=None)
+    conv = jraph.GraphConvolution(update_node_fn=lambda n: mlp.apply(
+        {"params": params["params"]["mlp"]}, n), add_self_edges=True,
+        symmetric_normalization=True)
+    np.testing.assert_allclose(np.asarray(conv(graph).nodes), out_pyg, rtol=RTOL, atol=ATOL)
 
 
 def test_mean_aggregate_twins_agree_and_give_zeros_without_edges():
@@ -110,21 +126,43 @@ def test_mean_aggregate_twins_agree_and_give_zeros_without_edges():
 
 
 @pytest.mark.usefixtures("full_precision")
-def test_sage_conv_twins_agree_on_a_bipartite_graph():
+@pytest.mark.parametrize("layer", ["SAGEConv", "GraphConv"])
+def test_conv_twins_agree_on_a_bipartite_graph(layer):
     rng = np.random.default_rng(0)
     x_src = rng.normal(size=(5, 4)).astype(np.float32)
     x_dst = rng.normal(size=(3, 6)).astype(np.float32)
     senders, receivers = np.array([0, 1, 4, 2, 2]), np.array([0, 0, 1, 1, 0])  # node 2: no edge
     torch.manual_seed(0)
-    conv = pnn.SAGEConv((4, 6), 7)
+    conv = getattr(pnn, layer)((4, 6), 7, aggr="mean")
+    adj = PygAdjacency.from_edges(senders, receivers, np.ones(5, np.float32), 3, 5)
     with torch.no_grad():
         pyg = conv((torch.from_numpy(x_src), torch.from_numpy(x_dst)),
                    torch.from_numpy(np.stack([senders, receivers]))).numpy()
+        # PyG's layer over the sparse adj_t gives the same as over edge_index
+        np.testing.assert_allclose(conv((torch.from_numpy(x_src), torch.from_numpy(x_dst)),
+                                        adj.to_sparse_csr()).numpy(), pyg,
+                                   rtol=RTOL, atol=ATOL)
     params = jnn.params_from_torch(pnn.numpy_weights(conv), lambda name: tuple(
         name.replace("weight", "kernel").split(".")))
-    jx = jnn.SAGEConv(out_channels=7).apply(params, x_src, x_dst, senders, receivers)
+    jx = getattr(jnn, layer)(7).apply(
+        params, x_src, x_dst, JaxAdjacency.from_edges(senders, receivers,
+                                                      np.ones(5, np.float32), 3, 5))
     np.testing.assert_allclose(np.asarray(jx), pyg, rtol=RTOL, atol=ATOL)
     assert np.abs(pyg[2]).sum() > 0  # the root weight still maps the isolated receiver
+
+
+def test_aggregate_over_the_adjacency_equals_the_mean_over_the_edge_list():
+    rng = np.random.default_rng(1)
+    senders, receivers = rng.integers(0, 40, 300), rng.integers(0, 30, 300)
+    x = rng.normal(size=(40, 5)).astype(np.float32)
+    adj = JaxAdjacency.from_edges(senders, receivers, np.ones(300, np.float32), 30, 40)
+    np.testing.assert_allclose(np.asarray(jnn.aggregate(adj, x, "mean")),
+                               np.asarray(jnn.mean_aggregate(x, senders, receivers, 30)),
+                               rtol=1e-5, atol=1e-6)
+    total = np.zeros((30, 5))
+    np.add.at(total, receivers, x[senders])
+    np.testing.assert_allclose(np.asarray(jnn.aggregate(adj, x, "add")), total, rtol=1e-5,
+                               atol=1e-5)
 
 
 def test_bce_loss_twins_agree():

@@ -8,14 +8,18 @@ edge ``e``. One graph in the tuple: ``n_node = [num_users + num_movies]``, ``n_e
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import jraph
 import numpy as np
+from jax.experimental import sparse
 
 from ..graph import BipartiteGraph, EdgeSplit, bipartite_to_directed
 from ..kg import EDGE_TYPES
+from ..sparse import csr_layout, rating_matrices
 
 
 def movie_offset(graph: BipartiteGraph) -> int:
@@ -28,6 +32,9 @@ def to_graphstuple(graph: BipartiteGraph, edge_ids: np.ndarray | None = None) ->
 
     ``nodes`` is a dict: ``node_id`` (index within its type), ``is_movie`` (bool) and ``x`` (the 20
     genre indicators; zeros for users). ``edges`` is a dict with ``rating`` and ``is_reverse``.
+    ``globals`` holds what the models propagate over, built once here
+    (:func:`adjacencies`): the sparse adjacency of each edge type, the GCN's normalised one
+    and GC-MC's rating levels.
     """
     ei = graph.edge_index if edge_ids is None else graph.edge_index[:, np.asarray(edge_ids)]
     rating = graph.rating if edge_ids is None else graph.rating[np.asarray(edge_ids)]
@@ -51,8 +58,18 @@ def to_graphstuple(graph: BipartiteGraph, edge_ids: np.ndarray | None = None) ->
         receivers=jnp.asarray(receivers, dtype=jnp.int32),
         n_node=jnp.asarray([graph.num_nodes], dtype=jnp.int32),
         n_edge=jnp.asarray([2 * num_edges], dtype=jnp.int32),
-        globals=None,
+        globals=adjacencies(ei, rating, graph.num_users, graph.num_movies),
     )
+
+
+def adjacencies(edge_index, rating, num_users: int, num_movies: int) -> dict[str, Adjacency]:
+    """The sparse matrices the models propagate over, of the rating edges ``edge_index``
+    (:func:`course_lib.sparse.rating_matrices`: ``'rates'``, ``'rev_rates'``, ``'gcn'``,
+    ``'levels'``), each an :class:`Adjacency` built once. PyG twin:
+    :func:`course_lib.pyg.data.adjacencies`."""
+    return {name: Adjacency.from_edges(*edges)
+            for name, edges in rating_matrices(edge_index, rating, num_users,
+                                               num_movies).items()}
 
 
 def split_graphstuple(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, jraph.GraphsTuple]:
@@ -71,13 +88,16 @@ class HeteroGraph(NamedTuple):
 
     ``node_id[t]``: ``arange(num_nodes[t])`` per node type (its length gives the static node
     count); ``movie_x``: movie features; ``edge_index[name]``: ``[2, E]`` (source, destination)
-    indices of the edge type whose relation is ``name``, each counted within its own node type.
-    ``edge_types`` (static) lists the ``(src, name, dst)`` triples in the knowledge graph's order.
+    indices of the edge type whose relation is ``name``, each counted within its own node type;
+    ``adjacency[name]``: the same edges as a unit-weight :class:`Adjacency` ``[N_dst, N_src]``,
+    built once, which the layers propagate over (PyG's ``adj_t``). ``edge_types`` (static)
+    lists the ``(src, name, dst)`` triples in the knowledge graph's order.
     """
 
     node_id: dict
     movie_x: jnp.ndarray
     edge_index: dict
+    adjacency: dict
 
     @property
     def edge_types(self) -> tuple:
@@ -95,31 +115,91 @@ def from_knowledge_graph(kg, edge_index_dict: dict) -> HeteroGraph:
         movie_x=jnp.asarray(kg.movie_x),
         edge_index={name: jnp.asarray(ei, dtype=jnp.int32)
                     for (_, name, _), ei in edge_index_dict.items()},
+        adjacency={name: Adjacency.from_edges(ei[0], ei[1], np.ones(ei.shape[1], np.float32),
+                                              kg.num_nodes[dst], kg.num_nodes[src])
+                   for (src, name, dst), ei in edge_index_dict.items()},
     )
 
 
 class Adjacency(NamedTuple):
-    """``L = D^-1/2 A D^-1/2`` as a sparse edge list (a pytree): ``L @ X`` is
-    ``segment_sum(weights * X[senders], receivers)``. Edges are sorted by receiver."""
+    """A sparse matrix ``[num_rows, num_cols]`` in CSR form, a pytree: ``propagate(x)`` is the
+    product ``A @ x`` (rows are receivers, columns senders). PyG twin:
+    :class:`course_lib.pyg.data.Adjacency`.
 
-    senders: jnp.ndarray
-    receivers: jnp.ndarray
-    weights: jnp.ndarray
+    Built once per graph (:meth:`from_edges`, :func:`to_normalized_adjacency`) from the
+    layout of :func:`course_lib.sparse.csr_layout`, and passed to the jitted steps as an
+    argument. The product is ``jax.experimental.sparse``'s CSR matrix product (a native
+    kernel on CPU, cuSPARSE on GPU), which never writes the ``E x D`` array of messages
+    that a gather and a ``segment_sum`` over the edge list write; its gradient is the
+    product with the transpose, whose layout is stored too (``t_*``), through a
+    ``jax.custom_vjp``. The values are constants to ``jax.grad``: no gradient flows to them.
+
+    Measured on MovieLens-small (10,352 nodes, 161,340 entries, 128 features, 2 CPU cores),
+    three propagations: 4.6 ms forward and 11 ms with the gradient, against 52 ms and 85 ms
+    for the receiver-sorted ``segment_sum`` (``indices_are_sorted=True``) this replaced.
+    """
+
+    data: jnp.ndarray        # [nnz] values, row by row
+    indices: jnp.ndarray     # [nnz] column (sender) of each value
+    indptr: jnp.ndarray      # [num_rows + 1] where each row's values start
+    order: jnp.ndarray       # [nnz] the edge id of each value (per-edge weights)
+    t_perm: jnp.ndarray      # [nnz] the transpose's values are data[t_perm]
+    t_indices: jnp.ndarray   # [nnz] the transpose's columns (receivers)
+    t_indptr: jnp.ndarray    # [num_cols + 1]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.indptr.shape[0] - 1, self.t_indptr.shape[0] - 1
+
+    @classmethod
+    def from_edges(cls, senders, receivers, weights, num_rows: int,
+                   num_cols: int | None = None) -> Adjacency:
+        """The matrix with ``A[receivers[e], senders[e]] = weights[e]`` (numpy arrays)."""
+        layout = csr_layout(senders, receivers, num_rows, num_cols)
+        i32 = partial(jnp.asarray, dtype=jnp.int32)
+        return cls(jnp.asarray(layout.values(weights), dtype=jnp.float32),
+                   i32(layout.indices), i32(layout.indptr), i32(layout.order),
+                   i32(layout.t_perm), i32(layout.t_indices), i32(layout.t_indptr))
 
     def propagate(self, x: jnp.ndarray) -> jnp.ndarray:
-        """``L @ x`` without building ``L``: gather, weight, sum per receiver."""
-        return jraph.segment_sum(x[self.senders] * self.weights[:, None], self.receivers,
-                                 num_segments=x.shape[0], indices_are_sorted=True)
+        """``A @ x`` for ``x`` ``[num_cols, D]``: ``[num_rows, D]``."""
+        return _spmm(self.data, self.indices, self.indptr, self.t_perm, self.t_indices,
+                     self.t_indptr, x)
+
+    def with_edge_weights(self, weights: jnp.ndarray) -> Adjacency:
+        """The same matrix with new values, given per edge (``[E]``, in the order of the
+        edges it was built from): GC-MC's per-epoch weights, NGCF's dropped entries."""
+        return self._replace(data=jnp.asarray(weights, self.data.dtype)[self.order])
+
+
+def _csr_matmul(data, indices, indptr, x):
+    return sparse.BCSR((data, indices, indptr), shape=(indptr.shape[0] - 1, x.shape[0])) @ x
+
+
+@jax.custom_vjp
+def _spmm(data, indices, indptr, t_perm, t_indices, t_indptr, x):
+    return _csr_matmul(data, indices, indptr, x)
+
+
+def _spmm_fwd(data, indices, indptr, t_perm, t_indices, t_indptr, x):
+    return _csr_matmul(data, indices, indptr, x), (data, t_perm, t_indices, t_indptr)
+
+
+def _spmm_bwd(residuals, g):
+    data, t_perm, t_indices, t_indptr = residuals
+    grad_x = _csr_matmul(data[t_perm], t_indices, t_indptr, g)    # A^T g
+    return None, None, None, None, None, None, grad_x
+
+
+_spmm.defvjp(_spmm_fwd, _spmm_bwd)
 
 
 def to_normalized_adjacency(graph: BipartiteGraph, edge_ids) -> Adjacency:
-    """The JAX twin of :func:`course_lib.pyg.data.to_normalized_adjacency`: the same weights
-    (:func:`course_lib.cf.normalized_adjacency`) as an :class:`Adjacency` edge list."""
+    """``L = D^-1/2 A D^-1/2`` of the interactions ``edge_ids`` over the ``U + M`` nodes as an
+    :class:`Adjacency` (weights from :func:`course_lib.cf.normalized_adjacency`). PyG twin:
+    :func:`course_lib.pyg.data.to_normalized_adjacency`."""
     from ..cf import normalized_adjacency
 
     senders, receivers, weights = normalized_adjacency(
         graph.edge_index[:, np.asarray(edge_ids)], graph.num_users, graph.num_movies)
-    order = np.argsort(receivers, kind="stable")
-    return Adjacency(jnp.asarray(senders[order], dtype=jnp.int32),
-                     jnp.asarray(receivers[order], dtype=jnp.int32),
-                     jnp.asarray(weights[order]))
+    return Adjacency.from_edges(senders, receivers, weights, graph.num_nodes)

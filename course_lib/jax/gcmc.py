@@ -51,13 +51,6 @@ def expected_rating(logits: jnp.ndarray) -> jnp.ndarray:
     return jax.nn.softmax(logits, axis=-1) @ levels
 
 
-def bipartite_edges(graph: jraph.GraphsTuple) -> tuple[tuple, jnp.ndarray]:
-    """``(senders, receivers)`` of the ``GraphsTuple`` (already one node set, both directions)
-    and each edge's 0-based rating level. PyG twin: :func:`course_lib.pyg.gcmc.bipartite_edges`."""
-    level = jnp.round(graph.edges["rating"] * 2).astype(jnp.int32) - 1
-    return (graph.senders, graph.receivers), level
-
-
 class GCMC(nn.Module):
     """Input layer (id embeddings, genres for movies), node dropout, :class:`GCMCConv` over the
     rating levels, ReLU, dropout, a dense layer per node type (no bias, no activation), and the
@@ -91,8 +84,7 @@ class GCMC(nn.Module):
         x = self.inputs({"user": node_id[:u], "movie": node_id[u:]}, {"movie": x[u:]})
         h = jnp.concatenate([x["user"], x["movie"]])
         h = node_dropout(h, self.dropout, train, self.make_rng("dropout") if train else None)
-        (senders, receivers), level = bipartite_edges(graph)
-        h = nn.relu(self.conv(h, senders, receivers, level, edge_weight))
+        h = nn.relu(self.conv(h, graph.globals["levels"], edge_weight))
         h = self.hidden_dropout(h, deterministic=not train)
         return {"user": self.out_user(h[:u]), "movie": self.out_movie(h[u:])}
 

@@ -35,8 +35,8 @@ from ..ratings import (RATING_MAX, RATING_MIN, errors, message_edges, part_masks
                        user_pairs)
 from ..training import fit_loop, with_settings
 from .data import to_graphstuple
-from .nn import (GCNLayer, HeteroGraphConv, InputLayer, dense, edge_types, flax_path,
-                 params_from_torch)
+from .nn import (GCNLayer, HeteroGraphConv, InputLayer, dense, flax_path, params_from_torch,
+                 relations)
 
 #: The chapter's hyper-parameters, per encoder (the PyG twin has the same values). Training
 #: keys: ``lr``, ``weight_decay``, ``max_epochs``, ``patience`` (epochs without a better
@@ -77,17 +77,11 @@ class GCN(nn.Module):
     layer_norm: bool = True
 
     @nn.compact
-    def __call__(self, x: dict, edge_index: dict) -> dict:
+    def __call__(self, x: dict, adj) -> dict:
         num_users = x["user"].shape[0]
-        users, movies = edge_index["rates"]
-        # the GraphsTuple layout: movie j is node num_users + j; forward edges, then
-        # reverses
-        movies = movies + num_users
-        senders = jnp.concatenate([users, movies])
-        receivers = jnp.concatenate([movies, users])
-        h = jnp.concatenate([x["user"], x["movie"]])
+        h = jnp.concatenate([x["user"], x["movie"]])   # one node set: users, then movies
         for i in range(self.num_layers):
-            h = GCNLayer(self.hidden, name=f"conv{i}")(h, senders, receivers)
+            h = GCNLayer(self.hidden, name=f"conv{i}")(h, adj)
             if self.layer_norm:
                 h = nn.LayerNorm(epsilon=LAYER_NORM_EPS, name=f"norm{i}")(h)
             if i < self.num_layers - 1:
@@ -132,7 +126,8 @@ class RatingModel(nn.Module):
         u = self.num_users
         node_id, x = graph.nodes["node_id"], graph.nodes["x"]
         h = self.inputs({"user": node_id[:u], "movie": node_id[u:]}, {"movie": x[u:]})
-        return self.gnn(h, edge_types(graph, u))
+        adj = graph.globals["gcn"] if self.encoder == "gcn" else relations(graph)
+        return self.gnn(h, adj)
 
     def __call__(self, graph: jraph.GraphsTuple, edge_label_index) -> jnp.ndarray:
         z = self.embed(graph)

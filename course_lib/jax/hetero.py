@@ -58,14 +58,14 @@ class HeteroSAGE(nn.Module):
     relation_aggr: str = "sum"
 
     @nn.compact
-    def __call__(self, x: dict, edge_index: dict) -> dict:
+    def __call__(self, x: dict, adjacency: dict) -> dict:
         x = hetero_conv(lambda et: SAGEConv(self.hidden, name=f"conv1_{et[1]}"),
-                        x, edge_index, self.edge_types, self.relation_aggr)
+                        x, adjacency, self.edge_types, self.relation_aggr)
         x = {t: nn.relu(h) for t, h in x.items()}
         outputs = [et for et in self.edge_types if et[2] in OUTPUT_TYPES]
         return hetero_conv(
             lambda et: SAGEConv(self.out_channels, name=f"conv2_{et[1]}"),
-            x, edge_index, outputs, self.relation_aggr)
+            x, adjacency, outputs, self.relation_aggr)
 
 
 ARCHITECTURES = {"sage": HeteroSAGE,
@@ -99,7 +99,7 @@ class LinkModel(nn.Module):
 
     def embed(self, graph: HeteroGraph) -> dict:
         """Final ``{'user': [U, out], 'movie': [M, out]}`` embeddings over ``graph``'s edges."""
-        return self.gnn(self.inputs(graph.node_id, {"movie": graph.movie_x}), graph.edge_index)
+        return self.gnn(self.inputs(graph.node_id, {"movie": graph.movie_x}), graph.adjacency)
 
     def __call__(self, graph: HeteroGraph, edge_label_index) -> jnp.ndarray:
         z = self.embed(graph)

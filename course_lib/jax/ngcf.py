@@ -1,8 +1,8 @@
 """NGCF in JAX (PyG twin: ``course_lib/pyg/ngcf.py``).
 
 The same layer, ``E(l+1) = LeakyReLU((L + I) E(l) W1 + (L E(l) ⊙ E(l)) W2)``, in flax over the
-sparse :class:`~course_lib.jax.data.Adjacency` (``L @ E`` is a ``jraph.segment_sum`` over the
-edge list, never a dense ``N x N`` matrix), final embedding ``[E(0) | E(1) | ... | E(L)]``.
+sparse :class:`~course_lib.jax.data.Adjacency` (``L @ E`` is a sparse CSR product, never a
+dense ``N x N`` matrix), final embedding ``[E(0) | E(1) | ... | E(L)]``.
 Message dropout on each layer's output and node dropout on the entries of ``L``, in training
 only (``train=True`` and a ``'dropout'`` rng).
 """
@@ -50,8 +50,8 @@ class NGCF(nn.Module):
         ego = self.param("embedding", XAVIER, (self.num_nodes, self.embedding_dim))
         if train and self.node_dropout > 0:
             keep = jax.random.bernoulli(self.make_rng("dropout"), 1 - self.node_dropout,
-                                        adj.weights.shape)
-            adj = adj._replace(weights=jnp.where(keep, adj.weights / (1 - self.node_dropout), 0))
+                                        adj.data.shape)
+            adj = adj._replace(data=jnp.where(keep, adj.data / (1 - self.node_dropout), 0))
         x, layers = ego, [ego]
         for i in range(self.num_layers):
             x = NGCFConv(self.embedding_dim, name=f"conv{i}")(x, adj)

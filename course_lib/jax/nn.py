@@ -108,14 +108,16 @@ class SAGEConv(nn.Module):
 
     ``lin_l`` (neighbours) has a bias, ``lin_r`` (root) has none, as in PyG. Senders and
     receivers may be of different node types (``x_src``, ``x_dst``): a bipartite layer.
-    PyG twin: ``torch_geometric.nn.SAGEConv`` (re-exported by :mod:`course_lib.pyg.nn`).
+    ``adj``: the edge type's :class:`~course_lib.jax.data.Adjacency` ``[N_dst, N_src]`` with
+    unit weights, built once per graph; the mean is :func:`aggregate`'s. PyG twin:
+    ``torch_geometric.nn.SAGEConv`` (re-exported by :mod:`course_lib.pyg.nn`).
     """
 
     out_channels: int
 
     @nn.compact
-    def __call__(self, x_src, x_dst, senders, receivers):
-        neighbours = mean_aggregate(x_src, senders, receivers, x_dst.shape[0])
+    def __call__(self, x_src, x_dst, adj):
+        neighbours = aggregate(adj, x_src, "mean")
         lin_l = nn.Dense(self.out_channels, kernel_init=TORCH_LINEAR_INIT, name="lin_l")
         lin_r = nn.Dense(self.out_channels, use_bias=False,
                          kernel_init=TORCH_LINEAR_INIT, name="lin_r")
@@ -124,18 +126,33 @@ class SAGEConv(nn.Module):
 
 class GraphConv(nn.Module):
     """``out_i = lin_rel(aggr_{j -> i} x_j) + lin_root(x_i)`` for one edge type, ``aggr``
-    ``'mean'`` or ``'add'``. PyG twin: ``torch_geometric.nn.GraphConv`` (re-exported by
+    ``'mean'`` or ``'add'``, over its unit-weight :class:`~course_lib.jax.data.Adjacency`
+    ``adj`` ``[N_dst, N_src]``. PyG twin: ``torch_geometric.nn.GraphConv`` (re-exported by
     :mod:`course_lib.pyg.nn`)."""
 
     out_channels: int
     aggr: str = "mean"
 
     @nn.compact
-    def __call__(self, x_src, x_dst, senders, receivers):
-        segment = {"mean": jraph.segment_mean, "add": jraph.segment_sum}[self.aggr]
-        total = segment(x_src[senders], receivers, num_segments=x_dst.shape[0])
+    def __call__(self, x_src, x_dst, adj):
+        total = aggregate(adj, x_src, self.aggr)
         return (dense(self.out_channels, "lin_rel")(total)
                 + dense(self.out_channels, "lin_root", use_bias=False)(x_dst))
+
+
+def aggregate(adj, x_src: jnp.ndarray, aggr: str = "mean") -> jnp.ndarray:
+    """``[N_dst, F]``: each receiver's sum (``aggr='add'``) or mean (``'mean'``; zeros for a
+    receiver without edges) of its senders' rows of ``x_src``, over a unit-weight
+    :class:`~course_lib.jax.data.Adjacency`: one sparse product, and a second one with a
+    column of ones for the in-degrees. The same numbers as :func:`mean_aggregate` over the
+    edge list, without an ``E x F`` array of messages."""
+    total = adj.propagate(x_src)
+    if aggr == "add":
+        return total
+    if aggr != "mean":
+        raise ValueError(f"aggr must be 'mean' or 'add', got {aggr!r}")
+    degree = adj.propagate(jnp.ones((x_src.shape[0], 1), x_src.dtype))
+    return total / jnp.maximum(degree, 1.0)
 
 
 class MLP(nn.Module):
@@ -150,21 +167,17 @@ class MLP(nn.Module):
 
 
 class GCNLayer(nn.Module):
-    """``jraph.GraphConvolution`` with an :class:`MLP` node update, self edges and symmetric
-    normalisation: ``D^-1/2 (A + I) D^-1/2 MLP(X)`` over one node set. PyG twin:
-    :class:`course_lib.pyg.nn.GCNLayer` (equal on graphs that hold both directions of every
-    edge; on a directed graph jraph scales a message by its sender's *out*-degree)."""
+    """An :class:`MLP` node update, then the product with ``adj``, the graph's
+    ``D^-1/2 (A + I) D^-1/2`` built once (``graph.globals["gcn"]``, :func:`course_lib.jax.data.adjacencies`):
+    what ``jraph.GraphConvolution`` computes with an MLP ``update_node_fn``, self edges and
+    symmetric normalisation, without recomputing the degrees and scattering ``E x F``
+    messages on every call. PyG twin: :class:`course_lib.pyg.nn.GCNLayer`."""
 
     features: int
 
     @nn.compact
-    def __call__(self, x, senders, receivers):
-        graph = jraph.GraphsTuple(nodes=x, edges=None, senders=senders, receivers=receivers,
-                                  n_node=jnp.asarray([x.shape[0]]),
-                                  n_edge=jnp.asarray([senders.shape[0]]), globals=None)
-        conv = jraph.GraphConvolution(update_node_fn=MLP(self.features, name="mlp"),
-                                      add_self_edges=True, symmetric_normalization=True)
-        return conv(graph).nodes
+    def __call__(self, x, adj):
+        return adj.propagate(MLP(self.features, name="mlp")(x))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -172,16 +185,13 @@ class GCNLayer(nn.Module):
 # --------------------------------------------------------------------------------------------------
 
 
-def edge_types(graph: jraph.GraphsTuple, num_users: int) -> dict[str, tuple]:
-    """``{'rates': (user, movie), 'rev_rates': (movie, user)}`` index pairs of the course's
-    ``GraphsTuple`` (:mod:`course_lib.jax.data`: users first, then movies; the first half of the
-    edges ``rates``, the second half their reverses), each node counted within its own type.
-
-    What ``HeteroData.edge_index_dict`` holds in PyG.
-    """
-    e = graph.senders.shape[0] // 2
-    return {"rates": (graph.senders[:e], graph.receivers[:e] - num_users),
-            "rev_rates": (graph.senders[e:] - num_users, graph.receivers[e:])}
+def relations(graph: jraph.GraphsTuple) -> dict:
+    """``{'rates': [M, U], 'rev_rates': [U, M]}``: the unit-weight
+    :class:`~course_lib.jax.data.Adjacency` of each edge type of the course's ``GraphsTuple``,
+    built once with it (:func:`course_lib.jax.data.to_graphstuple` keeps them in
+    ``globals``), each node counted within its own type. What ``HeteroData.adj_t_dict``
+    holds in PyG."""
+    return {rel: graph.globals[rel] for rel in ("rates", "rev_rates")}
 
 
 class InputLayer(nn.Module):
@@ -224,18 +234,18 @@ def sum_by_destination(outputs: dict) -> dict:
     return out
 
 
-def hetero_conv(make_conv, x: dict, edge_index: dict, edge_types,
+def hetero_conv(make_conv, x: dict, adjacency: dict, edge_types,
                 relation_aggr: str = "sum") -> dict:
     """One heterogeneous layer, what PyG's ``HeteroConv`` does: for each edge type
     ``(src, rel, dst)``, ``make_conv(edge_type)`` builds its convolution, applied as
-    ``conv(x[src], x[dst], senders, receivers)`` with ``edge_index[rel]`` (``[2, E]`` or
-    a ``(senders, receivers)`` pair, each node counted within its type); the results are
-    summed per destination type (``relation_aggr='mean'``: averaged)."""
+    ``conv(x[src], x[dst], adjacency[rel])`` (the edge type's unit-weight
+    :class:`~course_lib.jax.data.Adjacency` ``[N_dst, N_src]``, each node counted within its
+    type); the results are summed per destination type (``relation_aggr='mean'``:
+    averaged)."""
     outputs = {}
     for edge_type in edge_types:
         src, rel, dst = edge_type
-        senders, receivers = edge_index[rel]
-        outputs[edge_type] = make_conv(edge_type)(x[src], x[dst], senders, receivers)
+        outputs[edge_type] = make_conv(edge_type)(x[src], x[dst], adjacency[rel])
     out = sum_by_destination(outputs)
     if relation_aggr == "mean":
         count = Counter(dst for _, _, dst in outputs)
@@ -250,8 +260,8 @@ class HeteroGraphConv(nn.Module):
     """``num_layers`` heterogeneous ``GraphConv`` layers over ``edge_types`` (``aggr`` over a
     node's neighbours, ``relation_aggr`` over the edge types that reach it, ReLU after each),
     then a dense layer ``hidden -> out_channels`` (default ``hidden``) per output type. The last
-    layer computes the output types only. Input ``{type: [N, hidden]}`` and ``edge_index``
-    ``{rel: [2, E]}``. PyG twin: :class:`course_lib.pyg.nn.HeteroGraphConv`."""
+    layer computes the output types only. Input ``{type: [N, hidden]}`` and ``adjacency``
+    ``{rel: Adjacency}``. PyG twin: :class:`course_lib.pyg.nn.HeteroGraphConv`."""
 
     edge_types: tuple
     hidden: int
@@ -262,13 +272,13 @@ class HeteroGraphConv(nn.Module):
     output_types: tuple = ("user", "movie")
 
     @nn.compact
-    def __call__(self, x: dict, edge_index: dict) -> dict:
+    def __call__(self, x: dict, adjacency: dict) -> dict:
         for i in range(self.num_layers):
             types = [et for et in self.edge_types
                      if i < self.num_layers - 1 or et[2] in self.output_types]
             x = hetero_conv(lambda et, i=i: GraphConv(self.hidden, self.aggr,
                                                       name=f"conv{i}_{et[1]}"),
-                            x, edge_index, types, self.relation_aggr)
+                            x, adjacency, types, self.relation_aggr)
             x = {t: nn.relu(h) for t, h in x.items()}
         out = self.out_channels or self.hidden
         return {t: dense(out, f"out_{t}")(x[t]) for t in self.output_types}
@@ -309,9 +319,13 @@ class GCMCConv(nn.Module):
         h_i = \operatorname{accum}_{r=1}^{R} \sum_{j \in N_r(i)} \frac{w_{ij}}{c_i}\, x_j W_r,
         \qquad W_r = \sum_{s \le r} T_s, \qquad c_i = \sum_{j \in N(i)} w_{ij}
 
-    Edges ``senders -> receivers`` with their level ``edge_type`` (0-based) and optional weight
-    (1 by default; 0 removes the edge). ``accum='stack'`` concatenates the per-level sums,
-    ``'sum'`` adds them. Segment sums over ``receiver * R + level`` do the stacking. PyG twin:
+    ``adj``: the graph's rating levels as one sparse matrix ``[N R, N R]``
+    (:func:`course_lib.sparse.level_edges`: edge ``j -> i`` of level ``r`` is entry
+    ``(i R + r, j R + r)``), so that one product with the ``[N R, d]`` rows ``x_j W_r``
+    gives every (receiver, level) sum at once: stacking is a reshape. ``edge_weight``: one
+    weight per edge, in the edge order ``adj`` was built from (1 by default; 0 removes the
+    edge). Dividing by ``c_i`` after the sums is the left normalisation. ``accum='stack'``
+    concatenates the per-level sums, ``'sum'`` adds them. PyG twin:
     :class:`course_lib.pyg.nn.GCMCConv`.
     """
 
@@ -321,7 +335,7 @@ class GCMCConv(nn.Module):
     ordinal: bool = True
 
     @nn.compact
-    def __call__(self, x, senders, receivers, edge_type, edge_weight=None):
+    def __call__(self, x, adj, edge_weight=None):
         if self.accum not in ("stack", "sum"):
             raise ValueError(f"accum must be 'stack' or 'sum', got {self.accum!r}")
         r = self.num_relations
@@ -333,16 +347,13 @@ class GCMCConv(nn.Module):
         if self.ordinal:
             weight = ordinal_weights(weight)
         n = x.shape[0]
-        xw = jnp.einsum("nf,rfd->nrd", x, weight)
-        if edge_weight is None:
-            edge_weight = jnp.ones(senders.shape[0], x.dtype)
-        deg = jax.ops.segment_sum(edge_weight, receivers, num_segments=n)
-        norm = edge_weight / jnp.maximum(deg, 1e-12)[receivers]
-        messages = xw[senders, edge_type] * norm[:, None]
-        if self.accum == "sum":
-            return jax.ops.segment_sum(messages, receivers, num_segments=n)
-        out = jax.ops.segment_sum(messages, receivers * r + edge_type, num_segments=n * r)
-        return out.reshape(n, -1)
+        xw = jnp.einsum("nf,rfd->nrd", x, weight).reshape(n * r, per_level)
+        if edge_weight is not None:
+            adj = adj.with_edge_weights(edge_weight)
+        out = adj.propagate(xw).reshape(n, r, per_level)           # [receiver, level, d]
+        degree = adj.propagate(jnp.ones((n * r, 1), x.dtype)).reshape(n, r).sum(1)
+        out = out / jnp.maximum(degree, 1e-12)[:, None, None]
+        return out.reshape(n, -1) if self.accum == "stack" else out.sum(1)
 
 
 class BilinearBasisDecoder(nn.Module):

@@ -34,8 +34,8 @@ from ..graph import BipartiteGraph, EdgeSplit
 from ..metrics import roc_auc
 from ..training import fit_loop, with_settings
 from .data import split_graphstuple
-from .nn import (TORCH_EMBED_INIT, TORCH_LINEAR_INIT, SAGEConv, bce_loss, edge_types,
-                 params_from_torch)
+from .nn import (TORCH_EMBED_INIT, TORCH_LINEAR_INIT, SAGEConv, bce_loss, params_from_torch,
+                 relations)
 
 #: The chapter's hyper-parameters (same keys as the PyG twin's ``SETTINGS``). The JAX model
 #: trains full-graph: a step costs the same whatever the batch size, so it takes batches of 512
@@ -68,12 +68,12 @@ class GNN(nn.Module):
 
     @nn.compact
     def __call__(self, x: dict, graph: jraph.GraphsTuple) -> dict:
-        types = edge_types(graph, x["user"].shape[0])
+        adj = relations(graph)
         for layer in ("conv1", "conv2"):
             x = {"movie": SAGEConv(self.hidden, name=f"{layer}_rates")(
-                     x["user"], x["movie"], *types["rates"]),
+                     x["user"], x["movie"], adj["rates"]),
                  "user": SAGEConv(self.hidden, name=f"{layer}_rev_rates")(
-                     x["movie"], x["user"], *types["rev_rates"])}
+                     x["movie"], x["user"], adj["rev_rates"])}
             if layer == "conv1":
                 x = {k: nn.relu(v) for k, v in x.items()}
         return x

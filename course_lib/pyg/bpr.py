@@ -27,7 +27,7 @@ from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..training import fit_loop, with_settings
 from ..utils import torch_device
-from .data import to_normalized_adjacency
+from .data import Adjacency, to_normalized_adjacency
 from .lightgcn import build_lightgcn, build_mf
 from .ngcf import NGCF
 
@@ -98,7 +98,7 @@ def batch_ego(embedding: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return embedding * counts.sqrt().unsqueeze(1)
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, adj: torch.Tensor,
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, adj: Adjacency,
                batch, weight_decay: float = WEIGHT_DECAY) -> float:
     """One Adam step on a batch ``(users, positives, negatives)`` of node ids ``[B]`` (a
     movie's node id is its index plus the number of users); returns the BPR loss."""
@@ -118,13 +118,13 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, adj: torch.Te
 
 
 @torch.no_grad()
-def eval_step(model: nn.Module, adj: torch.Tensor) -> torch.Tensor:
+def eval_step(model: nn.Module, adj: Adjacency) -> torch.Tensor:
     """``[N, D']``: the final embeddings of every node, in evaluation mode (no dropout)."""
     model.eval()
     return model.get_embedding(adj)
 
 
-def adjacencies(graph: BipartiteGraph, split: EdgeSplit, device=None) -> dict[str, torch.Tensor]:
+def adjacencies(graph: BipartiteGraph, split: EdgeSplit, device=None) -> dict[str, Adjacency]:
     """``{'train', 'val', 'test'}`` -> normalised adjacency over that part's interactions."""
     return {part: to_normalized_adjacency(graph, interaction_edges(split, part)).to(device)
             for part in ("train", "val", "test")}
@@ -177,14 +177,14 @@ def _settings(name: str, overrides: dict) -> dict:
     return with_settings(SETTINGS[name], overrides)
 
 
-def embed_all(model: nn.Module, graph: BipartiteGraph, adj: torch.Tensor
+def embed_all(model: nn.Module, graph: BipartiteGraph, adj: Adjacency
               ) -> tuple[np.ndarray, np.ndarray]:
     """``(z_user [U, D'], z_movie [M, D'])``: final embeddings in evaluation mode."""
     z = eval_step(model, adj).cpu().numpy()
     return z[:graph.num_users], z[graph.num_users:]
 
 
-def score_all(model: nn.Module, graph: BipartiteGraph, adj: torch.Tensor) -> np.ndarray:
+def score_all(model: nn.Module, graph: BipartiteGraph, adj: Adjacency) -> np.ndarray:
     """``[U, M]`` scores of every (user, movie) pair: ``z_user @ z_movie.T``."""
     z_user, z_movie = embed_all(model, graph, adj)
     return z_user @ z_movie.T

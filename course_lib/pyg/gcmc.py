@@ -33,7 +33,6 @@ from torch_geometric.data import HeteroData
 
 from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
-from ..kg import RATES
 from ..ratings import (RATING_LEVELS, errors, held_out_edges, mae, part_pairs, rating_level,
                        user_pairs)
 from ..training import fit_loop, with_settings
@@ -63,17 +62,6 @@ def expected_rating(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=-1) @ levels
 
 
-def bipartite_edges(data: HeteroData) -> tuple[torch.Tensor, torch.Tensor]:
-    """``edge_index [2, 2E]`` over one node set (users, then movies) and each edge's 0-based
-    rating level ``[2E]``: the ``rates`` edges, then their reverses (the ``GraphsTuple``
-    layout of the JAX twin)."""
-    users, movies = data[RATES].edge_index
-    movies = movies + data["user"].num_nodes
-    level = torch.round(data[RATES].rating * 2).long() - 1
-    edge_index = torch.stack([torch.cat([users, movies]), torch.cat([movies, users])])
-    return edge_index, torch.cat([level, level])
-
-
 class GCMC(nn.Module):
     """Input layer (id embeddings, genres for movies), node dropout, :class:`GCMCConv` over the
     rating levels, ReLU, dropout, a dense layer per node type (no bias, no activation), and the
@@ -95,8 +83,7 @@ class GCMC(nn.Module):
         x = self.inputs(data.node_id_dict, data.x_dict)
         num_users = x["user"].size(0)
         h = node_dropout(torch.cat([x["user"], x["movie"]]), self.dropout, self.training)
-        edge_index, level = bipartite_edges(data)
-        h = torch.relu(self.conv(h, edge_index, level, edge_weight))
+        h = torch.relu(self.conv(h, data.adjacency["levels"], edge_weight))
         h = dropout(h, self.dropout, self.training)
         return {"user": self.out["user"](h[:num_users]), "movie": self.out["movie"](h[num_users:])}
 

@@ -31,7 +31,7 @@ from ..kg import RATES, reverse
 from ..ratings import errors, message_edges, part_masks, part_pairs, user_pairs
 from ..training import fit_loop, with_settings
 from ..utils import torch_device
-from .data import to_heterodata
+from .data import to_heterodata, with_adjacency
 from .nn import GCNLayer, HeteroGraphConv, InputLayer
 
 #: The chapter's hyper-parameters, per encoder (the JAX twin has the same values). Training
@@ -70,15 +70,11 @@ class GCN(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(num_layers)
                                    ) if layer_norm else None
 
-    def forward(self, x: dict, edge_index_dict: dict) -> dict:
+    def forward(self, x: dict, adj) -> dict:
         num_users = x["user"].size(0)
-        ei = edge_index_dict[RATES]
-        # the GraphsTuple layout: movie j is node num_users + j; forward edges, then reverses
-        users, movies = ei[0], ei[1] + num_users
-        edge_index = torch.stack([torch.cat([users, movies]), torch.cat([movies, users])])
-        h = torch.cat([x["user"], x["movie"]])
+        h = torch.cat([x["user"], x["movie"]])   # one node set: users, then movies
         for i, conv in enumerate(self.convs):
-            h = conv(h, edge_index)
+            h = conv(h, adj)
             if self.norms is not None:
                 h = self.norms[i](h)
             if i < len(self.convs) - 1:
@@ -119,7 +115,8 @@ class RatingModel(nn.Module):
         self.decoder = RatingDecoder(hidden)
 
     def embed(self, data: HeteroData) -> dict:
-        return self.gnn(self.inputs(data.node_id_dict, data.x_dict), data.edge_index_dict)
+        adj = data.adjacency["gcn"] if isinstance(self.gnn, GCN) else data.adj_t_dict
+        return self.gnn(self.inputs(data.node_id_dict, data.x_dict), adj)
 
     def forward(self, data: HeteroData, edge_label_index: torch.Tensor) -> torch.Tensor:
         z = self.embed(data)
@@ -144,9 +141,9 @@ def loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.
 def rating_graphs(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, HeteroData]:
     """Message-passing graphs for rating prediction: ``train`` and ``val`` pass messages over all
     training edges, ``test`` over training and validation edges."""
-    train = to_heterodata(graph, message_edges(split, "train"))
+    train = with_adjacency(to_heterodata(graph, message_edges(split, "train")))
     return {"train": train, "val": train,
-            "test": to_heterodata(graph, message_edges(split, "test"))}
+            "test": with_adjacency(to_heterodata(graph, message_edges(split, "test")))}
 
 
 def train_step(model: RatingModel, optimizer: torch.optim.Optimizer, data: HeteroData,

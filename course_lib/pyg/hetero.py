@@ -109,7 +109,7 @@ class LinkModel(nn.Module):
 
     def embed(self, data: HeteroData) -> dict[str, torch.Tensor]:
         """Final ``{'user': [U, out], 'movie': [M, out]}`` embeddings over ``data``'s edges."""
-        return self.gnn(self.inputs(data.node_id_dict, data.x_dict), data.edge_index_dict)
+        return self.gnn(self.inputs(data.node_id_dict, data.x_dict), data.adj_t_dict)
 
     def forward(self, data: HeteroData, edge_label_index: torch.Tensor) -> torch.Tensor:
         z = self.embed(data)

@@ -5,8 +5,8 @@ embedding ``E(0)``; each of ``L`` layers computes
 
     E(l+1) = LeakyReLU( (L + I) E(l) W1  +  (L E(l) ⊙ E(l)) W2 )
 
-with ``L = D^-1/2 A D^-1/2`` the symmetric-normalised bipartite adjacency (a sparse CSR matrix,
-:func:`course_lib.pyg.data.to_normalized_adjacency`), and the final embedding concatenates all
+with ``L = D^-1/2 A D^-1/2`` the symmetric-normalised bipartite adjacency (a sparse CSR
+:class:`~course_lib.pyg.data.Adjacency`, :func:`course_lib.pyg.data.to_normalized_adjacency`), and the final embedding concatenates all
 layers, ``[E(0) | E(1) | ... | E(L)]``. The first term passes neighbours' features (and the node's
 own) through ``W1``; the second lets a message depend on how alike sender and receiver are.
 
@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data import Adjacency
+
 
 class NGCFConv(nn.Module):
     """One NGCF layer: ``LeakyReLU((L + I) E W1 + (L E ⊙ E) W2)`` (no biases, as the
@@ -37,8 +39,8 @@ class NGCFConv(nn.Module):
         nn.init.xavier_uniform_(self.lin1.weight)
         nn.init.xavier_uniform_(self.lin2.weight)
 
-    def forward(self, x: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
-        side = torch.sparse.mm(adj, x)                     # L E: neighbours only
+    def forward(self, x: torch.Tensor, adj: Adjacency) -> torch.Tensor:
+        side = adj.propagate(x)                            # L E: neighbours only
         return F.leaky_relu(self.lin1(side + x) + self.lin2(side * x),
                             self.negative_slope)
 
@@ -56,11 +58,9 @@ class NGCF(nn.Module):
                                    for _ in range(num_layers))
         self.message_dropout, self.node_dropout = message_dropout, node_dropout
 
-    def get_embedding(self, adj: torch.Tensor) -> torch.Tensor:
+    def get_embedding(self, adj: Adjacency) -> torch.Tensor:
         if self.training and self.node_dropout > 0:
-            adj = torch.sparse_csr_tensor(
-                adj.crow_indices(), adj.col_indices(),
-                F.dropout(adj.values(), self.node_dropout), adj.shape)
+            adj = adj._replace(data=F.dropout(adj.data, self.node_dropout))
         x = self.embedding.weight
         layers = [x]
         for conv in self.convs:

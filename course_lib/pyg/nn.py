@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import GCNConv, GraphConv, HeteroConv, MessagePassing, SAGEConv
-from torch_geometric.utils import add_self_loops, degree, scatter
+from torch_geometric.nn import GCNConv, GraphConv, HeteroConv, SAGEConv
+from torch_geometric.utils import scatter
 
 __all__ = ["BilinearBasisDecoder", "GCMCConv", "GCNConv", "GCNLayer", "GraphConv",
            "HeteroGraphConv", "InputLayer", "MLP", "SAGEConv", "bce_loss", "cross_entropy",
@@ -86,32 +86,20 @@ class MLP(nn.Module):
         return self.lin2(torch.relu(self.lin1(x)))
 
 
-class GCNLayer(MessagePassing):
-    """MLP update, then the symmetric-normalised sum over neighbours and self loops:
-    ``D^-1/2 (A + I) D^-1/2 MLP(X)`` over one node set. Flax twin:
-    :class:`course_lib.jax.nn.GCNLayer` (``jraph.GraphConvolution`` with an MLP
-    ``update_node_fn``).
-
-    The two agree on graphs that hold both directions of every edge, as the course's do. On a
-    directed graph jraph scales a message by its sender's *out*-degree, this layer (like PyG's
-    ``GCNConv``) by the sender's in-degree.
+class GCNLayer(nn.Module):
+    """An :class:`MLP` node update, then the product with ``adj``, the graph's
+    ``D^-1/2 (A + I) D^-1/2`` built once (an :class:`~course_lib.pyg.data.Adjacency`,
+    ``data.adjacency['gcn']``): the normalised sum over neighbours and self loops, without
+    recomputing the degrees and scattering ``E x F`` messages on every call. Flax twin:
+    :class:`course_lib.jax.nn.GCNLayer`.
     """
 
     def __init__(self, features: int):
-        super().__init__(aggr="add")
+        super().__init__()
         self.mlp = MLP(features)
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        num_nodes = x.size(0)
-        edge_index, _ = add_self_loops(edge_index, num_nodes=num_nodes)
-        senders, receivers = edge_index
-        deg = degree(receivers, num_nodes, dtype=x.dtype)
-        inv_sqrt = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
-        norm = inv_sqrt[senders] * inv_sqrt[receivers]
-        return self.propagate(edge_index, x=self.mlp(x), norm=norm)
-
-    def message(self, x_j, norm):
-        return norm.view(-1, 1) * x_j
+    def forward(self, x: torch.Tensor, adj) -> torch.Tensor:
+        return adj.propagate(self.mlp(x))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,7 +205,7 @@ def node_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return x * keep / (1.0 - p)
 
 
-class GCMCConv(MessagePassing):
+class GCMCConv(nn.Module):
     r"""GC-MC's encoder layer: a relation per rating level, weights shared ordinally.
 
     .. math::
@@ -225,55 +213,48 @@ class GCMCConv(MessagePassing):
               \frac{w_{ij}}{c_i}\, x_j W_r, \qquad
         W_r = \sum_{s \le r} T_s, \qquad c_i = \sum_{j \in N(i)} w_{ij}
 
-    ``N_r(i)``: the neighbours that share a rating of level ``r`` with ``i``
-    (``edge_type``, 0-based). ``w_ij``: an edge weight, 1 by default; 0 removes the
-    edge, as training does for the edges it holds out for the loss. ``c_i``: the
-    weighted degree of ``i`` (left normalisation: a mean over all neighbours).
-    ``accum='stack'`` concatenates the ``R`` per-level sums (``out_channels / R``
-    wide each), ``'sum'`` adds them. One set of weights serves both edge directions.
-    No activation. JAX twin: :class:`course_lib.jax.nn.GCMCConv`.
+    ``N_r(i)``: the neighbours that share a rating of level ``r`` with ``i``. ``adj``: the
+    graph's rating levels as one sparse matrix ``[N R, N R]`` (an
+    :class:`~course_lib.pyg.data.Adjacency`, ``data.adjacency['levels']``,
+    :func:`course_lib.sparse.level_edges`: edge ``j -> i`` of level ``r`` is entry
+    ``(i R + r, j R + r)``), so one product with the ``[N R, d]`` rows ``x_j W_r`` gives
+    every (receiver, level) sum and stacking is a reshape. ``w_ij``: an edge weight, in the
+    edge order ``adj`` was built from (1 by default; 0 removes the edge, as training does
+    for the edges it holds out for the loss). ``c_i``: the weighted degree of ``i``; dividing
+    by it after the sums is the left normalisation (a mean over all neighbours).
+    ``accum='stack'`` concatenates the ``R`` per-level sums (``out_channels / R`` wide
+    each), ``'sum'`` adds them. One set of weights serves both edge directions. No
+    activation. JAX twin: :class:`course_lib.jax.nn.GCMCConv`.
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_relations: int,
                  accum: str = "stack", ordinal: bool = True):
-        super().__init__(aggr="sum")
+        super().__init__()
         if accum not in ("stack", "sum"):
             raise ValueError(f"accum must be 'stack' or 'sum', got {accum!r}")
         if accum == "stack" and out_channels % num_relations:
             raise ValueError(
                 f"accum='stack' splits out_channels={out_channels} into "
                 f"{num_relations} equal parts: use a multiple of {num_relations}")
-        self.num_relations, self.accum, self.ordinal = num_relations, accum, ordinal
-        width = out_channels // num_relations if accum == "stack" else out_channels
-        self.weight = nn.Parameter(_torch_linear_init_(
-            torch.empty(num_relations, in_channels, width), in_channels))
+        self.in_channels, self.num_relations = in_channels, num_relations
+        self.accum, self.ordinal = accum, ordinal
+        self.width = out_channels // num_relations if accum == "stack" else out_channels
+        self.weight = nn.Parameter(torch.empty(num_relations, in_channels, self.width))
+        self.reset_parameters()
 
-    def forward(self, x, edge_index, edge_type, edge_weight=None):
+    def reset_parameters(self):
+        _torch_linear_init_(self.weight, self.in_channels)
+
+    def forward(self, x, adj, edge_weight=None):
+        n, r = x.size(0), self.num_relations
         weight = ordinal_weights(self.weight) if self.ordinal else self.weight
-        xw = torch.einsum("nf,rfd->nrd", x, weight)   # every node through every W_r
-        if edge_weight is None:
-            edge_weight = torch.ones(edge_index.size(1), device=x.device)
-        receivers = edge_index[1]
-        deg = scatter(edge_weight, receivers, dim=0, dim_size=x.size(0), reduce="sum")
-        norm = edge_weight / deg.clamp(min=1e-12)[receivers]
-        out = self.propagate(edge_index, xw=xw, edge_type=edge_type, norm=norm,
-                             size=(x.size(0), x.size(0)))
-        return out.reshape(x.size(0), -1)
-
-    def message(self, xw, edge_index_j, edge_type, norm):
-        # x_j W_r for the level r of each edge, scaled by w_ij / c_i (row j * R + r of
-        # xw as [N * R, d]: a 1-D index_select, whose gradient is a fast index_add)
-        rows = edge_index_j * self.num_relations + edge_type
-        return xw.flatten(0, 1).index_select(0, rows) * norm[:, None]
-
-    def aggregate(self, inputs, index, edge_type, dim_size):
-        if self.accum == "sum":
-            return scatter(inputs, index, dim=0, dim_size=dim_size, reduce="sum")
-        # stack: one sum per (receiver, level), laid out [receiver, level, features]
-        r = self.num_relations
-        out = scatter(inputs, index * r + edge_type, dim=0, dim_size=dim_size * r,
-                      reduce="sum")
-        return out.view(dim_size, r, -1)
+        xw = torch.einsum("nf,rfd->nrd", x, weight).reshape(n * r, self.width)
+        if edge_weight is not None:
+            adj = adj.with_edge_weights(edge_weight)
+        out = adj.propagate(xw).view(n, r, self.width)             # [receiver, level, d]
+        degree = adj.propagate(x.new_ones(n * r, 1)).view(n, r).sum(1)
+        out = out / degree.clamp(min=1e-12)[:, None, None]
+        return out.reshape(n, -1) if self.accum == "stack" else out.sum(1)
 
 
 class BilinearBasisDecoder(nn.Module):
@@ -292,11 +273,16 @@ class BilinearBasisDecoder(nn.Module):
 
     def __init__(self, in_channels: int, num_levels: int, num_bases: int = 2):
         super().__init__()
-        self.basis = nn.Parameter(_torch_linear_init_(
-            torch.empty(num_bases, in_channels, in_channels), in_channels))
-        self.coef = nn.Parameter(_torch_linear_init_(torch.empty(num_levels, num_bases),
-                                                     num_bases))
-        self.bias = nn.Parameter(torch.zeros(num_levels))
+        self.in_channels, self.num_bases = in_channels, num_bases
+        self.basis = nn.Parameter(torch.empty(num_bases, in_channels, in_channels))
+        self.coef = nn.Parameter(torch.empty(num_levels, num_bases))
+        self.bias = nn.Parameter(torch.empty(num_levels))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        _torch_linear_init_(self.basis, self.in_channels)
+        _torch_linear_init_(self.coef, self.num_bases)
+        nn.init.zeros_(self.bias)
 
     def forward(self, z_src: torch.Tensor, z_dst: torch.Tensor,
                 edge_label_index: torch.Tensor) -> torch.Tensor:
