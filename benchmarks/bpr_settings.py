@@ -63,13 +63,13 @@ def run(model: str, batch_size, lr: float, max_epochs: int, seed: int = 0) -> di
 
     _, graph, split = movielens_graph_and_split(seed=42)
     start = time.perf_counter()
-    state, history = bpr.fit(model, graph, split, batch_size=batch_size, lr=lr,
-                             max_epochs=max_epochs, patience=max_epochs, eval_every=1,
-                             seed=seed)
+    state, history, _ = bpr.fit(graph, split, model=model, batch_size=batch_size, lr=lr,
+                                max_epochs=max_epochs, patience=max_epochs, eval_every=1,
+                                seed=seed)
     seconds = time.perf_counter() - start
     curve = history["val_recall@20"]
     adj = to_normalized_adjacency(graph, interaction_edges(split, "test"))
-    test = evaluate_scores(bpr.score_all(state.apply_fn, state.params, graph, adj), graph,
+    test = evaluate_scores(bpr.score_all(state, graph, adj), graph,
                            split, "test", ks=(20,))
     row = {"model": model, "batch_size": batch_size, "lr": lr, "seed": seed,
            "epochs": len(curve), "best epoch": int(np.argmax(curve)) + 1,

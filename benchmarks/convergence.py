@@ -29,6 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from course_lib.twins import twin  # noqa: E402
+
 os.environ.setdefault("COURSE_NO_PROGRESS", "1")
 os.environ["COURSE_CHECKPOINTS"] = "off"      # a checkpoint would skip the training we measure
 
@@ -62,32 +64,33 @@ def run(name: str, patience: int, max_epochs: int) -> dict:
     start = time.perf_counter()
     metric, sign = "val_auc", 1.0
     if model == "GraphSAGE":
-        module = __import__(f"course_lib.{fw.lower()}.sage", fromlist=["fit"])
-        chapter = module.SETTINGS
-        _, history = module.fit(graph, split, **overrides)
+        module = twin(fw, "sage")
+        chapter = module.SETTINGS[module.MODE]
+        fit = module.fit(graph, split, **overrides)
     elif model == "GC-MC (ratings)":                                      # chapter 4's
-        module = __import__(f"course_lib.{fw.lower()}.gcmc", fromlist=["fit"])
+        module = twin(fw, "gcmc")
         chapter = module.SETTINGS
         metric, sign = "val_mae", -1.0
-        _, history = module.fit(graph, split, **overrides)
+        fit = module.fit(graph, split, **overrides)
     elif model.endswith("(ratings)"):                                     # chapter 4's
-        module = __import__(f"course_lib.{fw.lower()}.gcn", fromlist=["fit"])
+        module = twin(fw, "gcn")
         encoder = "gcn" if model.startswith("GCN") else "hetero"
         chapter = module.SETTINGS[encoder]
         metric, sign = "val_mae", -1.0
-        _, history = module.fit(graph, split, encoder=encoder, **overrides)
+        fit = module.fit(graph, split, model=encoder, **overrides)
     else:
         from course_lib.data import join_side_information, load_hetrec
         from course_lib.kg import build_knowledge_graph
 
-        module = __import__(f"course_lib.{fw.lower()}.hetero", fromlist=["fit"])
-        chapter = module.SETTINGS
+        module = twin(fw, "hetero")
         side = join_side_information(ml, load_hetrec(), top_k_actors=10)
         kg = build_knowledge_graph(ml, side, min_movies=2)                   # chapter 5's
         if model.endswith("plain"):
             kg = kg.without_side_information()
         architecture = "sage" if model.startswith("HeteroSAGE") else "graphconv"
-        _, history = module.fit(kg, graph, split, architecture=architecture, **overrides)
+        chapter = module.SETTINGS[architecture]
+        fit = module.fit(graph, split, kg=kg, model=architecture, **overrides)
+    history = fit.history
     values = [sign * v for v in history[metric]]          # larger is better from here on
     stop = min(first_stop(values, chapter["patience"]), chapter["max_epochs"])
     return {"model": name, "metric": metric, "chapter patience": chapter["patience"],

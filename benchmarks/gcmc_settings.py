@@ -45,50 +45,49 @@ def leaky_fit(graph, split, **overrides):
     import jax
     import numpy as np
     import optax
-    from flax.training.train_state import TrainState
 
     from course_lib.jax import gcmc
-    from course_lib.jax.gcn import rating_graphs
+    from course_lib.jax.state import TrainState
     from course_lib.ratings import mae, part_pairs, rating_level
-    from course_lib.training import fit_loop, with_settings
+    from course_lib.training import Fit, fit_loop, settings_for
 
-    settings = with_settings(gcmc.SETTINGS, overrides)
-    lr, max_epochs, patience, seed, _, kind = (settings.pop(k) for k in gcmc.TRAINING_KEYS)
-    graphs = rating_graphs(graph, split)
+    s = settings_for(gcmc.SETTINGS, overrides)
+    graphs = gcmc.rating_graphs(graph, split)
     train_pairs, train_rating = part_pairs(graph, split, "train")
     pairs, level = jax.numpy.asarray(train_pairs), jax.numpy.asarray(rating_level(train_rating))
     val_pairs, val_rating = part_pairs(graph, split, "val")
-    model = gcmc.build_model(graph, **settings)
-    init_key, dropout_key = jax.random.split(jax.random.key(seed))
+    model = gcmc.build_model(graph, **overrides)
+    init_key, dropout_key = jax.random.split(jax.random.key(s["seed"]))
     params = model.init(init_key, graphs["train"], pairs[:, :2])
-    state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(lr))
+    state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(s["lr"]),
+                              key=dropout_key)
 
     @jax.jit
-    def step(state, key):
+    def step(state):
         def loss_fn(params):
             logits = state.apply_fn(params, graphs["train"], pairs, train=True,
-                                    rngs={"dropout": key})
-            return gcmc.loss(logits, level, kind)
+                                    rngs={"dropout": state.step_key()})
+            return gcmc.loss(logits, level, s["loss"])
         value, grads = jax.value_and_grad(loss_fn)(state.params)
         return state.apply_gradients(grads=grads), value
 
     state, history, best = fit_loop(
-        state, lambda s: step(s, jax.random.fold_in(dropout_key, s.step)),
+        state, step,
         lambda s: mae(np.asarray(gcmc.eval_step(s, graphs["val"], val_pairs)), val_rating),
-        snapshot=lambda s: s.params, max_epochs=max_epochs, patience=patience, mode="min",
-        metric="val_mae", desc="leaky")
-    return state.replace(params=best), history
+        snapshot=lambda s: s.params, max_epochs=s["max_epochs"], patience=s["patience"],
+        mode="min", metric="val_mae", desc="leaky")
+    return Fit(state.replace(params=best), history, history["best_epoch"])
 
 
 def run(module, graph, split, fit=None, **overrides) -> dict:
     start = time.perf_counter()
-    model, history = (fit or module.fit)(graph, split, **overrides)
+    state, history, _ = (fit or module.fit)(graph, split, **overrides)
     seconds = time.perf_counter() - start
     row = {"best epoch": history["best_epoch"], "epochs": len(history["loss"]),
            "seconds": round(seconds, 1),
            "final training loss": round(history["loss"][-1], 4)}
     for part in ("val", "test"):
-        for metric, value in module.evaluate(model, graph, split, part).items():
+        for metric, value in module.evaluate(state, graph, split, part).items():
             row[f"{part} {metric}"] = round(value, 4)
     return row
 

@@ -48,12 +48,14 @@ sys.path.insert(0, str(ROOT))
 RECORD = ROOT / "course_lib" / "records" / "leaderboard.json"
 SEEDS_RECORD = ROOT / "course_lib" / "records" / "lightgcn_seeds.json"
 
+from course_lib.twins import FRAMEWORKS, twin  # noqa: E402
+
 # row name -> (family, framework, chapter)
 MODELS = {
     "popularity": ("popularity", "numpy", 6),
     "MF (ALS, ratings)": ("als", "numpy", 4),
 }
-for fw in ("PyG", "JAX"):
+for fw in FRAMEWORKS:
     MODELS.update({
         f"{fw} GraphSAGE": ("sage", fw, 3),
         f"{fw} GCN (ratings)": ("gcn", fw, 4),
@@ -65,15 +67,6 @@ for fw in ("PyG", "JAX"):
         f"{fw} NGCF": ("ngcf", fw, 6),
         f"{fw} LightGCN": ("lightgcn", fw, 6),
     })
-
-
-def _params(tree) -> int:
-    """Number of trainable numbers in a torch module or a flax parameter tree."""
-    if hasattr(tree, "parameters"):
-        return int(sum(p.numel() for p in tree.parameters() if p.requires_grad))
-    import jax
-
-    return int(sum(x.size for x in jax.tree.leaves(tree)))
 
 
 def _all_pairs_scores(predict, num_users: int, num_movies: int, chunk: int = 32):
@@ -89,21 +82,54 @@ def _all_pairs_scores(predict, num_users: int, num_movies: int, chunk: int = 32)
     return out
 
 
-def _bpr(fw: str, family: str, graph, split, **overrides):
-    """Chapter 6's ``family`` fitted in framework ``fw``: ``(fitted, history, [U, M] scores)``
-    on the test-time graph."""
-    import importlib
+def _bpr(fw: str, family: str, ml, graph, split, **overrides):
+    """Chapter 6's ``family`` fitted in framework ``fw``: ``(fit, [U, M] scores on the
+    test-time graph, chapter metric)``."""
+    from course_lib.cf import evaluate_scores, interaction_edges
 
-    from course_lib.cf import interaction_edges
+    bpr = twin(fw, "bpr")
+    fit = bpr.fit(graph, split, model=family, **overrides)
+    adj = twin(fw, "data").to_normalized_adjacency(graph, interaction_edges(split, "test"))
+    scores = bpr.score_all(fit.state, graph, adj)
+    return fit, scores, {"recall@20": evaluate_scores(scores, graph, split, "test")
+                         ["recall@20"]}
 
-    package = "course_lib." + fw.lower()
-    bpr = importlib.import_module(f"{package}.bpr")
-    adj = importlib.import_module(f"{package}.data").to_normalized_adjacency(
-        graph, interaction_edges(split, "test"))
-    fitted, history = bpr.fit(family, graph, split, **overrides)
-    if fw == "PyG":
-        return fitted, history, bpr.score_all(fitted, graph, adj)
-    return fitted, history, bpr.score_all(fitted.apply_fn, fitted.params, graph, adj)
+
+def _sage(fw: str, family: str, ml, graph, split):
+    """Chapter 3's GraphSAGE: scores from the embeddings over the test-time graph."""
+    sage = twin(fw, "sage")
+    fit = sage.fit(graph, split)
+    z_user, z_movie = sage.embed_all(fit.state, sage.link_graphs(graph, split)["test"])
+    return fit, z_user @ z_movie.T, None
+
+
+def _rating(fw: str, family: str, ml, graph, split):
+    """Chapter 4's rating models: every pair's predicted rating, and test MAE."""
+    module = twin(fw, "gcmc" if family == "gcmc" else "gcn")
+    fit = module.fit(graph, split, **({} if family == "gcmc" else {"model": family}))
+    data = module.rating_graphs(graph, split)["test"]
+    scores = _all_pairs_scores(lambda p: module.predict(fit.state, data, p),
+                               graph.num_users, graph.num_movies)
+    return fit, scores, {"test mae": module.evaluate(fit.state, graph, split, "test")["MAE"]}
+
+
+def _kg(fw: str, family: str, ml, graph, split):
+    """Chapter 5's heterogeneous models on the knowledge graph: the chapter's link report."""
+    from course_lib.data import join_side_information, load_hetrec
+    from course_lib.kg import build_knowledge_graph, cold_start_movies, link_report
+
+    side = join_side_information(ml, load_hetrec(), top_k_actors=10)
+    kg = build_knowledge_graph(ml, side, min_movies=2)                    # chapter 5's
+    hetero = twin(fw, "hetero")
+    fit = hetero.fit(graph, split, kg=kg, model=family.split("-")[1])
+    z_user, z_movie = hetero.embed_all(fit.state, hetero.kg_graphs(kg, graph, split)["test"])
+    cold = cold_start_movies(graph, split.message_edges("test"), max_ratings=5)
+    return fit, z_user @ z_movie.T, link_report(z_user, z_movie, graph, split, cold=cold)
+
+
+#: family -> how to train it and score every pair, the same in both frameworks
+FAMILIES = {"mf": _bpr, "ngcf": _bpr, "lightgcn": _bpr, "sage": _sage, "gcn": _rating,
+            "hetero": _rating, "gcmc": _rating, "kg-sage": _kg, "kg-graphconv": _kg}
 
 
 def run_one(name: str) -> dict:
@@ -131,71 +157,13 @@ def run_one(name: str) -> dict:
         pairs, ratings = part_pairs(graph, split, "test")
         mae = errors(mf(pairs), ratings)["MAE"]
         row["chapter metric"] = {"test mae": mae}
-    elif family in ("mf", "ngcf", "lightgcn"):
-        fitted, history, scores = _bpr(fw, family, graph, split)
-        params = _params(fitted if fw == "PyG" else fitted.params)
-        row["chapter metric"] = {"recall@20": evaluate_scores(scores, graph, split, "test")
-                                 ["recall@20"]}
-        row["best epoch"] = history["best_epoch"]
-    elif family == "sage":
-        if fw == "PyG":
-            from course_lib.pyg import sage
-            from course_lib.pyg.data import split_heterodata
-
-            model, history = sage.fit(graph, split)
-            z_user, z_movie = sage.embed_all(model, split_heterodata(graph, split)["test"])
-            params = _params(model)
-        else:
-            from course_lib.jax import sage
-            from course_lib.jax.data import split_graphstuple
-
-            state, history = sage.fit(graph, split)
-            z_user, z_movie = sage.embed_all(state.apply_fn, state.params,
-                                             split_graphstuple(graph, split)["test"])
-            params = _params(state.params)
-        scores = z_user @ z_movie.T
-        row["best epoch"] = history["best_epoch"]
-    elif family in ("gcn", "hetero", "gcmc"):
-        import importlib
-
-        # the twins' fit/predict/evaluate line up: a PyG model or a JAX TrainState goes in
-        package = "course_lib." + fw.lower()
-        module = importlib.import_module(f"{package}.{'gcmc' if family == 'gcmc' else 'gcn'}")
-        kwargs = {} if family == "gcmc" else {"encoder": family}
-        fitted, history = module.fit(graph, split, **kwargs)
-        data = importlib.import_module(f"{package}.gcn").rating_graphs(graph, split)["test"]
-        scores = _all_pairs_scores(lambda p: module.predict(fitted, data, p),
-                                   graph.num_users, graph.num_movies)
-        mae = module.evaluate(fitted, graph, split, "test")["MAE"]
-        params = _params(fitted if fw == "PyG" else fitted.params)
-        row["chapter metric"] = {"test mae": mae}
-        row["best epoch"] = history["best_epoch"]
-    elif family.startswith("kg-"):
-        from course_lib.data import join_side_information, load_hetrec
-        from course_lib.kg import build_knowledge_graph, cold_start_movies, link_report
-
-        side = join_side_information(ml, load_hetrec(), top_k_actors=10)
-        kg = build_knowledge_graph(ml, side, min_movies=2)                    # chapter 5's
-        architecture = family.split("-")[1]
-        if fw == "PyG":
-            from course_lib.pyg import hetero
-
-            model, history = hetero.fit(kg, graph, split, architecture=architecture)
-            z_user, z_movie = hetero.embed_all(model, hetero.kg_graphs(kg, graph, split)["test"])
-            params = _params(model)
-        else:
-            from course_lib.jax import hetero
-
-            state, history = hetero.fit(kg, graph, split, architecture=architecture)
-            z_user, z_movie = hetero.embed_all(state.apply_fn, state.params,
-                                               hetero.kg_graphs(kg, graph, split)["test"])
-            params = _params(state.params)
-        cold = cold_start_movies(graph, split.message_edges("test"), max_ratings=5)
-        row["chapter metric"] = link_report(z_user, z_movie, graph, split, cold=cold)
-        scores = z_user @ z_movie.T
-        row["best epoch"] = history["best_epoch"]
     else:
-        raise ValueError(family)
+        fit, scores, metric = FAMILIES[family](fw, family, ml, graph, split)
+        params = twin(fw, "state").num_parameters(fit.state)
+        if metric is not None:
+            row["chapter metric"] = metric
+        mae = metric.get("test mae") if metric else None
+        row["best epoch"] = fit.best_epoch
     row["train seconds"] = time.perf_counter() - start
     scores = np.asarray(scores, dtype=np.float32)
 
@@ -225,21 +193,21 @@ def run_seed(framework: str, seed: int) -> dict:
     from course_lib.cf import evaluate_scores
     from course_lib.graph import movielens_graph_and_split
 
-    _, graph, split = movielens_graph_and_split(seed=42)
+    ml, graph, split = movielens_graph_and_split(seed=42)
     start = time.perf_counter()
-    _, history, scores = _bpr(framework, "lightgcn", graph, split, seed=seed)
+    fit, scores, _ = _bpr(framework, "lightgcn", ml, graph, split, seed=seed)
     test = evaluate_scores(scores, graph, split, "test", ks=(20,))
     return {"framework": framework, "seed": seed, "recall@20": test["recall@20"],
-            "ndcg@20": test["ndcg@20"], "val recall@20": history["best"],
-            "best epoch": history["best_epoch"], "epochs": len(history["loss"]),
+            "ndcg@20": test["ndcg@20"], "val recall@20": fit.history["best"],
+            "best epoch": fit.best_epoch, "epochs": len(fit.history["loss"]),
             "train seconds": time.perf_counter() - start}
 
 
 def _settings() -> dict:
-    from course_lib.pyg import bpr, gcmc, gcn, hetero, sage
+    from course_lib import settings
 
-    return {"bpr": bpr.SETTINGS, "sage": sage.SETTINGS, "gcn": gcn.SETTINGS,
-            "gcmc": gcmc.SETTINGS, "hetero": hetero.SETTINGS}
+    return {"bpr": settings.BPR, "sage": settings.SAGE, "gcn": settings.GCN,
+            "gcmc": settings.GCMC, "hetero": settings.HETERO}
 
 
 def _subprocess(args: list[str], env: dict) -> dict:
@@ -272,7 +240,7 @@ def main() -> None:
         env["COURSE_CHECKPOINTS"] = "off"
     if args.seeds:
         rows = []
-        for framework in ("PyG", "JAX"):
+        for framework in FRAMEWORKS:
             for seed in args.seeds:
                 rows.append(_subprocess(["--one-seed", framework, str(seed)], env))
                 print(json.dumps(rows[-1]), flush=True)

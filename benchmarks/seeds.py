@@ -54,45 +54,30 @@ BPR_NAMES = {"MF-BPR": "mf", "NGCF": "ngcf", "LightGCN": "lightgcn"}
 
 def settings() -> dict:
     """The SETTINGS each comparison trains with (the record must name the current ones)."""
-    from course_lib.jax import hetero
-    from course_lib.jax import sage as jax_sage
-    from course_lib.pyg import bpr
-    from course_lib.pyg import sage as pyg_sage
+    from course_lib import settings as chapter
 
-    return {"ch3": {"PyG": pyg_sage.SETTINGS, "JAX": jax_sage.SETTINGS},
-            "ch5": hetero.SETTINGS,
-            "ch5-ablation": hetero.SETTINGS,
-            "ch6": {name: bpr.SETTINGS[name] for name in ("mf", "ngcf")}}
+    return {"ch3": chapter.SAGE, "ch5": chapter.HETERO, "ch5-ablation": chapter.HETERO,
+            "ch6": {name: chapter.BPR[name] for name in ("mf", "ngcf")}}
 
 
 def run(chapter: str, model: str, seed: int) -> dict:
     """Train ``model`` of ``chapter`` with ``seed``; its test metrics."""
     from course_lib.graph import movielens_graph_and_split
     from course_lib.kg import link_report
+    from course_lib.twins import twin
 
     ml, graph, split = movielens_graph_and_split(seed=42)
     fw, name = model.split(" ", 1)
     start = time.perf_counter()
     if chapter == "ch3":
-        if fw == "PyG":
-            from course_lib.pyg import sage
-            from course_lib.pyg.data import split_heterodata
-
-            fitted, history = sage.fit(graph, split, seed=seed)
-            z = sage.embed_all(fitted, split_heterodata(graph, split)["test"])
-        else:
-            from course_lib.jax import sage
-            from course_lib.jax.data import split_graphstuple
-
-            fitted, history = sage.fit(graph, split, seed=seed)
-            z = sage.embed_all(fitted.apply_fn, fitted.params,
-                               split_graphstuple(graph, split)["test"])
+        sage = twin(fw, "sage")
+        fit = sage.fit(graph, split, seed=seed)
+        z = sage.embed_all(fit.state, sage.link_graphs(graph, split)["test"])
         metrics = link_report(*z, graph, split)
     elif chapter in ("ch5", "ch5-ablation"):
         from dataclasses import replace
 
         from course_lib.data import join_side_information, load_hetrec
-        from course_lib.jax import hetero
         from course_lib.kg import build_knowledge_graph, cold_start_movies
 
         side = join_side_information(ml, load_hetrec(), top_k_actors=10)
@@ -102,31 +87,26 @@ def run(chapter: str, model: str, seed: int) -> dict:
         if chapter == "ch5-ablation":                 # one side relation of the three
             relation = next(r for r in kg.side_edges if r[1] == ABLATION[name.split(", ")[1]])
             kg = replace(kg, side_edges={relation: kg.side_edges[relation]})
+        hetero = twin(fw, "hetero")
         architecture = "sage" if name.startswith("HeteroSAGE") else "graphconv"
-        state, history = hetero.fit(kg, graph, split, architecture=architecture, seed=seed)
-        z = hetero.embed_all(state.apply_fn, state.params,
-                             hetero.kg_graphs(kg, graph, split)["test"])
+        fit = hetero.fit(graph, split, kg=kg, model=architecture, seed=seed)
+        z = hetero.embed_all(fit.state, hetero.kg_graphs(kg, graph, split)["test"])
         cold = cold_start_movies(graph, split.message_edges("test"), max_ratings=5)
         metrics = link_report(*z, graph, split, cold=cold)
     elif chapter == "ch6":
-        import importlib
-
         from course_lib.cf import evaluate_scores, interaction_edges
 
-        package = "course_lib." + fw.lower()
-        bpr = importlib.import_module(f"{package}.bpr")
-        adj = importlib.import_module(f"{package}.data").to_normalized_adjacency(
-            graph, interaction_edges(split, "test"))
-        fitted, history = bpr.fit(BPR_NAMES[name], graph, split, seed=seed)
-        scores = (bpr.score_all(fitted, graph, adj) if fw == "PyG"
-                  else bpr.score_all(fitted.apply_fn, fitted.params, graph, adj))
-        full = evaluate_scores(scores, graph, split, "test", ks=(20,))
+        bpr = twin(fw, "bpr")
+        fit = bpr.fit(graph, split, model=BPR_NAMES[name], seed=seed)
+        adj = twin(fw, "data").to_normalized_adjacency(graph, interaction_edges(split, "test"))
+        full = evaluate_scores(bpr.score_all(fit.state, graph, adj), graph, split, "test",
+                               ks=(20,))
         metrics = {"recall@20": full["recall@20"], "ndcg@20": full["ndcg@20"]}
     else:
         raise ValueError(f"unknown comparison {chapter!r}")
     return {"chapter": chapter, "model": model, "seed": seed,
             **{k: float(v) for k, v in metrics.items()},
-            "best epoch": int(history["best_epoch"]), "epochs": len(history["loss"]),
+            "best epoch": int(fit.best_epoch), "epochs": len(fit.history["loss"]),
             "train seconds": time.perf_counter() - start}
 
 

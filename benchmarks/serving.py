@@ -40,38 +40,30 @@ RECORD = ROOT / "course_lib" / "records" / "serving.json"
 def lightgcn_embeddings(framework: str, graph, split):
     """Chapter 6's LightGCN (loaded from its checkpoint, or trained): test-time embeddings."""
     from course_lib.cf import interaction_edges
+    from course_lib.twins import twin
 
-    if framework == "PyG":
-        from course_lib.pyg import bpr
-        from course_lib.pyg.data import to_normalized_adjacency
-
-        model, _ = bpr.fit("lightgcn", graph, split)
-        return bpr.embed_all(model, graph, to_normalized_adjacency(
-            graph, interaction_edges(split, "test")))
-    from course_lib.jax import bpr
-    from course_lib.jax.data import to_normalized_adjacency
-
-    state, _ = bpr.fit("lightgcn", graph, split)
-    return bpr.embed_all(state.apply_fn, state.params, graph, to_normalized_adjacency(
+    bpr = twin(framework, "bpr")
+    fit = bpr.fit(graph, split, model="lightgcn")
+    return bpr.embed_all(fit.state, graph, twin(framework, "data").to_normalized_adjacency(
         graph, interaction_edges(split, "test")))
 
 
-def latency(rec, framework: str, repeats: int, seed: int = 0) -> dict:
+def latency(rec, repeats: int, seed: int = 0) -> dict:
     from course_lib.serving import latency_ms
 
     rng = np.random.default_rng(seed)
     out = {}
     for approximate in (False, True):
         kind = "approximate" if approximate else "exact"
-        if approximate and framework == "PyG":
+        if approximate:          # PyG: faiss's index; JAX: approx_max_k needs none
             start = time.perf_counter()
             rec.build_index()
             out["index build ms"] = (time.perf_counter() - start) * 1e3
         for batch in (1, 256):
-            if framework == "JAX":   # compile this shape apart
-                start = time.perf_counter()
-                rec.recommend_batch(np.arange(batch), 20, approximate)
-                out[f"{kind} batch {batch} compile ms"] = (time.perf_counter() - start) * 1e3
+            # the first call of a shape apart (JAX compiles it; PyG warms up)
+            start = time.perf_counter()
+            rec.recommend_batch(np.arange(batch), 20, approximate)
+            out[f"{kind} batch {batch} first call ms"] = (time.perf_counter() - start) * 1e3
             users = iter(rng.integers(0, rec.num_users, (repeats + 10, batch)))
             stats = latency_ms(lambda: rec.recommend_batch(next(users), 20, approximate),
                                repeats=repeats if batch == 1 else max(repeats // 10, 20))
@@ -117,26 +109,27 @@ def main() -> None:
     os.environ.setdefault("COURSE_NO_PROGRESS", "1")
 
     from course_lib.graph import movielens_graph_and_split
-    from course_lib.jax.serving import Recommender as JaxRecommender
-    from course_lib.pyg.bpr import SETTINGS
-    from course_lib.pyg.serving import Recommender as PygRecommender
     from course_lib.serving import recall_vs_exact
+    from course_lib.settings import BPR
+    from course_lib.twins import FRAMEWORKS, twin
 
     _, graph, split = movielens_graph_and_split(seed=42)
     from course_lib.cf import interaction_edges
 
     seen = graph.edge_index[:, interaction_edges(split, "test")]
-    record = {"settings": SETTINGS, "omp threads": os.environ.get("OMP_NUM_THREADS", "unset")}
-    for framework, cls in (("PyG", PygRecommender), ("JAX", JaxRecommender)):
-        rec = cls(*lightgcn_embeddings(framework, graph, split), seen)
-        result = latency(rec, framework, args.repeats)
+    record = {"settings": BPR, "omp threads": os.environ.get("OMP_NUM_THREADS", "unset")}
+    for framework in FRAMEWORKS:
+        rec = twin(framework, "serving").Recommender(*lightgcn_embeddings(framework, graph,
+                                                                          split), seen)
+        result = latency(rec, args.repeats)
         users = np.arange(rec.num_users)
         result["recall@20 vs exact"] = recall_vs_exact(
             rec.recommend_batch(users, 20, approximate=True), rec.recommend_batch(users, 20))
-        if framework == "JAX":
-            result["fold-in recall@20"] = fold_in_comparison(rec, graph, split)
         record[framework] = result
         print(framework, json.dumps(result, indent=1), flush=True)
+    # fold-in is numpy (course_lib.serving.fold_in): once, on the last framework's embeddings
+    record[FRAMEWORKS[-1]]["fold-in recall@20"] = fold_in_comparison(rec, graph, split)
+    print("fold-in", json.dumps(record[FRAMEWORKS[-1]]["fold-in recall@20"], indent=1))
     if args.write:
         RECORD.write_text(json.dumps(record, indent=1) + "\n")
         print(f"wrote {RECORD.relative_to(ROOT)}")

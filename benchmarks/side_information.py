@@ -42,9 +42,10 @@ def main() -> None:
     from course_lib.kg import (HAS_ACTOR, HAS_DIRECTOR, HAS_GENRE, cold_start_movies,
                                link_report, movielens_knowledge_graph)
 
-    seed = hetero.SETTINGS["seed"] if args.seed is None else args.seed
-    aggregate = args.aggregate or hetero.SETTINGS["relation_aggr"]
-    architecture = args.architecture or hetero.SETTINGS["architecture"]
+    architecture = args.architecture or next(iter(hetero.SETTINGS))
+    chapter = hetero.SETTINGS[architecture]
+    seed = chapter["seed"] if args.seed is None else args.seed
+    aggregate = args.aggregate or chapter["relation_aggr"]
     ml, graph, split = movielens_graph_and_split()
     kg = movielens_knowledge_graph(ml)
     cold = cold_start_movies(graph, split.message_edges("test"))
@@ -54,10 +55,9 @@ def main() -> None:
     for name, relations in variants.items():
         g = replace(kg, side_edges={r: kg.side_edges[r] for r in relations})
         start = time.perf_counter()
-        state, history = hetero.fit(g, graph, split, architecture=architecture,
-                                    relation_aggr=aggregate, seed=seed)
-        z = hetero.embed_all(state.apply_fn, state.params,
-                             hetero.kg_graphs(g, graph, split)["test"])
+        state, history, _ = hetero.fit(graph, split, kg=g, model=architecture,
+                                       relation_aggr=aggregate, seed=seed)
+        z = hetero.embed_all(state, hetero.kg_graphs(g, graph, split)["test"])
         rows[name] = {**link_report(*z, graph, split, cold=cold),
                       "best epoch": history["best_epoch"],
                       "seconds": round(time.perf_counter() - start, 1)}

@@ -43,10 +43,10 @@ def run(order: str) -> dict:
     graph = build_graph(load_movielens())
     split = split_edges(graph, seed=42, order=order)
     start = time.perf_counter()
-    state, history = bpr.fit("lightgcn", graph, split)
+    state, history, _ = bpr.fit(graph, split, model="lightgcn")
     adj = to_normalized_adjacency(graph, interaction_edges(split, "test"))
-    lightgcn = evaluate_scores(bpr.score_all(state.apply_fn, state.params, graph, adj), graph,
-                               split, "test", ks=(20,))
+    lightgcn = evaluate_scores(bpr.score_all(state, graph, adj), graph, split, "test",
+                               ks=(20,))
     popularity = evaluate_scores(popularity_scores(graph, interaction_edges(split, "test")),
                                  graph, split, "test", ks=(20,))
     train_users, train_movies = graph.degrees(split.train)

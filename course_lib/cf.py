@@ -50,8 +50,9 @@ def normalized_adjacency(edge_index, num_users: int, num_movies: int
     """
     ei = np.asarray(edge_index, dtype=np.int64)
     users, movies = ei[0], ei[1] + num_users
-    return symmetric_weights(np.concatenate([users, movies]), np.concatenate([movies, users]),
-                             num_users + num_movies)
+    senders = np.concatenate([users, movies])     # user -> movie, then movie -> user
+    receivers = np.concatenate([movies, users])
+    return symmetric_weights(senders, receivers, num_users + num_movies)
 
 
 def bpr_batches(graph: BipartiteGraph, edge_ids, batch_size: int, rng: np.random.Generator):

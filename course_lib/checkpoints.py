@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from functools import lru_cache
@@ -193,13 +192,10 @@ class Checkpoint:
     root: Path | None = None
 
     @classmethod
-    def for_fit(cls, name: str, settings: dict, *data, module: str | None = None
-                ) -> Checkpoint:
+    def for_fit(cls, name: str, settings: dict, *data, module: str) -> Checkpoint:
         """The checkpoint of model ``name`` trained with ``settings`` on ``data`` by the current
-        code of ``module`` (by default the module that calls ``for_fit``, its ``fit``) and of
-        what it imports."""
-        if module is None:
-            module = sys._getframe(1).f_globals.get("__name__")
+        code of ``module`` (the module whose ``fit`` trains it: pass ``__name__``) and of what
+        it imports."""
         key = hashlib.sha256(json.dumps(
             {"name": name, "settings": settings, "code": code_version(module),
              "data": fingerprint(*data)}, sort_keys=True, default=repr).encode()).hexdigest()

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .download import DatasetError, DatasetSpec, _unreadable, dataset_dir
+from .download import DatasetError, DatasetSpec, unreadable_error, dataset_dir
 
 # --------------------------------------------------------------------------------------------------
 # The course's datasets
@@ -77,7 +77,7 @@ def _read_table(path: Path, columns: list[str], *, sep: str = ",", encoding: str
     except FileNotFoundError:
         raise DatasetError(f"{path}: file missing.") from None
     except PermissionError as e:
-        raise _unreadable(Path(path), e) from None
+        raise unreadable_error(Path(path), e) from None
     except pd.errors.EmptyDataError:
         raise DatasetError(f"{path}: file is empty. Expected a header {columns} and data rows. "
                            "Fix: re-download the dataset.") from None

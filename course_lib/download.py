@@ -78,7 +78,7 @@ def sha256_of(path: Path | str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _unreadable(path: Path, error: OSError) -> DatasetError:
+def unreadable_error(path: Path, error: OSError) -> DatasetError:
     what = "folder" if path.is_dir() else "file"
     return DatasetError(
         f"{path}: this {what} cannot be read ({error.strerror or error}). Fix: give your user "
@@ -94,7 +94,7 @@ def verify_files(directory: Path, spec: DatasetSpec, source: str = "cache") -> N
     pointed at: replace the file) or ``'download'`` (a download being unpacked in a temporary
     folder that is removed: try again)."""
     if not os.access(directory, os.R_OK | os.X_OK):
-        raise _unreadable(directory, PermissionError(13, "permission denied"))
+        raise unreadable_error(directory, PermissionError(13, "permission denied"))
     for fname in spec.files:
         path = directory / fname
         if not path.is_file():
@@ -106,7 +106,7 @@ def verify_files(directory: Path, spec: DatasetSpec, source: str = "cache") -> N
         try:
             got = sha256_of(directory / fname)
         except OSError as e:
-            raise _unreadable(directory / fname, e) from None
+            raise unreadable_error(directory / fname, e) from None
         if got != expected:
             fix = {
                 "cache": f"delete {directory} and load again to re-download it, or point "

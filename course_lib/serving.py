@@ -4,7 +4,8 @@ Once trained, a two-tower model (MF, NGCF, LightGCN, the SAGE encoders: any mode
 the dot product ``z_user . z_movie``) is two tables of embeddings. Serving it is retrieval:
 
 * **a known user**: the ``k`` movies with the highest ``z_user . z_movie`` among those the user
-  has not seen, *exactly* (one matrix-vector product and a partial sort; :func:`masked_top_k`)
+  has not seen, *exactly* (one matrix-vector product and a partial sort; ``masked_top_k`` in
+  :mod:`course_lib.pyg.serving` and :mod:`course_lib.jax.serving`)
   or *approximately* (an index that skips most of the catalogue: PyG's ``ApproxMIPSKNNIndex``
   over faiss, ``jax.lax.approx_max_k`` in JAX);
 * **a new user** with a handful of ratings, without retraining: *fold-in*. Every model here has
@@ -49,17 +50,6 @@ def fold_in(movie_emb, movies, weights):
     w = np.asarray(weights, dtype=np.float64)
     rows = movie_emb[np.asarray(movies, dtype=np.int64)].astype(np.float64)
     return ((w[:, None] * rows).sum(axis=0) / w.sum()).astype(movie_emb.dtype)
-
-
-def masked_top_k(scores, seen, k: int):
-    """``(values [B, k], indices [B, k])`` of the ``k`` highest ``scores`` ``[B, M]``
-    per row among the entries where ``seen`` ``[B, M]`` (bool) is False, best first;
-    ties keep the lower index first. JAX, jittable with ``k`` static. A row with fewer
-    than ``k`` unseen entries ends in values ``-inf``."""
-    import jax
-    import jax.numpy as jnp
-
-    return jax.lax.top_k(jnp.where(seen, -jnp.inf, scores), k)
 
 
 def recall_vs_exact(approx, exact) -> float:

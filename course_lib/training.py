@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -35,15 +35,35 @@ from .checkpoints import Checkpoint, CheckpointError, enabled
 from .utils import progress
 
 
-def with_settings(defaults: dict, overrides: dict) -> dict:
-    """A chapter's ``SETTINGS`` (``defaults``) updated with a ``fit``'s keyword ``overrides``; a
-    key the chapter does not have is a ``TypeError`` naming the keys it has (a typo such as
-    ``max_epoch=5`` must not be silently ignored)."""
-    unknown = set(overrides) - set(defaults)
+class Fit(NamedTuple):
+    """What every chapter's ``fit`` returns, in both frameworks: the trained ``state`` with the
+    best epoch's weights (PyG: a :class:`course_lib.pyg.state.TrainState`, the model and its
+    optimizer; JAX: a :class:`course_lib.jax.state.TrainState`), the per-epoch ``history``
+    (:func:`fit_loop`) and the 1-based ``best_epoch``."""
+
+    state: Any
+    history: dict
+    best_epoch: int
+
+
+def settings_for(table: dict, overrides: dict) -> dict:
+    """A chapter's ``SETTINGS`` (``table``) updated with a ``fit``'s keyword ``overrides``.
+
+    ``table`` is one settings dict, or one per model (``{name: settings}``, each naming itself
+    under ``'model'``), of which ``overrides['model']`` picks one (by default the first). A key
+    the settings do not have is a ``TypeError`` naming the keys they have (a typo such as
+    ``max_epoch=5`` must not be silently ignored); an unknown model is a ``ValueError``.
+    """
+    if table and all(isinstance(v, dict) for v in table.values()):
+        name = overrides.get("model", next(iter(table)))
+        if name not in table:
+            raise ValueError(f"model must be one of {tuple(table)}, got {name!r}")
+        table = table[name]
+    unknown = set(overrides) - set(table)
     if unknown:
         raise TypeError(f"unknown settings {sorted(unknown)}; the chapter's SETTINGS has "
-                        f"{sorted(defaults)}")
-    return {**defaults, **overrides}
+                        f"{sorted(table)}")
+    return {**table, **overrides}
 
 
 class EarlyStopping:

@@ -13,20 +13,26 @@ import numpy as np
 import optax
 import pytest
 import torch
-from flax.training.train_state import TrainState
 
 from course_lib.cf import bpr_batches, evaluate_scores, interaction_edges
 from course_lib.graph import BipartiteGraph, split_edges
 from course_lib.jax import bpr as jbpr
 from course_lib.jax.data import to_normalized_adjacency as jax_adjacency
+from course_lib.jax.state import TrainState
 from course_lib.pyg import bpr as pbpr
 from course_lib.pyg.data import to_normalized_adjacency as pyg_adjacency
 from course_lib.pyg.nn import numpy_weights
+from course_lib.pyg.state import TrainState as PygState
+
+
+def _jax_state(flax_model, params):
+    """A state to evaluate ``params`` with (no training)."""
+    return TrainState.create(apply_fn=flax_model.apply, params=params, tx=optax.sgd(0.0))
 
 # float32 parity tolerance: rtol 1e-5, plus an absolute tolerance of 1e-5 times the largest
 # magnitude of the embeddings compared. The tests use N(0, 1) ego embeddings. A propagation sums
-# up to 2,700 neighbours in a different order in each framework (CSR spmm in torch, a sorted
-# segment_sum in JAX), so entries that nearly cancel keep fewer digits: on MovieLens LightGCN's
+# up to 2,700 neighbours in a different order in each framework (torch's and XLA's CSR kernels),
+# so entries that nearly cancel keep fewer digits: on MovieLens LightGCN's
 # embeddings (up to ~3) differ by 1.1e-5, NGCF's (up to ~140: its (L E * E) term grows them layer
 # by layer) by 7e-5; each framework is as far from a float64 reference as from the other.
 RTOL, ATOL_RELATIVE = 1e-5, 1e-5
@@ -49,8 +55,9 @@ def small_graph():
 
 
 def test_settings_are_the_same_in_both_frameworks():
-    assert pbpr.SETTINGS == jbpr.SETTINGS
+    assert pbpr.SETTINGS is jbpr.SETTINGS
     assert set(pbpr.SETTINGS) == set(pbpr.MODELS) == set(jbpr.MODELS)
+    assert all(s["model"] == name for name, s in pbpr.SETTINGS.items())
 
 
 def test_bpr_loss_in_both_frameworks():
@@ -108,13 +115,13 @@ def test_parity(name, which, tiny_graph, graph, split):
     edges = np.arange(g.num_edges) if which == "tiny" else interaction_edges(split, "test")
     dim = 8 if which == "tiny" else 64
     torch.manual_seed(0)
-    model = pbpr.build_model(name, g, embedding_dim=dim)
+    model = pbpr.build_model(g, model=name, embedding_dim=dim)
     with torch.no_grad():
         model.embedding.weight.normal_()          # order-1 values: a meaningful comparison
-    z_pyg = pbpr.embed_all(model, g, pyg_adjacency(g, edges))
+    z_pyg = pbpr.embed_all(PygState(model, None), g, pyg_adjacency(g, edges))
     params = jbpr.params_from_pyg(numpy_weights(model))
-    flax_model = jbpr.build_model(name, g, embedding_dim=dim)
-    z_jax = jbpr.embed_all(flax_model.apply, params, g, jax_adjacency(g, edges))
+    flax_model = jbpr.build_model(g, model=name, embedding_dim=dim)
+    z_jax = jbpr.embed_all(_jax_state(flax_model, params), g, jax_adjacency(g, edges))
     for a, b in zip(z_pyg, z_jax):
         np.testing.assert_allclose(b, a, rtol=RTOL, atol=ATOL_RELATIVE * np.abs(a).max())
     if name != "mf":
@@ -127,8 +134,8 @@ def test_parity(name, which, tiny_graph, graph, split):
 def test_params_from_pyg_covers_every_flax_parameter(tiny_graph):
     adj = jax_adjacency(tiny_graph, np.arange(tiny_graph.num_edges))
     for name in ("mf", "ngcf", "lightgcn"):
-        mapped = jbpr.params_from_pyg(numpy_weights(pbpr.build_model(name, tiny_graph)))
-        init = jbpr.build_model(name, tiny_graph).init(jax.random.key(0), adj)
+        mapped = jbpr.params_from_pyg(numpy_weights(pbpr.build_model(tiny_graph, model=name)))
+        init = jbpr.build_model(tiny_graph, model=name).init(jax.random.key(0), adj)
         assert jax.tree.structure(mapped) == jax.tree.structure(init), name
         assert all(a.shape == b.shape for a, b in
                    zip(jax.tree.leaves(mapped), jax.tree.leaves(init)))
@@ -136,14 +143,15 @@ def test_params_from_pyg_covers_every_flax_parameter(tiny_graph):
 
 def test_embedding_rows_users_then_movies(tiny_graph):
     """A pair's score is the dot product of rows u and U + j (the seed mixed the ranges up)."""
-    model = pbpr.build_model("mf", tiny_graph, embedding_dim=4)
-    scores = pbpr.score_all(model, tiny_graph, pyg_adjacency(tiny_graph, np.arange(8)))
+    model = pbpr.build_model(tiny_graph, model="mf", embedding_dim=4)
+    scores = pbpr.score_all(PygState(model, None), tiny_graph,
+                            pyg_adjacency(tiny_graph, np.arange(8)))
     e = model.embedding.weight.detach().numpy()
     np.testing.assert_allclose(scores[2, 3], e[2] @ e[4 + 3], rtol=1e-6, atol=1e-7)
     assert scores.shape == (4, 5)
-    flax_model = jbpr.build_model("mf", tiny_graph, embedding_dim=4)
+    flax_model = jbpr.build_model(tiny_graph, model="mf", embedding_dim=4)
     params = jbpr.params_from_pyg(numpy_weights(model))
-    jax_scores = jbpr.score_all(flax_model.apply, params, tiny_graph,
+    jax_scores = jbpr.score_all(_jax_state(flax_model, params), tiny_graph,
                                 jax_adjacency(tiny_graph, np.arange(8)))
     np.testing.assert_allclose(jax_scores, scores, rtol=1e-6)
 
@@ -165,21 +173,23 @@ def test_train_steps_decrease_the_loss_in_both_frameworks(name, small_graph):
     edges = interaction_edges(split, "train")
     batch = _node_batch(graph, split)
     torch.manual_seed(0)
-    model = pbpr.build_model(name, graph, embedding_dim=8, num_layers=2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model = pbpr.build_model(graph, model=name, embedding_dim=8, num_layers=2)
+    pyg_state = PygState.create(model, torch.optim.Adam(model.parameters(), lr=1e-2))
     adj = pyg_adjacency(graph, edges)
-    pyg_losses = [pbpr.train_step(model, optimizer, adj, [torch.from_numpy(b) for b in batch])
-                  for _ in range(10)]
+    pyg_losses = []
+    for _ in range(10):
+        pyg_state, loss = pbpr.train_step(pyg_state, adj, [torch.from_numpy(b) for b in batch])
+        pyg_losses.append(loss)
     assert pyg_losses[-1] < pyg_losses[0]
 
-    flax_model = jbpr.build_model(name, graph, embedding_dim=8, num_layers=2)
+    flax_model = jbpr.build_model(graph, model=name, embedding_dim=8, num_layers=2)
     adj = jax_adjacency(graph, edges)
     state = TrainState.create(apply_fn=flax_model.apply,
-                              params=flax_model.init(jax.random.key(0), adj), tx=optax.adam(1e-2))
-    key, jax_losses = jax.random.key(1), []
+                              params=flax_model.init(jax.random.key(0), adj), tx=optax.adam(1e-2),
+                              key=jax.random.key(1))
+    jax_losses = []
     for _ in range(10):
-        key, step_key = jax.random.split(key)
-        state, loss = jbpr.train_step(state, adj, batch, step_key)
+        state, loss = jbpr.train_step(state, adj, batch)
         jax_losses.append(float(loss))
     assert jax_losses[-1] < jax_losses[0]
     assert int(state.step) == 10
@@ -188,30 +198,30 @@ def test_train_steps_decrease_the_loss_in_both_frameworks(name, small_graph):
 @pytest.mark.parametrize("name", ["mf", "ngcf", "lightgcn"])
 def test_fit_restores_the_best_epoch(name, small_graph):
     graph, split = small_graph
-    model, pyg = pbpr.fit(name, graph, split, **SMALL)
-    state, jax_ = jbpr.fit(name, graph, split, **SMALL)
+    pyg_state, pyg, _ = pbpr.fit(graph, split, model=name, **SMALL)
+    state, jax_, _ = jbpr.fit(graph, split, model=name, **SMALL)
     for history in (pyg, jax_):
         assert set(history) == {"loss", "val_recall@20", "seconds", "best_epoch", "best"}
         assert len(history["loss"]) == len(history["val_recall@20"]) == 2
         assert history["best"] == max(history["val_recall@20"])
         assert history["val_recall@20"][history["best_epoch"] - 1] == history["best"]
     val = {"ks": (20,)}
-    pyg_scores = pbpr.score_all(model, graph, pyg_adjacency(graph, interaction_edges(split, "val")))
+    pyg_scores = pbpr.score_all(pyg_state, graph,
+                                pyg_adjacency(graph, interaction_edges(split, "val")))
     assert evaluate_scores(pyg_scores, graph, split, "val", **val)["recall@20"] == pyg["best"]
-    jax_scores = jbpr.score_all(state.apply_fn, state.params, graph,
+    jax_scores = jbpr.score_all(state, graph,
                                 jax_adjacency(graph, interaction_edges(split, "val")))
     assert evaluate_scores(jax_scores, graph, split, "val", **val)["recall@20"] == jax_["best"]
-    assert set(pbpr.evaluate(model, graph, split)) == set(
-        jbpr.evaluate(state.apply_fn, state.params, graph, split))
+    assert set(pbpr.evaluate(pyg_state, graph, split)) == set(jbpr.evaluate(state, graph, split))
 
 
 def test_fit_rejects_unknown_settings(small_graph):
     graph, split = small_graph
     for bpr in (pbpr, jbpr):
         with pytest.raises(TypeError, match="unknown settings"):
-            bpr.fit("mf", graph, split, epochs=2)
+            bpr.fit(graph, split, model="mf", epochs=2)
         with pytest.raises(ValueError, match="model must be one of"):
-            bpr.fit("gcn", graph, split)
+            bpr.fit(graph, split, model="gcn")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -225,28 +235,65 @@ def test_mf_from_the_same_weights_trains_identically_in_both_frameworks(graph, s
     s = pbpr.SETTINGS["mf"]
     lr, num_batches = s["lr"], 8
     torch.manual_seed(0)
-    model = pbpr.build_model("mf", graph)
-    flax_model = jbpr.build_model("mf", graph)
+    model = pbpr.build_model(graph, model="mf")
+    flax_model = jbpr.build_model(graph, model="mf")
     state = TrainState.create(apply_fn=flax_model.apply,
                               params=jbpr.params_from_pyg(numpy_weights(model)),
-                              tx=optax.adam(lr))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+                              tx=optax.adam(lr), key=jax.random.key(0))
+    pyg_state = PygState.create(model, torch.optim.Adam(model.parameters(), lr=lr))
     edges = interaction_edges(split, "train")
     pyg_adj, jax_adj = pyg_adjacency(graph, edges), jax_adjacency(graph, edges)
     batches = bpr_batches(graph, edges, 4096, np.random.default_rng(s["seed"]))
     pyg_losses, jax_losses = [], []
     for _, (users, pos, neg) in zip(range(num_batches), batches):
         batch = (users, pos + graph.num_users, neg + graph.num_users)
-        pyg_losses.append(pbpr.train_step(model, optimizer, pyg_adj,
-                                          [torch.from_numpy(b) for b in batch]))
-        state, loss = jbpr.train_step(state, jax_adj, batch, jax.random.key(0))
+        pyg_state, loss = pbpr.train_step(pyg_state, pyg_adj,
+                                          [torch.from_numpy(b) for b in batch])
+        pyg_losses.append(loss)
+        state, loss = jbpr.train_step(state, jax_adj, batch)
         jax_losses.append(float(loss))
     np.testing.assert_allclose(jax_losses, pyg_losses, rtol=1e-4)
     assert pyg_losses[-1] < pyg_losses[0]
     val_edges = interaction_edges(split, "val")
-    pyg_val = evaluate_scores(pbpr.score_all(model, graph, pyg_adjacency(graph, val_edges)),
+    pyg_val = evaluate_scores(pbpr.score_all(pyg_state, graph,
+                                             pyg_adjacency(graph, val_edges)),
                               graph, split, "val", ks=(20,))["recall@20"]
-    jax_val = evaluate_scores(jbpr.score_all(state.apply_fn, state.params, graph,
-                                             jax_adjacency(graph, val_edges)),
+    jax_val = evaluate_scores(jbpr.score_all(state, graph, jax_adjacency(graph, val_edges)),
                               graph, split, "val", ks=(20,))["recall@20"]
     assert jax_val == pytest.approx(pyg_val, abs=2e-3)
+
+
+@pytest.mark.parametrize("name", ["mf", "lightgcn"])
+def test_a_chunked_step_is_the_same_step(name, small_graph):
+    """Scoring a batch in chunks (as a graph of millions needs) changes nothing: the same loss
+    and the same parameters after the step, in both frameworks."""
+    graph, split = small_graph
+    edges = interaction_edges(split, "train")
+    batch = _node_batch(graph, split, batch_size=100)
+    torch.manual_seed(0)
+    model = pbpr.build_model(graph, model=name, embedding_dim=8, num_layers=2)
+    weights = numpy_weights(model)
+    adj = pyg_adjacency(graph, edges)
+    states = []
+    for step in (pbpr.train_step, lambda *a: pbpr.chunked_train_step(*a[:3], 32)):
+        m = pbpr.build_model(graph, model=name, embedding_dim=8, num_layers=2)
+        m.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+        state, loss = step(PygState.create(m, torch.optim.Adam(m.parameters(), lr=1e-2)), adj,
+                           [torch.from_numpy(b) for b in batch])
+        states.append((numpy_weights(state.model), loss))
+    (w1, l1), (w2, l2) = states
+    assert l2 == pytest.approx(l1, rel=1e-5)
+    for k in w1:
+        np.testing.assert_allclose(w2[k], w1[k], rtol=1e-5, atol=1e-6)
+
+    flax_model = jbpr.build_model(graph, model=name, embedding_dim=8, num_layers=2)
+    adj = jax_adjacency(graph, edges)
+    state = TrainState.create(apply_fn=flax_model.apply, params=jbpr.params_from_pyg(weights),
+                              tx=optax.adam(1e-2), key=jax.random.key(0))
+    whole, l1 = jbpr.train_step(state, adj, batch)
+    chunked, l2 = jbpr.chunked_train_step(state, adj, batch, 32)
+    assert float(l2) == pytest.approx(float(l1), rel=1e-5)
+    for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(chunked.params)):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(jax.tree.leaves(chunked.params)[0]),
+                               w2["embedding.weight"], rtol=1e-4, atol=1e-5)

@@ -35,11 +35,9 @@ def small_graph():
     return graph, split_edges(graph, seed=0)
 
 
-def _scores(framework, fitted, graph, split):
-    if framework == "pyg":
-        return pbpr.score_all(fitted, graph, pyg_adjacency(graph, interaction_edges(split, "val")))
-    return jbpr.score_all(fitted.apply_fn, fitted.params, graph,
-                          jax_adjacency(graph, interaction_edges(split, "val")))
+def _scores(framework, state, graph, split):
+    bpr, adjacency = (pbpr, pyg_adjacency) if framework == "pyg" else (jbpr, jax_adjacency)
+    return bpr.score_all(state, graph, adjacency(graph, interaction_edges(split, "val")))
 
 
 @pytest.mark.parametrize("framework", ["pyg", "jax"])
@@ -47,17 +45,17 @@ def test_second_fit_loads_the_checkpoint_and_scores_identically(framework, small
                                                                  checkpoint_cache):
     graph, split = small_graph
     bpr = pbpr if framework == "pyg" else jbpr
-    first, h1 = bpr.fit("lightgcn", graph, split, **SMALL)
+    first, h1, _ = bpr.fit(graph, split, model="lightgcn", **SMALL)
     assert "saved as" in capsys.readouterr().out
     saved = list(checkpoint_cache.iterdir())
     assert len(saved) == 1 and saved[0].name.startswith(f"{framework}-bpr-lightgcn-")
-    second, h2 = bpr.fit("lightgcn", graph, split, **SMALL)
+    second, h2, _ = bpr.fit(graph, split, model="lightgcn", **SMALL)
     assert "loaded the saved model" in capsys.readouterr().out
     assert h2 == json.loads(json.dumps(h1))
     np.testing.assert_array_equal(_scores(framework, first, graph, split),
                                   _scores(framework, second, graph, split))
     # another setting, another checkpoint: trained, not loaded
-    bpr.fit("lightgcn", graph, split, **{**SMALL, "lr": 0.02})
+    bpr.fit(graph, split, model="lightgcn", **{**SMALL, "lr": 0.02})
     assert "saved as" in capsys.readouterr().out
     assert len(list(checkpoint_cache.iterdir())) == 2
 
@@ -67,7 +65,7 @@ def test_a_tampered_checkpoint_is_reported_and_the_model_trained_again(framework
                                                                        capsys, checkpoint_cache):
     graph, split = small_graph
     bpr = pbpr if framework == "pyg" else jbpr
-    first, _ = bpr.fit("mf", graph, split, **SMALL)
+    first, _, _ = bpr.fit(graph, split, model="mf", **SMALL)
     folder = next(checkpoint_cache.iterdir())
     meta = json.loads((folder / "meta.json").read_text())
     weights = folder / meta["file"]
@@ -75,7 +73,7 @@ def test_a_tampered_checkpoint_is_reported_and_the_model_trained_again(framework
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
     capsys.readouterr()
-    again, _ = bpr.fit("mf", graph, split, **SMALL)
+    again, _, _ = bpr.fit(graph, split, model="mf", **SMALL)
     out = capsys.readouterr().out
     assert "cannot be used" in out and "corrupt" in out and "saved as" in out
     np.testing.assert_array_equal(_scores(framework, first, graph, split),
@@ -111,13 +109,14 @@ def test_weights_of_another_shape_are_rejected_before_loading(tmp_path):
 
 def test_key_depends_on_settings_data_and_code(small_graph, monkeypatch):
     graph, split = small_graph
-    base = Checkpoint.for_fit("m", {"lr": 0.01}, graph, split)
-    assert base == Checkpoint.for_fit("m", {"lr": 0.01}, graph, split)
-    assert base.key != Checkpoint.for_fit("m", {"lr": 0.02}, graph, split).key
+    base = Checkpoint.for_fit("m", {"lr": 0.01}, graph, split, module="course_lib.pyg.bpr")
+    assert base == Checkpoint.for_fit("m", {"lr": 0.01}, graph, split, module="course_lib.pyg.bpr")
+    assert base.key != Checkpoint.for_fit("m", {"lr": 0.02}, graph, split, module="course_lib.pyg.bpr").key
     other_split = split_edges(graph, seed=1)
-    assert base.key != Checkpoint.for_fit("m", {"lr": 0.01}, graph, other_split).key
+    assert base.key != Checkpoint.for_fit("m", {"lr": 0.01}, graph, other_split,
+                                        module="course_lib.pyg.bpr").key
     monkeypatch.setattr(checkpoints, "code_version", lambda module=None: "changed")
-    assert base.key != Checkpoint.for_fit("m", {"lr": 0.01}, graph, split).key
+    assert base.key != Checkpoint.for_fit("m", {"lr": 0.01}, graph, split, module="course_lib.pyg.bpr").key
 
 
 def test_switched_off_trains_every_time(monkeypatch, checkpoint_cache):

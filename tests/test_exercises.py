@@ -14,6 +14,7 @@ import pytest
 from course_lib import exercises
 from course_lib.exercises import (Case, ExerciseFailed, all_exercises, check, compare,
                                   show_solution)
+from course_lib.exercises.compare import array_kind
 
 EXERCISES = all_exercises()
 MISTAKES = [(name, m) for name, ex in EXERCISES.items() for m in ex.mistakes]
@@ -124,7 +125,7 @@ def test_memorised_counterexamples_do_not_pass(name):
 
 def _mutate_in_place(x) -> bool:
     """Change a numpy array, torch tensor or DataFrame in place; False if x is none of those."""
-    kind = exercises._array_kind(x)
+    kind = array_kind(x)
     if kind == "numpy" and x.size and x.flags.writeable:
         x.reshape(-1)[0] = x.reshape(-1)[0] + 1 if x.dtype != bool else not x.reshape(-1)[0]
         return True
@@ -165,7 +166,7 @@ def test_changing_an_argument_in_place_is_caught(name):
 def test_a_list_is_not_an_array(name):
     ex = EXERCISES[name]
     out = ex.reference(*ex._positional(ex.cases()[0]))
-    if (exercises._array_kind(out) is None or np.ndim(exercises.to_numpy(out)) == 0) \
+    if (array_kind(out) is None or np.ndim(exercises.to_numpy(out)) == 0) \
             and not isinstance(out, tuple):
         pytest.skip("the reference returns no array (a scalar or a dict)")
 

@@ -13,12 +13,13 @@ import numpy as np
 import optax
 import pytest
 import torch
-from flax.training.train_state import TrainState
 
 from course_lib.graph import split_edges
 from course_lib.jax import gcn as jgcn
+from course_lib.jax.state import TrainState
 from course_lib.pyg import gcn as pgcn
 from course_lib.pyg import nn as pnn
+from course_lib.pyg.state import TrainState as PygState
 
 # float32 parity tolerance (largest deviation seen: 7e-7 on MovieLens, predictions ~3 stars)
 RTOL, ATOL = 1e-5, 1e-5
@@ -32,11 +33,11 @@ def tiny_split(tiny_graph):
 
 def _parity(graph, split, encoder, hidden):
     torch.manual_seed(0)
-    model = pgcn.build_model(graph, encoder, hidden=hidden)
+    model = pgcn.build_model(graph, model=encoder, hidden=hidden)
     pairs = graph.edge_index
-    pyg = pgcn.predict(model, pgcn.rating_graphs(graph, split)["test"], pairs)
+    pyg = pgcn.predict(PygState(model, None), pgcn.rating_graphs(graph, split)["test"], pairs)
     params = jgcn.params_from_pyg(pnn.numpy_weights(model))
-    flax_model = jgcn.build_model(graph, encoder, hidden=hidden)
+    flax_model = jgcn.build_model(graph, model=encoder, hidden=hidden)
     gt = jgcn.rating_graphs(graph, split)["test"]
     init = flax_model.init(jax.random.key(0), gt, pairs[:, :2])
     assert jax.tree.map(np.shape, init) == jax.tree.map(np.shape, params)
@@ -96,13 +97,17 @@ def test_rating_graphs_never_pass_messages_over_the_edges_they_predict(graph, sp
 
 
 def test_settings_are_the_same_in_both_twins():
-    assert pgcn.SETTINGS == jgcn.SETTINGS
+    assert pgcn.SETTINGS is jgcn.SETTINGS
     assert set(pgcn.SETTINGS) == set(ENCODERS)
+    assert all(s["model"] == name for name, s in pgcn.SETTINGS.items())
 
 
-def test_unknown_encoder_is_a_clear_error(tiny_graph):
-    with pytest.raises(ValueError, match="encoder must be"):
-        pgcn.build_model(tiny_graph, "gat")
+def test_unknown_encoder_is_a_clear_error(tiny_graph, tiny_split):
+    for module in (pgcn, jgcn):
+        with pytest.raises(ValueError, match="model must be one of"):
+            module.build_model(tiny_graph, model="gat")
+        with pytest.raises(TypeError, match="unknown settings"):
+            module.fit(tiny_graph, tiny_split, max_epoch=3)
 
 
 @pytest.mark.parametrize("encoder", ENCODERS)
@@ -110,13 +115,17 @@ def test_train_steps_decrease_the_loss_in_both_frameworks(tiny_graph, tiny_split
     pairs, target = tiny_graph.edge_index, tiny_graph.rating
     mask = pgcn.part_masks(tiny_graph, tiny_split)["train"]
     torch.manual_seed(0)
-    model = pgcn.build_model(tiny_graph, encoder, hidden=8)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    model = pgcn.build_model(tiny_graph, model=encoder, hidden=8)
+    pyg_state = PygState.create(model, torch.optim.Adam(model.parameters(), lr=0.05))
     data = pgcn.rating_graphs(tiny_graph, tiny_split)["train"]
     args = torch.tensor(pairs), torch.tensor(target), torch.tensor(mask)
-    pyg = [pgcn.train_step(model, optimizer, data, *args) for _ in range(10)]
+    pyg = []
+    for _ in range(10):
+        pyg_state, value = pgcn.train_step(pyg_state, data, *args)
+        pyg.append(value)
+    assert pyg_state.step == 10
 
-    flax_model = jgcn.build_model(tiny_graph, encoder, hidden=8)
+    flax_model = jgcn.build_model(tiny_graph, model=encoder, hidden=8)
     gt = jgcn.rating_graphs(tiny_graph, tiny_split)["train"]
     params = flax_model.init(jax.random.key(0), gt, pairs[:, :2])
     state = TrainState.create(apply_fn=flax_model.apply, params=params, tx=optax.adam(0.05))
@@ -134,8 +143,9 @@ def test_train_steps_decrease_the_loss_in_both_frameworks(tiny_graph, tiny_split
 @pytest.mark.parametrize("module", [pgcn, jgcn], ids=["pyg", "jax"])
 @pytest.mark.parametrize("encoder", ENCODERS)
 def test_fit_keeps_the_best_epoch(tiny_graph, tiny_split, module, encoder):
-    model, history = module.fit(tiny_graph, tiny_split, encoder=encoder, hidden=8,
-                                max_epochs=3, patience=None)
+    model, history, best_epoch = module.fit(tiny_graph, tiny_split, model=encoder, hidden=8,
+                                            max_epochs=3, patience=None, eval_every=1)
+    assert best_epoch == history["best_epoch"]
     assert set(history) >= {"loss", "val_mae", "seconds", "best_epoch"}
     assert len(history["val_mae"]) == 3
     best = history["best_epoch"]

@@ -12,14 +12,21 @@ import jax
 import numpy as np
 import pytest
 import torch
-from flax.training.train_state import TrainState
 from torch_geometric.data import Batch
 
 import course_lib.jax.graph_tasks as jax_tasks
 import course_lib.pyg.graph_tasks as pyg_tasks
+from course_lib.jax.state import TrainState
 from course_lib.metrics import accuracy
 from course_lib.pyg.nn import numpy_weights
-from course_lib.small_graphs import Graph, cycle_dataset, karate_club, split_graphs, split_links
+from course_lib.pyg.state import TrainState as PygState
+from course_lib.small_graphs import (
+    Graph,
+    cycle_dataset,
+    karate_club,
+    split_graphs,
+    split_links,
+)
 
 FRAMEWORKS = {"pyg": pyg_tasks, "jax": jax_tasks}
 ATOL = RTOL = 1e-5
@@ -72,7 +79,7 @@ def test_node_models_agree_from_the_same_weights():
     torch.manual_seed(0)
     pyg_model = pyg_tasks.GCN(8, 4, 2)
     data = pyg_tasks.to_data(graph)
-    expected = pyg_tasks.node_eval_step(pyg_model, data).numpy()
+    expected = pyg_tasks.node_eval_step(PygState(pyg_model, None), data).numpy()
     out = _jax_apply(jax_tasks.GCN(4, 2), pyg_model, jax_tasks.to_graphstuple(graph))
     np.testing.assert_allclose(out, expected, atol=ATOL, rtol=RTOL)
 
@@ -83,7 +90,8 @@ def test_link_models_agree_from_the_same_weights():
     torch.manual_seed(0)
     pyg_model = pyg_tasks.LinkPredictor(34, 8, 4)
     pairs = split.val[0]
-    expected = pyg_tasks.link_eval_step(pyg_model, pyg_tasks.to_data(split.train_graph),
+    expected = pyg_tasks.link_eval_step(PygState(pyg_model, None),
+                                        pyg_tasks.to_data(split.train_graph),
                                         torch.as_tensor(pairs)).numpy()
     out = _jax_apply(jax_tasks.LinkPredictor(8, 4), pyg_model,
                      jax_tasks.to_graphstuple(split.train_graph), pairs)
@@ -96,7 +104,7 @@ def test_graph_models_agree_from_the_same_weights_padding_included():
     torch.manual_seed(0)
     pyg_model = pyg_tasks.GraphClassifier(graphs[0].x.shape[1], 8, 2, num_layers=3)
     batch = Batch.from_data_list([pyg_tasks.to_data(g) for g in graphs])
-    expected = pyg_tasks.graph_eval_step(pyg_model, batch).numpy()
+    expected = pyg_tasks.graph_eval_step(PygState(pyg_model, None), batch).numpy()
     padded = jax_tasks.batch_and_pad(graphs, max_nodes=9, max_edges=20)
     assert padded.n_node.shape == (6,) and padded.nodes.shape[0] == 5 * 9 + 1
     out = _jax_apply(jax_tasks.GraphClassifier(8, 2, num_layers=3), pyg_model, padded)
@@ -119,10 +127,12 @@ def test_node_train_steps_decrease_the_loss():
     graph, labelled = two_cliques()
     torch.manual_seed(0)
     model = pyg_tasks.GCN(8, 4, 2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    pyg_state = PygState.create(model, torch.optim.Adam(model.parameters(), lr=0.05))
     data, train = pyg_tasks.to_data(graph), torch.as_tensor(labelled)
-    pyg_losses = [pyg_tasks.node_train_step(model, optimizer, data, data.y, train)
-                  for _ in range(10)]
+    pyg_losses = []
+    for _ in range(10):
+        pyg_state, loss = pyg_tasks.node_train_step(pyg_state, data, data.y, train)
+        pyg_losses.append(loss)
 
     import optax
 
@@ -147,16 +157,16 @@ def _train(tasks, task: str, max_epochs: int):
     returned weights, computed afresh."""
     if task == "node":
         graph, labelled = two_cliques()
-        model, history = tasks.train_node_classifier(graph, labelled, max_epochs=max_epochs,
-                                                     lr=0.05)
+        model, history, _ = tasks.train_node_classifier(graph, labelled,
+                                                        max_epochs=max_epochs, lr=0.05)
         return model, history, accuracy(tasks.predict_nodes(model, graph), graph.y)
     if task == "link":
         split = split_links(karate_club()[0], seed=0)
-        model, history = tasks.train_link_predictor(split, max_epochs=max_epochs)
+        model, history, _ = tasks.train_link_predictor(split, max_epochs=max_epochs)
         return model, history, tasks.evaluate_links(model, split, "val")
     train, val = tiny_graph_set()
-    model, history = tasks.train_graph_classifier(train, val, max_epochs=max_epochs,
-                                                   batch_size=6)
+    model, history, _ = tasks.train_graph_classifier(train, val, max_epochs=max_epochs,
+                                                      batch_size=6)
     return model, history, tasks.evaluate_graphs(model, val)
 
 

@@ -17,10 +17,10 @@ import numpy as np
 import optax
 import pytest
 import torch
-from flax.training.train_state import TrainState
 
 from course_lib.graph import split_edges, supervision_batches
 from course_lib.jax import hetero as jhetero
+from course_lib.jax.state import TrainState
 from course_lib.kg import (
     HAS_ACTOR,
     HAS_DIRECTOR,
@@ -30,6 +30,11 @@ from course_lib.kg import (
 )
 from course_lib.pyg import hetero as phetero
 from course_lib.pyg.nn import numpy_weights
+from course_lib.pyg.state import TrainState as PygState
+
+
+def _jax_state(flax_model, params):
+    return TrainState.create(apply_fn=flax_model.apply, params=params, tx=optax.sgd(0.0))
 
 # float32 parity tolerance for embeddings of order 1-5: the largest deviation seen is 1e-6
 RTOL, ATOL = 1e-5, 1e-5
@@ -62,12 +67,12 @@ def tiny_split(tiny_graph):
 
 def _embeddings(kg, graph, split, architecture, seed=0):
     torch.manual_seed(seed)
-    model = phetero.build_model(kg, architecture)
+    model = phetero.build_model(kg, model=architecture)
     data = phetero.kg_graphs(kg, graph, split)["test"]
-    zu_pyg, zm_pyg = phetero.embed_all(model, data)
+    zu_pyg, zm_pyg = phetero.embed_all(PygState(model, None), data)
     params = jhetero.params_from_pyg(numpy_weights(model))
-    zu_jax, zm_jax = jhetero.embed_all(jhetero.build_model(kg, architecture).apply, params,
-                                       jhetero.kg_graphs(kg, graph, split)["test"])
+    state = _jax_state(jhetero.build_model(kg, model=architecture), params)
+    zu_jax, zm_jax = jhetero.embed_all(state, jhetero.kg_graphs(kg, graph, split)["test"])
     return (zu_pyg, zm_pyg), (zu_jax, zm_jax)
 
 
@@ -96,10 +101,10 @@ def test_parity_on_the_movielens_knowledge_graph(kg, graph, split, architecture)
 def test_params_from_pyg_covers_every_flax_parameter(tiny_kg, tiny_graph, tiny_split,
                                                      architecture):
     split = tiny_split
-    model = phetero.build_model(tiny_kg, architecture)
+    model = phetero.build_model(tiny_kg, model=architecture)
     mapped = jhetero.params_from_pyg(numpy_weights(model))
     graph = jhetero.kg_graphs(tiny_kg, tiny_graph, split)["train"]
-    init = jhetero.build_model(tiny_kg, architecture).init(jax.random.key(0), graph,
+    init = jhetero.build_model(tiny_kg, model=architecture).init(jax.random.key(0), graph,
                                                            np.zeros((2, 1), np.int32))
     assert jax.tree.structure(mapped) == jax.tree.structure(init)
     for a, b in zip(jax.tree.leaves(mapped), jax.tree.leaves(init)):
@@ -119,24 +124,27 @@ def test_mean_by_relation_is_what_sage_aggregates():
 
 
 def test_unknown_architecture_is_a_clear_error(tiny_kg):
-    with pytest.raises(ValueError, match="architecture must be one of"):
-        phetero.build_model(tiny_kg, "gat")
+    for module in (phetero, jhetero):
+        with pytest.raises(ValueError, match="model must be one of"):
+            module.build_model(tiny_kg, model="gat")
 
 
 @pytest.mark.usefixtures("full_precision")
 def test_relation_mean_is_heteroconv_mean(tiny_kg, tiny_graph, tiny_split):
     torch.manual_seed(0)
-    model = phetero.build_model(tiny_kg, "sage", relation_aggr="mean")
-    zu, zm = phetero.embed_all(model, phetero.kg_graphs(tiny_kg, tiny_graph, tiny_split)["test"])
-    flax_model = jhetero.build_model(tiny_kg, "sage", relation_aggr="mean")
-    ju, jm = jhetero.embed_all(flax_model.apply, jhetero.params_from_pyg(numpy_weights(model)),
+    model = phetero.build_model(tiny_kg, model="sage", relation_aggr="mean")
+    zu, zm = phetero.embed_all(PygState(model, None),
+                               phetero.kg_graphs(tiny_kg, tiny_graph, tiny_split)["test"])
+    flax_model = jhetero.build_model(tiny_kg, model="sage", relation_aggr="mean")
+    ju, jm = jhetero.embed_all(_jax_state(flax_model,
+                                          jhetero.params_from_pyg(numpy_weights(model))),
                                jhetero.kg_graphs(tiny_kg, tiny_graph, tiny_split)["test"])
     np.testing.assert_allclose(jm, zm, rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(ju, zu, rtol=RTOL, atol=ATOL)
 
 
 def test_settings_are_the_same_in_both_twins():
-    assert phetero.SETTINGS == jhetero.SETTINGS
+    assert phetero.SETTINGS is jhetero.SETTINGS
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
@@ -145,13 +153,16 @@ def test_train_steps_decrease_the_loss_in_both_frameworks(tiny_kg, tiny_graph, t
     batches = list(supervision_batches(tiny_graph, tiny_split, 1, np.random.default_rng(0)))
     pairs, labels = batches[0]
     torch.manual_seed(0)
-    model = phetero.build_model(tiny_kg, architecture, hidden=8, out_channels=4)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    model = phetero.build_model(tiny_kg, model=architecture, hidden=8, out_channels=4)
+    pyg_state = PygState.create(model, torch.optim.Adam(model.parameters(), lr=0.05))
     data = phetero.kg_graphs(tiny_kg, tiny_graph, tiny_split)["train"]
-    pyg = [phetero.train_step(model, optimizer, data, torch.from_numpy(pairs),
-                              torch.from_numpy(labels)) for _ in range(10)]
+    pyg = []
+    for _ in range(10):
+        pyg_state, value = phetero.train_step(pyg_state, data, torch.from_numpy(pairs),
+                                              torch.from_numpy(labels))
+        pyg.append(value)
 
-    flax_model = jhetero.build_model(tiny_kg, architecture, hidden=8, out_channels=4)
+    flax_model = jhetero.build_model(tiny_kg, model=architecture, hidden=8, out_channels=4)
     graph = jhetero.kg_graphs(tiny_kg, tiny_graph, tiny_split)["train"]
     params = flax_model.init(jax.random.key(0), graph, pairs)
     state = TrainState.create(apply_fn=flax_model.apply, params=params, tx=optax.adam(0.05))
@@ -162,7 +173,7 @@ def test_train_steps_decrease_the_loss_in_both_frameworks(tiny_kg, tiny_graph, t
     for losses in (pyg, jx):
         assert losses[-1] < losses[0]
     logits = jhetero.eval_step(state, graph, jnp.asarray(pairs))
-    z_user, z_movie = jhetero.embed_all(state.apply_fn, state.params, graph)
+    z_user, z_movie = jhetero.embed_all(state, graph)
     np.testing.assert_allclose(logits, (z_user[pairs[0]] * z_movie[pairs[1]]).sum(1),
                                rtol=1e-5, atol=1e-5)
 
@@ -170,9 +181,9 @@ def test_train_steps_decrease_the_loss_in_both_frameworks(tiny_kg, tiny_graph, t
 @pytest.mark.parametrize("module", [phetero, jhetero], ids=["pyg", "jax"])
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_fit_keeps_the_best_epoch(tiny_kg, tiny_graph, tiny_split, module, architecture):
-    model, history = module.fit(tiny_kg, tiny_graph, tiny_split, architecture=architecture,
-                                hidden=8, out_channels=4, batch_size=1, max_epochs=3,
-                                patience=None)
+    model, history, _ = module.fit(tiny_graph, tiny_split, kg=tiny_kg, model=architecture,
+                                   hidden=8, out_channels=4, batch_size=1, max_epochs=3,
+                                   patience=None)
     assert set(history) >= {"loss", "val_auc", "seconds", "best_epoch"}
     assert len(history["loss"]) == 3
     best = history["best_epoch"]

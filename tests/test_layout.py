@@ -19,26 +19,21 @@ _PARITY = ("JAX-only by design: converts the PyG twin's weights into flax parame
 ALLOWED: dict[tuple[str, str], str] = {
     **{(m, "params_from_pyg"): _PARITY for m in ("bpr", "gcmc", "gcn", "graph_tasks", "hetero",
                                                  "sage")},
-    ("lightgcn", "layer_mean"): "only in jax: the PyG chapter uses torch_geometric's LightGCN, "
-                                "whose forward takes this mean itself; the flax model calls it, "
-                                "and chapter 6's exercise asks for it",
-    ("gcmc", "dropout"): "F.dropout with a faster mask on CPU (torch's bernoulli_ took a fifth of "
-                         "a step); JAX uses flax's nn.Dropout",
-    ("gcmc", "train_step"): "GC-MC's dropout needs an explicit PRNG key in JAX; torch draws it "
-                            "from its global generator",
     ("nn", "node_dropout"): "JAX draws the dropped nodes from an explicit PRNG key; torch from "
                             "its global generator",
-    ("bpr", "fit"): "JAX's fit can start from given params (PyG's weights, for the chapter's "
-                    "same-weights training check); a PyG model is built and then loaded instead",
-    ("bpr", "train_step"): "NGCF's dropout needs an explicit PRNG key in JAX; torch draws it from "
-                           "its global generator",
+    ("graph_tasks", "sample_negative_pairs"): "JAX draws the pairs from an explicit PRNG key; "
+                                              "torch from its global generator",
+    ("nn", "dropout"): "F.dropout with a faster mask on CPU (torch's bernoulli_ took a fifth of "
+                       "a step); flax models use flax.linen.Dropout",
+    ("nn", "aggregate"): "the mean or sum over a sparse adjacency, for the flax SAGEConv and "
+                         "GraphConv; PyG's own layers aggregate over adj_t themselves",
+    ("nn", "relations"): "the per-edge-type adjacencies a GraphsTuple keeps in its globals; "
+                         "HeteroData keeps them on its edge stores (adj_t_dict)",
     ("data", "to_heterodata"): "PyG's graph container (HeteroData); JAX's is to_graphstuple",
     ("data", "split_heterodata"): "PyG's per-part graphs; JAX's are split_graphstuple",
     ("data", "to_graphstuple"): "jraph's graph container (GraphsTuple); PyG's is to_heterodata",
     ("data", "split_graphstuple"): "JAX's per-part graphs; PyG's are split_heterodata",
     ("data", "HeteroGraph"): "a pytree counterpart of PyG's HeteroData, which jraph lacks",
-    ("data", "Adjacency"): "a sparse matrix as a pytree (rows, cols, values); PyG uses "
-                           "torch.sparse tensors",
     ("data", "movie_offset"): "a GraphsTuple has one node set (users, then movies); HeteroData "
                               "keeps one per type",
     ("graph_tasks", "to_data"): "PyG's graph container (Data); JAX's is to_graphstuple",
@@ -48,8 +43,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("hetero", "mean_by_relation"): "chapter 5 shows one relation's mean aggregation with it "
                                     "(a director's genre profile); JAX's SAGE layers aggregate "
                                     "inside nn.SAGEConv",
-    ("lightgcn", "LightGCN"): "PyG ships LightGCN (torch_geometric.nn.models.LightGCN); flax has "
-                              "none, so the JAX module defines it",
     ("message_passing", "set_gcn_weights"): "loads numpy weights into PyG's GCNConv; JAX passes "
                                             "them as params (gcn_params)",
     ("message_passing", "gcn_params"): "builds the flax params of one GCN layer from numpy; PyG "
@@ -64,7 +57,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("nn", "partial_outputs"): "silences HeteroConv's warning for a last layer that updates some "
                                "node types only; flax has no such warning",
     ("nn", "dense"): "nn.Dense with torch.nn.Linear's initialisation; PyG uses Linear itself",
-    ("nn", "edge_types"): "splits a GraphsTuple's edges by type; HeteroData keeps them apart",
     ("nn", "hetero_conv"): "one convolution per edge type, then a per-destination sum: "
                            "PyG's HeteroConv does this inside the module",
     ("nn", "sum_by_destination"): "the per-destination sum inside PyG's HeteroConv, written "
@@ -77,17 +69,12 @@ ALLOWED: dict[tuple[str, str], str] = {
     **{("sage", name): "PyG's sampler needs pyg-lib or torch-sparse (Colab may lack both); "
                        "JAX trains full-graph and samples nothing"
        for name in ("neighbour_sampler", "require_neighbour_sampler")},
-    ("sage", "train_step"): "a sampled PyG batch carries its subgraph and labelled pairs; full-"
-                            "graph JAX passes the graph, the pairs and the labels",
-    ("sage", "eval_step"): "as train_step: a PyG batch is a sampled subgraph with its pairs",
     ("serving", "ivf_index"): "the approximate index: faiss's inverted-file index as a PyG "
                               "MIPSKNNIndex; JAX's approx_max_k needs no index",
     ("serving", "exact_top_k"): "jitted retrieval (compiled once per shape); PyG calls "
                                 "torch.topk inside Recommender._top_k",
     ("serving", "approx_top_k"): "jitted approx_max_k; PyG searches the faiss index inside "
                                  "Recommender._top_k",
-    ("sage", "evaluate"): "PyG evaluates over a loader of sampled batches, JAX over the full "
-                          "graph and the labelled pairs",
 }
 
 
@@ -120,24 +107,9 @@ def _public(module) -> dict[str, object]:
     return out
 
 
-# The same thing under each framework's own name: a PyG model is what a JAX TrainState is, a PyG
-# Data/HeteroData what a jraph GraphsTuple (or the course's HeteroGraph) is, a torch Generator
-# what a JAX PRNG key is.
-SAME = {"model": "state", "data": "graph", "generator": "key"}
-# What only one framework needs, by design: PyG's ``optimizer`` is a separate object (JAX's lives
-# in the TrainState) and PyG takes a ``device`` (JAX places arrays itself).
-PYG_ONLY_PARAMETERS = {"optimizer", "device"}
-
-
-def _parameters(fn, side: str) -> list[str]:
-    """Parameter names in JAX's terms (see SAME and PYG_ONLY_PARAMETERS); a JAX function that
-    takes ``apply_fn, params`` where its twin takes a PyG model counts as taking ``state``."""
-    names = list(inspect.signature(inspect.unwrap(fn)).parameters)
-    if side == "pyg":
-        return [SAME.get(n, n) for n in names if n not in PYG_ONLY_PARAMETERS]
-    if names[:2] == ["apply_fn", "params"]:
-        names = ["state", *names[2:]]
-    return names
+def _parameters(fn) -> list[str]:
+    """The parameter names of ``fn`` (the function a ``jax.jit`` wraps), exactly."""
+    return list(inspect.signature(inspect.unwrap(fn)).parameters)
 
 
 def _differences(name: str) -> list[tuple[tuple[str, str], str]]:
@@ -152,8 +124,8 @@ def _differences(name: str) -> list[tuple[tuple[str, str], str]]:
         a, b = pyg[n], jax[n]
         if inspect.isclass(a) != inspect.isclass(b):
             found.append(((name, n), "a class on one side, a function on the other"))
-        elif not inspect.isclass(a) and _parameters(a, "pyg") != _parameters(b, "jax"):
-            found.append(((name, n), f"parameters pyg {_parameters(a, 'pyg')} != jax {_parameters(b, 'jax')}"))
+        elif not inspect.isclass(a) and _parameters(a) != _parameters(b):
+            found.append(((name, n), f"parameters pyg {_parameters(a)} != jax {_parameters(b)}"))
     return found
 
 
@@ -169,3 +141,36 @@ def test_every_allowed_difference_still_exists_and_says_why():
     for key, why in ALLOWED.items():
         assert key in current, f"{key} no longer differs: remove it from ALLOWED"
         assert len(why) > 20, f"{key}: say why the twins differ"
+
+
+# The chapter modules: each trains its models with one fit on the shared loop.
+CHAPTERS = ("bpr", "gcmc", "gcn", "hetero", "sage")
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_chapter_pair_has_the_training_shape(name):
+    from course_lib import settings
+    from course_lib.training import Fit
+
+    for side in ("pyg", "jax"):
+        module = importlib.import_module(f"course_lib.{side}.{name}")
+        for attr in ("SETTINGS", "build_model", "train_step", "eval_step", "fit"):
+            assert hasattr(module, attr), (side, name, attr)
+        assert inspect.signature(module.fit).return_annotation in (Fit, "Fit"), (side, name)
+        assert list(inspect.signature(module.fit).parameters)[:2] == ["graph", "split"]
+        assert "overrides" in inspect.signature(module.fit).parameters
+        assert "state" == next(iter(inspect.signature(
+            inspect.unwrap(module.train_step)).parameters)), (side, name)
+    pyg = importlib.import_module(f"course_lib.pyg.{name}")
+    jax = importlib.import_module(f"course_lib.jax.{name}")
+    # SETTINGS is defined once, in the framework-neutral layer
+    assert pyg.SETTINGS is jax.SETTINGS
+    assert any(pyg.SETTINGS is value for value in vars(settings).values())
+
+
+def test_settings_are_defined_only_in_the_settings_module():
+    for side in ("pyg", "jax"):
+        for path in (ROOT / side).glob("*.py"):
+            text = path.read_text()
+            assert "SETTINGS = {" not in text and "SETTINGS = dict(" not in text, path
+            assert "TRAINING_KEYS" not in text, path

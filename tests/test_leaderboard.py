@@ -12,7 +12,8 @@ import pytest
 
 from course_lib import records
 from course_lib.leaderboard import GROUPS, leaderboard_table
-from course_lib.pyg import bpr, gcmc, gcn, hetero, sage
+from course_lib import settings
+from course_lib.pyg import bpr
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 # the reference: a plain-PyG LightGCN on the course's split and metric (see chapter 7)
@@ -26,8 +27,8 @@ def board():
 
 def test_records_match_the_current_settings(board):
     assert board["settings"] == json.loads(json.dumps(
-        {"bpr": bpr.SETTINGS, "sage": sage.SETTINGS, "gcn": gcn.SETTINGS,
-         "gcmc": gcmc.SETTINGS, "hetero": hetero.SETTINGS})), (
+        {"bpr": settings.BPR, "sage": settings.SAGE, "gcn": settings.GCN,
+         "gcmc": settings.GCMC, "hetero": settings.HETERO})), (
         "a chapter's SETTINGS changed: run python benchmarks/leaderboard.py --write")
     seeds = records.load("lightgcn_seeds")
     assert seeds["settings"] == json.loads(json.dumps(bpr.SETTINGS)), (
@@ -145,15 +146,10 @@ def test_serving_record_matches_the_current_settings():
 def test_seed_records_name_the_current_settings_and_three_seeds_per_model():
     from course_lib.leaderboard import seed_runs
 
-    from course_lib.jax import hetero as jax_hetero
-    from course_lib.jax import sage as jax_sage
-
     record = records.load("seeds")
     assert record["settings"] == json.loads(json.dumps(
-        {"ch3": {"PyG": sage.SETTINGS, "JAX": jax_sage.SETTINGS},
-         "ch5": jax_hetero.SETTINGS,
-         "ch5-ablation": jax_hetero.SETTINGS,
-         "ch6": {name: bpr.SETTINGS[name] for name in ("mf", "ngcf")}})), (
+        {"ch3": settings.SAGE, "ch5": settings.HETERO, "ch5-ablation": settings.HETERO,
+         "ch6": {name: settings.BPR[name] for name in ("mf", "ngcf")}})), (
         "a chapter's SETTINGS changed: run python benchmarks/seeds.py --write")
     expected = {"ch3": 2, "ch5": 4, "ch5-ablation": 5, "ch6": 6}   # models per comparison
     for chapter, models in expected.items():

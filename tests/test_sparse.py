@@ -124,3 +124,12 @@ def test_symmetric_and_mean_weights_are_the_textbook_matrices():
     dense = np.zeros((4, 4))
     dense[r, s] = mean_weights(r, 4)
     np.testing.assert_allclose(dense, a / np.maximum(d, 1)[:, None], rtol=1e-6)
+
+
+def test_row_sums_are_the_weighted_in_degrees():
+    s, r, w = _edges(9, 7, 40, seed=8)
+    expected = np.bincount(r, weights=w, minlength=9)
+    np.testing.assert_allclose(PygAdjacency.from_edges(s, r, w, 9, 7).row_sums().numpy(),
+                               expected, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(jax.jit(lambda a: a.row_sums())(
+        JaxAdjacency.from_edges(s, r, w, 9, 7))), expected, rtol=1e-5)

@@ -79,14 +79,26 @@ def test_fit_loop_stops_with_an_error_on_a_nan_metric():
         _counting_loop([0.5, float("nan"), 0.7], max_epochs=3)
 
 
-def test_with_settings_overrides_known_keys_and_refuses_unknown_ones():
-    from course_lib.training import with_settings
+def test_settings_for_overrides_known_keys_and_refuses_unknown_ones():
+    from course_lib.training import settings_for
 
     defaults = {"lr": 0.01, "max_epochs": 20}
-    assert with_settings(defaults, {"lr": 0.1}) == {"lr": 0.1, "max_epochs": 20}
+    assert settings_for(defaults, {"lr": 0.1}) == {"lr": 0.1, "max_epochs": 20}
     assert defaults == {"lr": 0.01, "max_epochs": 20}  # the chapter's SETTINGS stay as they are
     with pytest.raises(TypeError, match=r"unknown settings \['max_epoch'\].*'max_epochs'"):
-        with_settings(defaults, {"max_epoch": 5})
+        settings_for(defaults, {"max_epoch": 5})
+
+
+def test_settings_for_picks_a_model_by_name_the_first_by_default():
+    from course_lib.training import settings_for
+
+    table = {"a": {"model": "a", "lr": 0.1}, "b": {"model": "b", "lr": 0.2}}
+    assert settings_for(table, {}) == {"model": "a", "lr": 0.1}
+    assert settings_for(table, {"model": "b", "lr": 0.3}) == {"model": "b", "lr": 0.3}
+    with pytest.raises(ValueError, match=r"model must be one of \('a', 'b'\), got 'c'"):
+        settings_for(table, {"model": "c"})
+    with pytest.raises(TypeError, match="unknown settings"):
+        settings_for(table, {"model": "b", "hidden": 3})
 
 
 def test_fit_loop_validates_every_few_epochs_and_counts_patience_in_epochs():

@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..serving import fold_in, masked_top_k, recall_vs_exact
+from ..jax.serving import masked_top_k
+from ..serving import fold_in, recall_vs_exact
 from . import Case, Exercise, listed, register
 
 # -------------------------------------------------------------------------------------------------

@@ -15,59 +15,35 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax.training.train_state import TrainState
 
+from .. import settings
 from ..cf import bpr_batches, evaluate_scores, interaction_edges
 from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
-from ..training import fit_loop, with_settings
+from ..training import Fit, fit_loop, settings_for
 from .data import Adjacency, to_normalized_adjacency
 from .lightgcn import build_lightgcn, build_mf
 from .ngcf import NGCF
-from .nn import params_from_torch
+from .nn import pair_scores, params_from_torch
+from .state import TrainState
 
-#: Chapter 6's hyper-parameters per model, the same in both frameworks, chosen on validation
-#: recall@20 (JAX, seed 0; ``benchmarks/leaderboard.py --seeds`` records LightGCN's spread over
-#: seeds). MF and LightGCN take one full-batch Adam step per epoch (every training interaction
-#: with a fresh negative), validate every 5 epochs and stop 50 epochs after the best: their
-#: validation curves have flat stretches of 10+ epochs and keep climbing for 150-250 epochs
-#: (with a patience of 5, LightGCN stopped at 0.22 test recall@20 instead of 0.25). Learning
-#: rates: LightGCN 0.05 from {0.02, 0.05, 0.1} (validation 0.2254, 0.2264, 0.2258: tied, and
-#: 0.05 gets there in half the epochs of 0.02); MF 0.01 from {0.002, 0.005, 0.01, 0.02, 0.05,
-#: 0.1} (0.1858, 0.1917, 0.2085, 0.1951, 0.1888, 0.1756). NGCF overfits instead (its validation
-#: recall peaks and falls), so it keeps mini-batches of 4,096, lr 0.001 from {0.001, 0.005,
-#: 0.01, 0.02} and a patience of 5 epochs, and 64 dimensions. 3 layers (none for MF), L2 weight
-#: decay 1e-4.
-SETTINGS = {
-    "mf": {"embedding_dim": 128, "num_layers": 0, "lr": 0.01, "weight_decay": 1e-4,
-           "batch_size": None, "max_epochs": 1000, "patience": 50, "eval_every": 5, "seed": 0},
-    "ngcf": {"embedding_dim": 64, "num_layers": 3, "lr": 1e-3, "weight_decay": 1e-4,
-             "batch_size": 4096, "max_epochs": 100, "patience": 5, "eval_every": 1, "seed": 0},
-    "lightgcn": {"embedding_dim": 128, "num_layers": 3, "lr": 0.05, "weight_decay": 1e-4,
-                 "batch_size": None, "max_epochs": 1000, "patience": 50, "eval_every": 5,
-                 "seed": 0},
-}
-WEIGHT_DECAY = 1e-4
-
-MODELS = ("mf", "ngcf", "lightgcn")
+#: Chapter 6's hyper-parameters, one dict per model (:data:`course_lib.settings.BPR`, read by
+#: the PyG twin too); ``fit(..., model='ngcf')`` picks one.
+SETTINGS = settings.BPR
+MODELS = tuple(SETTINGS)
+WEIGHT_DECAY = SETTINGS["lightgcn"]["weight_decay"]
 
 
-def build_model(name: str, graph: BipartiteGraph, embedding_dim: int | None = None,
-                num_layers: int | None = None, **kwargs):
-    """``'mf'``, ``'ngcf'`` (``kwargs``: dropouts) or ``'lightgcn'`` over all users and movies;
-    the size and depth default to the model's :data:`SETTINGS`."""
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {name!r}")
-    n = graph.num_nodes
-    embedding_dim = embedding_dim or SETTINGS[name]["embedding_dim"]
-    num_layers = SETTINGS[name]["num_layers"] if num_layers is None else num_layers
-    if name == "mf":
-        return build_mf(n, embedding_dim)
-    if name == "ngcf":
-        return NGCF(n, embedding_dim, num_layers, **kwargs)
-    if name == "lightgcn":
-        return build_lightgcn(n, embedding_dim, num_layers)
-    raise ValueError(f"model must be one of {MODELS}, got {name!r}")
+def build_model(graph: BipartiteGraph, **overrides):
+    """``model='mf'``, ``'ngcf'`` or ``'lightgcn'`` over all users and movies, sized by
+    :data:`SETTINGS` updated with ``overrides`` (NGCF's dropouts keep their defaults)."""
+    s = settings_for(SETTINGS, overrides)
+    n, dim = graph.num_nodes, s["embedding_dim"]
+    if s["model"] == "mf":
+        return build_mf(n, dim)
+    if s["model"] == "ngcf":
+        return NGCF(n, dim, s["num_layers"])
+    return build_lightgcn(n, dim, s["num_layers"])
 
 
 def bpr_loss(pos_scores: jnp.ndarray, neg_scores: jnp.ndarray, ego: jnp.ndarray,
@@ -94,18 +70,18 @@ def batch_ego(embedding: jax.Array, ids: jax.Array) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames="weight_decay")
-def train_step(state: TrainState, adj: Adjacency, batch, key: jax.Array,
+def train_step(state: TrainState, adj: Adjacency, batch,
                weight_decay: float = WEIGHT_DECAY) -> tuple[TrainState, jax.Array]:
-    """One Adam step on a batch ``(users, positives, negatives)`` of node ids ``[B]`` (a
-    movie's node id is its index plus the number of users); ``key`` drives NGCF's
-    dropout. Returns the new state and the BPR loss."""
+    """One Adam step on a batch ``(users, positives, negatives)`` of node ids ``[B]``
+    (a movie's node id is its index plus the number of users); NGCF's dropout draws
+    from ``state.step_key()``. Returns the new state and the BPR loss."""
     users, positives, negatives = batch
 
     def loss_fn(params):
-        z, ego = state.apply_fn(params, adj, train=True, rngs={"dropout": key})
-        z_u = z[users]
-        pos_scores = jnp.sum(z_u * z[positives], axis=-1)
-        neg_scores = jnp.sum(z_u * z[negatives], axis=-1)
+        z, ego = state.apply_fn(params, adj, train=True,
+                                rngs={"dropout": state.step_key()})
+        pos_scores = pair_scores(z, users, positives)   # z[users] . z[positives]
+        neg_scores = pair_scores(z, users, negatives)
         ego = batch_ego(ego, jnp.concatenate([users, positives, negatives]))
         return bpr_loss(pos_scores, neg_scores, ego, weight_decay)
 
@@ -113,90 +89,133 @@ def train_step(state: TrainState, adj: Adjacency, batch, key: jax.Array,
     return state.apply_gradients(grads=grads), loss
 
 
-@partial(jax.jit, static_argnums=0)
-def eval_step(apply_fn, params, adj: Adjacency) -> jax.Array:
+def chunked_train_step(state: TrainState, adj: Adjacency, batch, chunk_size: int,
+                       weight_decay: float = WEIGHT_DECAY) -> tuple[TrainState, jax.Array]:
+    """:func:`train_step` for a batch too large to score at once (every interaction of a
+    graph of millions): propagate once (``jax.vjp``), score ``chunk_size`` triples at a
+    time while the gradient with respect to the final embeddings adds up, then one pull-back
+    through the propagation. The same step as :func:`train_step` on the whole batch; the
+    ``[B, D]`` arrays of gathered rows never exceed ``[chunk_size, D]`` (the last chunk is
+    padded and masked, so each compiles once)."""
+    users, positives, negatives = (np.asarray(ids) for ids in batch)
+    size = users.shape[0]
+    z, reg, pull_back = _embed_with_vjp(state, adj, np.concatenate([users, positives,
+                                                                    negatives]),
+                                        weight_decay)
+    grad_z, total = jnp.zeros_like(z), reg
+    for c in range(0, size, chunk_size):
+        n = min(chunk_size, size - c)
+        pad = (0, chunk_size - n) if size > chunk_size else (0, 0)
+        chunk = [np.pad(ids[c:c + n], pad) for ids in (users, positives, negatives)]
+        mask = np.pad(np.ones(n, np.float32), pad)
+        part, grad = _chunk_value_and_grad(z, *chunk, mask, 1.0 / size)
+        grad_z, total = grad_z + grad, total + part
+    (grads,) = pull_back((grad_z, jnp.ones_like(reg)))
+    return state.apply_gradients(grads=grads), total
+
+
+@partial(jax.jit, static_argnames="weight_decay")
+def _embed_with_vjp(state, adj, ids, weight_decay):
+    def embed(params):
+        z, ego = state.apply_fn(params, adj, train=True, rngs={"dropout": state.step_key()})
+        return z, weight_decay * jnp.sum(batch_ego(ego, ids) ** 2) / (2 * (ids.shape[0] // 3))
+
+    (z, reg), pull_back = jax.vjp(embed, state.params)
+    return z, reg, pull_back
+
+
+@jax.jit
+def _chunk_value_and_grad(z, users, positives, negatives, mask, scale):
+    def part(z):
+        diff = pair_scores(z, users, positives) - pair_scores(z, users, negatives)
+        return -jnp.sum(mask * jax.nn.log_sigmoid(diff)) * scale
+
+    return jax.value_and_grad(part)(z)
+
+
+@jax.jit
+def eval_step(state: TrainState, adj: Adjacency) -> jax.Array:
     """``[N, D']``: the final embeddings of every node (no dropout)."""
-    return apply_fn(params, adj)[0]
+    return state.apply_fn(state.params, adj)[0]
 
 
-def adjacencies(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, Adjacency]:
+def adjacencies(graph: BipartiteGraph, split: EdgeSplit, device=None) -> dict[str, Adjacency]:
     """``{'train', 'val', 'test'}`` -> normalised adjacency over that part's interactions."""
-    return {part: to_normalized_adjacency(graph, interaction_edges(split, part))
-            for part in ("train", "val", "test")}
+    return jax.device_put({part: to_normalized_adjacency(graph, interaction_edges(split, part))
+                           for part in ("train", "val", "test")}, device)
 
 
-def fit(name: str, graph: BipartiteGraph, split: EdgeSplit, *, params: dict | None = None,
-        **overrides) -> tuple[TrainState, dict]:
-    """Train ``name`` with BPR; early stopping on validation recall@20 (best parameters
-    returned).
+def create_state(graph: BipartiteGraph, adj: Adjacency, *, start: dict | None = None,
+                 **overrides) -> TrainState:
+    """The state training starts from: the model of :func:`build_model` initialised with the
+    settings' ``seed`` (or ``start``'s weights: numpy arrays under PyG's names,
+    :func:`params_from_pyg`), Adam with the settings' learning rate, and the dropout key."""
+    s = settings_for(SETTINGS, overrides)
+    init_key, dropout_key = jax.random.split(jax.random.key(s["seed"]))
+    model = build_model(graph, **overrides)
+    params = model.init(init_key, adj) if start is None else params_from_pyg(start)
+    return TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(s["lr"]),
+                             key=dropout_key)
 
-    Hyper-parameters come from ``SETTINGS[name]``; ``overrides`` replace any of them.
-    ``params``: start from these instead of a fresh initialisation (for example
-    :func:`params_from_pyg` of an untrained PyG model, to follow the PyG run step by step). The
-    history holds per-epoch ``loss`` and ``seconds`` (training), ``val_recall@20`` (every
-    ``eval_every`` epochs, at ``eval_epochs``), ``best_epoch`` and ``best``.
+
+def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, start: dict | None = None,
+        **overrides) -> Fit:
+    """Train ``model`` (``'mf'``, ``'ngcf'`` or ``'lightgcn'``) with BPR; early stopping on
+    validation recall@20 (best parameters returned).
+
+    Hyper-parameters come from :data:`SETTINGS` (``model`` picks the dict); ``overrides``
+    replace any of them. ``start``: begin from these weights (PyG's names, as
+    :func:`course_lib.pyg.nn.numpy_weights` gives them) instead of a fresh initialisation, to
+    follow a PyG run from the same point. The history holds per-epoch ``loss`` and
+    ``seconds`` (training), ``val_recall@20`` (every ``eval_every`` epochs, at
+    ``eval_epochs``), ``best_epoch`` and ``best``.
     """
-    s = _settings(name, overrides)
-    start = params
+    s = settings_for(SETTINGS, overrides)
     rng = np.random.default_rng(s["seed"])
-    key, init_key = jax.random.split(jax.random.key(s["seed"]))
-    adj = adjacencies(graph, split)
-    model = build_model(name, graph, s["embedding_dim"], s["num_layers"])
-    if params is None:
-        params = model.init(init_key, adj["train"])
-    state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(s["lr"]))
+    adj = adjacencies(graph, split, device)
+    state = create_state(graph, adj["train"], start=start, **overrides)
     train_edges = interaction_edges(split, "train")
     batch_size = s["batch_size"] or len(train_edges)    # None: one full batch per epoch
 
-    def train_epoch(carry):
-        state, key = carry       # the dropout key travels with the state, epoch to epoch
+    def train_epoch(state):
         losses = []
         for users, pos, neg in bpr_batches(graph, train_edges, batch_size, rng):
-            key, step_key = jax.random.split(key)
             batch = (users, pos + graph.num_users, neg + graph.num_users)
-            state, loss = train_step(state, adj["train"], batch, step_key, s["weight_decay"])
+            state, loss = train_step(state, adj["train"], batch, s["weight_decay"])
             losses.append(loss)
-        return (state, key), np.mean(jax.device_get(losses))
+        return state, np.mean(jax.device_get(losses))
 
-    def validate(carry) -> float:
-        state, _ = carry
-        return evaluate_scores(score_all(state.apply_fn, state.params, graph, adj["val"]),
-                               graph, split, "val", ks=(20,))["recall@20"]
+    def validate(state) -> float:
+        return evaluate_scores(score_all(state, graph, adj["val"]), graph, split, "val",
+                               ks=(20,))["recall@20"]
 
-    (state, _), history, best = fit_loop(
-        (state, key), train_epoch, validate, snapshot=lambda carry: carry[0].params,
+    state, history, best = fit_loop(
+        state, train_epoch, validate, snapshot=lambda s: s.params,
         max_epochs=s["max_epochs"], patience=s["patience"], mode="max", metric="val_recall@20",
-        eval_every=s["eval_every"],
-        desc=f"JAX {name}",
-        checkpoint=Checkpoint.for_fit(f"jax-bpr-{name}", s, graph, split, start))
-    return state.replace(params=best), history
+        eval_every=s["eval_every"], desc=f"JAX {s['model']}",
+        checkpoint=Checkpoint.for_fit(f"jax-bpr-{s['model']}", s, graph, split, start,
+                                      module=__name__))
+    return Fit(state.replace(params=best), history, history["best_epoch"])
 
 
-def _settings(name: str, overrides: dict) -> dict:
-    """Model ``name``'s :data:`SETTINGS` with ``overrides``."""
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {name!r}")
-    return with_settings(SETTINGS[name], overrides)
-
-
-def embed_all(apply_fn, params, graph: BipartiteGraph, adj: Adjacency
+def embed_all(state: TrainState, graph: BipartiteGraph, adj: Adjacency
               ) -> tuple[np.ndarray, np.ndarray]:
     """``(z_user [U, D'], z_movie [M, D'])``: final embeddings, no dropout."""
-    z = np.asarray(eval_step(apply_fn, params, adj))
+    z = np.asarray(eval_step(state, adj))
     return z[:graph.num_users], z[graph.num_users:]
 
 
-def score_all(apply_fn, params, graph: BipartiteGraph, adj: Adjacency) -> np.ndarray:
+def score_all(state: TrainState, graph: BipartiteGraph, adj: Adjacency) -> np.ndarray:
     """``[U, M]`` scores of every (user, movie) pair: ``z_user @ z_movie.T``."""
-    z_user, z_movie = embed_all(apply_fn, params, graph, adj)
+    z_user, z_movie = embed_all(state, graph, adj)
     return z_user @ z_movie.T
 
 
-def evaluate(apply_fn, params, graph: BipartiteGraph, split: EdgeSplit, part: str = "test",
+def evaluate(state: TrainState, graph: BipartiteGraph, split: EdgeSplit, part: str = "test",
              ks=(10, 20)) -> dict[str, float]:
     """Recall, precision and NDCG at ``ks`` on ``part`` (full ranking, seen movies excluded)."""
     adj = to_normalized_adjacency(graph, interaction_edges(split, part))
-    return evaluate_scores(score_all(apply_fn, params, graph, adj), graph, split, part, ks=ks)
+    return evaluate_scores(score_all(state, graph, adj), graph, split, part, ks=ks)
 
 
 def _rename(name: str) -> tuple[str, ...] | None:

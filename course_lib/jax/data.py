@@ -32,9 +32,6 @@ def to_graphstuple(graph: BipartiteGraph, edge_ids: np.ndarray | None = None) ->
 
     ``nodes`` is a dict: ``node_id`` (index within its type), ``is_movie`` (bool) and ``x`` (the 20
     genre indicators; zeros for users). ``edges`` is a dict with ``rating`` and ``is_reverse``.
-    ``globals`` holds what the models propagate over, built once here
-    (:func:`adjacencies`): the sparse adjacency of each edge type, the GCN's normalised one
-    and GC-MC's rating levels.
     """
     ei = graph.edge_index if edge_ids is None else graph.edge_index[:, np.asarray(edge_ids)]
     rating = graph.rating if edge_ids is None else graph.rating[np.asarray(edge_ids)]
@@ -58,8 +55,24 @@ def to_graphstuple(graph: BipartiteGraph, edge_ids: np.ndarray | None = None) ->
         receivers=jnp.asarray(receivers, dtype=jnp.int32),
         n_node=jnp.asarray([graph.num_nodes], dtype=jnp.int32),
         n_edge=jnp.asarray([2 * num_edges], dtype=jnp.int32),
-        globals=adjacencies(ei, rating, graph.num_users, graph.num_movies),
+        globals=None,
     )
+
+
+def with_adjacency(graph: jraph.GraphsTuple) -> jraph.GraphsTuple:
+    """``graph`` (of :func:`to_graphstuple`) with the sparse matrices the models propagate
+    over, built once, in ``globals`` (what holds for the whole graph): each edge type's
+    (``'rates'``, ``'rev_rates'``), the GCN's (``'gcn'``) and GC-MC's rating levels
+    (``'levels'``), see :func:`adjacencies`. PyG twin:
+    :func:`course_lib.pyg.data.with_adjacency`."""
+    num_edges = graph.senders.shape[0] // 2
+    num_users = int(graph.n_node[0]) - int(np.sum(np.asarray(graph.nodes["is_movie"])))
+    users = np.asarray(graph.senders[:num_edges])
+    movies = np.asarray(graph.receivers[:num_edges]) - num_users
+    rating = np.asarray(graph.edges["rating"][:num_edges])
+    num_movies = int(graph.n_node[0]) - num_users
+    return graph._replace(globals=adjacencies(np.stack([users, movies]), rating, num_users,
+                                              num_movies))
 
 
 def adjacencies(edge_index, rating, num_users: int, num_movies: int) -> dict[str, Adjacency]:
@@ -73,12 +86,13 @@ def adjacencies(edge_index, rating, num_users: int, num_movies: int) -> dict[str
 
 
 def split_graphstuple(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, jraph.GraphsTuple]:
-    """``{'train', 'val', 'test'}`` -> ``GraphsTuple`` with that part's message-passing edges.
+    """``{'train', 'val', 'test'}`` -> ``GraphsTuple`` with that part's message-passing edges
+    and their sparse matrices (:func:`with_adjacency`).
 
     The labelled pairs of each part stay in ``split`` (``split.labelled_pairs(graph, part)``), in
     user/movie indices; add :func:`movie_offset` to a movie index to get its node id.
     """
-    return {part: to_graphstuple(graph, split.message_edges(part))
+    return {part: with_adjacency(to_graphstuple(graph, split.message_edges(part)))
             for part in ("train", "val", "test")}
 
 
@@ -165,6 +179,12 @@ class Adjacency(NamedTuple):
         """``A @ x`` for ``x`` ``[num_cols, D]``: ``[num_rows, D]``."""
         return _spmm(self.data, self.indices, self.indptr, self.t_perm, self.t_indices,
                      self.t_indptr, x)
+
+    def row_sums(self) -> jnp.ndarray:
+        """``[num_rows]``: each row's sum of values (a receiver's weighted in-degree)."""
+        rows = jnp.repeat(jnp.arange(self.shape[0]), jnp.diff(self.indptr),
+                          total_repeat_length=self.data.shape[0])
+        return jax.ops.segment_sum(self.data, rows, self.shape[0], indices_are_sorted=True)
 
     def with_edge_weights(self, weights: jnp.ndarray) -> Adjacency:
         """The same matrix with new values, given per edge (``[E]``, in the order of the

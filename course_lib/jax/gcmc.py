@@ -24,22 +24,20 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 import optax
-from flax.training.train_state import TrainState
 
+from .. import settings
 from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
-from ..ratings import (RATING_LEVELS, errors, held_out_edges, mae, part_pairs, rating_level,
-                       user_pairs)
-from ..training import fit_loop, with_settings
-from .gcn import rating_graphs
+from ..ratings import RATING_LEVELS, held_out_edges, mae, part_pairs, rating_level
+from ..training import Fit, fit_loop, settings_for
+from .gcn import eval_step, evaluate, predict, predict_user, rating_graphs  # noqa: F401
 from .nn import (BilinearBasisDecoder, GCMCConv, InputLayer, dense, flax_path, node_dropout,
                  params_from_torch)
+from .state import TrainState
 
-#: The chapter's GC-MC hyper-parameters (the PyG twin has the same values); see the PyG twin.
-SETTINGS = dict(embed_dim=64, hidden=200, out=64, accum="stack", num_bases=2, ordinal=True,
-                dropout=0.2,
-                lr=0.01, max_epochs=1500, patience=150, seed=0, supervision=0.1, loss="ce")
-TRAINING_KEYS = ("lr", "max_epochs", "patience", "seed", "supervision", "loss")
+#: The chapter's GC-MC hyper-parameters (:data:`course_lib.settings.GCMC`, read by the PyG
+#: twin too).
+SETTINGS = settings.GCMC
 NUM_LEVELS = len(RATING_LEVELS)
 
 
@@ -93,9 +91,18 @@ class GCMC(nn.Module):
         z = self.embed(graph, edge_weight, train)
         return self.decoder(z["user"], z["movie"], edge_label_index)
 
+    def rate(self, graph: jraph.GraphsTuple, edge_label_index) -> jnp.ndarray:
+        """Expected ratings of the pairs (:func:`expected_rating` of the logits)."""
+        return expected_rating(self(graph, edge_label_index))
 
-def build_model(graph: BipartiteGraph, **kwargs) -> GCMC:
-    return GCMC(graph.num_users, graph.num_movies, graph.movie_x.shape[1], **kwargs)
+
+def build_model(graph: BipartiteGraph, **overrides) -> GCMC:
+    """GC-MC with :data:`SETTINGS` updated with ``overrides``, for ``graph``'s users, movies
+    and movie features."""
+    s = settings_for(SETTINGS, overrides)
+    return GCMC(graph.num_users, graph.num_movies, graph.movie_x.shape[1],
+                **{k: s[k] for k in ("embed_dim", "hidden", "out", "accum", "num_bases",
+                                     "dropout", "ordinal")})
 
 
 def loss(logits: jnp.ndarray, level: jnp.ndarray, kind: str = "ce") -> jnp.ndarray:
@@ -115,80 +122,55 @@ def loss(logits: jnp.ndarray, level: jnp.ndarray, kind: str = "ce") -> jnp.ndarr
 
 @partial(jax.jit, static_argnames="kind")
 def train_step(state: TrainState, graph: jraph.GraphsTuple, pairs, level, held_out,
-               key: jax.Array, kind: str = "ce"):
+               kind: str = "ce") -> tuple[TrainState, jax.Array]:
     """One Adam step. ``pairs`` ``[2, E]`` and ``level`` ``[E]``: the training edges,
     in the order of ``graph``'s first ``E`` edges. The ``held_out`` ones (edge ids,
     always as many: one compile) pass no message and are the only ones in the loss.
-    ``key`` drives dropout."""
+    Dropout draws from ``state.step_key()``."""
     keep = jnp.ones(pairs.shape[1]).at[held_out].set(0.0)
     edge_weight = jnp.tile(keep, 2)   # each edge in both directions
 
     def loss_fn(params):
         logits = state.apply_fn(params, graph, pairs[:, held_out], edge_weight,
-                                train=True, rngs={"dropout": key})
+                                train=True, rngs={"dropout": state.step_key()})
         return loss(logits, level[held_out], kind)
 
     value, grads = jax.value_and_grad(loss_fn)(state.params)
     return state.apply_gradients(grads=grads), value
 
 
-@jax.jit
-def eval_step(state: TrainState, graph: jraph.GraphsTuple, pairs) -> jnp.ndarray:
-    """Expected ratings of ``pairs`` ``[2, n]``, passing messages over all of ``graph``'s edges."""
-    return expected_rating(state.apply_fn(state.params, graph, pairs))
-
-
-def fit(graph: BipartiteGraph, split: EdgeSplit, **overrides) -> tuple[TrainState, dict]:
+def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, **overrides) -> Fit:
     """Full-batch training with early stopping on validation MAE (the best epoch's parameters are
     returned). Settings: :data:`SETTINGS` updated with ``overrides``. Each epoch draws its
     held-out edges from one numpy generator seeded with ``seed``, as the PyG twin does. The
     history holds per-epoch ``loss``, ``val_mae`` and ``seconds``, and ``best_epoch``."""
-    settings = with_settings(SETTINGS, overrides)
-    lr, max_epochs, patience, seed, supervision, kind = (settings.pop(k) for k in TRAINING_KEYS)
-    rng = np.random.default_rng(seed)
-    graphs = rating_graphs(graph, split)
+    s = settings_for(SETTINGS, overrides)
+    rng = np.random.default_rng(s["seed"])
+    graphs = jax.device_put(rating_graphs(graph, split), device)
     train_pairs, train_rating = part_pairs(graph, split, "train")  # the graph's edge order
-    pairs, level = jnp.asarray(train_pairs), jnp.asarray(rating_level(train_rating))
+    pairs, level = jax.device_put((train_pairs, rating_level(train_rating)), device)
     val_pairs, val_rating = part_pairs(graph, split, "val")
-    val_pairs = jnp.asarray(val_pairs)
-    model = build_model(graph, **settings)
-    init_key, dropout_key = jax.random.split(jax.random.key(seed))
+    val_pairs = jax.device_put(val_pairs, device)
+    model = build_model(graph, **overrides)
+    init_key, dropout_key = jax.random.split(jax.random.key(s["seed"]))
     params = model.init(init_key, graphs["train"], pairs[:, :2])
-    state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(lr))
+    state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(s["lr"]),
+                              key=dropout_key)
 
     def train_epoch(state):
-        held = jnp.asarray(held_out_edges(pairs.shape[1], supervision, rng))
-        key = jax.random.fold_in(dropout_key, state.step)
-        return train_step(state, graphs["train"], pairs, level, held, key, kind)
+        held = jnp.asarray(held_out_edges(pairs.shape[1], s["supervision"], rng))
+        return train_step(state, graphs["train"], pairs, level, held, s["loss"])
 
     def validate(state):
         return mae(np.asarray(eval_step(state, graphs["val"], val_pairs)), val_rating)
 
     state, history, best = fit_loop(
         state, train_epoch, validate, snapshot=lambda s: s.params,  # immutable: no copy
-        max_epochs=max_epochs, patience=patience, mode="min", metric="val_mae",
+        max_epochs=s["max_epochs"], patience=s["patience"], mode="min", metric="val_mae",
+        eval_every=s["eval_every"],
         desc="JAX GC-MC",
-        checkpoint=Checkpoint.for_fit("jax-gcmc", with_settings(SETTINGS, overrides), graph,
-                                      split))
-    return state.replace(params=best), history
-
-
-def predict(state: TrainState, graph: jraph.GraphsTuple, pairs) -> np.ndarray:
-    """Expected ratings of ``pairs`` ``[2, n]`` (user, movie indices)."""
-    return np.asarray(eval_step(state, graph, jnp.asarray(pairs)))
-
-
-def evaluate(state: TrainState, graph: BipartiteGraph, split: EdgeSplit, part: str
-             ) -> dict[str, float]:
-    """MAE and RMSE on ``part``'s rated edges, passing messages over that part's edges."""
-    pairs, ratings = part_pairs(graph, split, part)
-    return errors(predict(state, rating_graphs(graph, split)[part], pairs), ratings)
-
-
-def predict_user(state: TrainState, graph: BipartiteGraph, split: EdgeSplit, user: int
-                 ) -> np.ndarray:
-    """Expected rating of every movie for ``user`` (test-time graph), ``[num_movies]``."""
-    return predict(state, rating_graphs(graph, split)["test"], user_pairs(graph, user))
+        checkpoint=Checkpoint.for_fit("jax-gcmc", s, graph, split, module=__name__))
+    return Fit(state.replace(params=best), history, history["best_epoch"])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -26,30 +26,22 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 import optax
-from flax.training.train_state import TrainState
 
+from .. import settings
 from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..kg import RATES, reverse
 from ..ratings import (RATING_MAX, RATING_MIN, errors, message_edges, part_masks, part_pairs,
                        user_pairs)
-from ..training import fit_loop, with_settings
-from .data import to_graphstuple
+from ..training import Fit, fit_loop, settings_for
+from .data import to_graphstuple, with_adjacency
 from .nn import (GCNLayer, HeteroGraphConv, InputLayer, dense, flax_path, params_from_torch,
                  relations)
+from .state import TrainState
 
-#: The chapter's hyper-parameters, per encoder (the PyG twin has the same values). Training
-#: keys: ``lr``, ``weight_decay``, ``max_epochs``, ``patience`` (epochs without a better
-#: validation MAE), ``seed``; the others go to :func:`build_model`. The GCN waits 150 epochs:
-#: its validation MAE has flat stretches longer than 50 (``benchmarks/convergence.py``: with
-#: a patience of 50, PyG's stopped at epoch 496, 0.007 above the best it reached later).
-SETTINGS = {
-    "gcn": dict(hidden=32, num_layers=2, layer_norm=True,
-                lr=0.005, weight_decay=0.0, max_epochs=1500, patience=150, seed=0),
-    "hetero": dict(hidden=64, num_layers=2, aggr="mean",
-                   lr=0.003, weight_decay=0.0, max_epochs=600, patience=50, seed=0),
-}
-TRAINING_KEYS = ("lr", "weight_decay", "max_epochs", "patience", "seed")
+#: The chapter's hyper-parameters, one dict per encoder (:data:`course_lib.settings.GCN`,
+#: read by the PyG twin too); ``fit(..., model='hetero')`` picks the other encoder.
+SETTINGS = settings.GCN
 LAYER_NORM_EPS = 1e-5  # torch's LayerNorm default (flax's is 1e-6)
 
 
@@ -79,7 +71,7 @@ class GCN(nn.Module):
     @nn.compact
     def __call__(self, x: dict, adj) -> dict:
         num_users = x["user"].shape[0]
-        h = jnp.concatenate([x["user"], x["movie"]])   # one node set: users, then movies
+        h = jnp.concatenate([x["user"], x["movie"]])  # users, then movies
         for i in range(self.num_layers):
             h = GCNLayer(self.hidden, name=f"conv{i}")(h, adj)
             if self.layer_norm:
@@ -133,10 +125,19 @@ class RatingModel(nn.Module):
         z = self.embed(graph)
         return self.decoder(z["user"], z["movie"], edge_label_index)
 
+    def rate(self, graph: jraph.GraphsTuple, edge_label_index) -> jnp.ndarray:
+        """Predicted ratings of the pairs (what ``__call__`` returns)."""
+        return self(graph, edge_label_index)
 
-def build_model(graph: BipartiteGraph, encoder: str = "gcn", **kwargs) -> RatingModel:
+
+def build_model(graph: BipartiteGraph, **overrides) -> RatingModel:
+    """The rating model of :data:`SETTINGS` (``model``: ``'gcn'`` or ``'hetero'``) with
+    ``overrides``, for ``graph``'s users, movies and movie features."""
+    s = settings_for(SETTINGS, overrides)
+    arch = ({"layer_norm": s["layer_norm"]} if s["model"] == "gcn" else {"aggr": s["aggr"]})
     return RatingModel(graph.num_users, graph.num_movies, graph.movie_x.shape[1],
-                       encoder=encoder, **kwargs)
+                       hidden=s["hidden"], encoder=s["model"], num_layers=s["num_layers"],
+                       **arch)
 
 
 def loss(pred: jnp.ndarray, target: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
@@ -152,13 +153,14 @@ def loss(pred: jnp.ndarray, target: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarr
 def rating_graphs(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, jraph.GraphsTuple]:
     """Message-passing graphs for rating prediction: ``train`` and ``val`` pass messages over all
     training edges, ``test`` over training and validation edges."""
-    train = to_graphstuple(graph, message_edges(split, "train"))
+    train = with_adjacency(to_graphstuple(graph, message_edges(split, "train")))
     return {"train": train, "val": train,
-            "test": to_graphstuple(graph, message_edges(split, "test"))}
+            "test": with_adjacency(to_graphstuple(graph, message_edges(split, "test")))}
 
 
 @jax.jit
-def train_step(state: TrainState, graph: jraph.GraphsTuple, pairs, target, mask):
+def train_step(state: TrainState, graph: jraph.GraphsTuple, pairs, target, mask
+               ) -> tuple[TrainState, jax.Array]:
     """One Adam step on the L1 loss of the rated ``pairs`` that ``mask`` selects."""
     def loss_fn(params):
         return loss(state.apply_fn(params, graph, pairs), target, mask)
@@ -170,45 +172,46 @@ def train_step(state: TrainState, graph: jraph.GraphsTuple, pairs, target, mask)
 @jax.jit
 def eval_step(state: TrainState, graph: jraph.GraphsTuple, pairs) -> jnp.ndarray:
     """Predicted ratings of ``pairs`` ``[2, n]``, passing messages over ``graph``."""
-    return state.apply_fn(state.params, graph, pairs)
+    return state.apply_fn(state.params, graph, pairs, method="rate")
 
 
-def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn",
-        **overrides) -> tuple[TrainState, dict]:
+def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, **overrides) -> Fit:
     """Full-batch training with an L1 loss on the training edges; early stopping on
-    validation MAE (the best epoch's parameters are returned). Settings: ``SETTINGS[encoder]``
-    updated with ``overrides``. The history holds per-epoch ``loss`` (training L1),
-    ``val_mae`` and ``seconds``, and ``best_epoch``."""
-    settings = with_settings(SETTINGS[encoder], overrides)
-    lr, weight_decay, max_epochs, patience, seed = (settings.pop(k) for k in TRAINING_KEYS)
+    validation MAE (the best epoch's parameters are returned). Settings: :data:`SETTINGS`
+    (``model='gcn'`` or ``'hetero'``) updated with ``overrides``; ``device``: where the
+    arrays live (JAX's default device if None). The history holds per-epoch ``loss``
+    (training L1), ``val_mae`` and ``seconds``, and ``best_epoch``."""
+    s = settings_for(SETTINGS, overrides)
     # the graph and targets are arguments of the jitted steps, not closed-over constants: XLA
     # would otherwise try to constant-fold the degree computations (tens of seconds)
-    graphs, masks = rating_graphs(graph, split), part_masks(graph, split)
-    pairs = jnp.asarray(graph.edge_index)   # every rated edge, predicted at once
-    target = jnp.asarray(graph.rating)
-    model = build_model(graph, encoder, **settings)
-    params = model.init(jax.random.key(seed), graphs["train"], pairs[:, :2])
-    tx = optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(lr))
+    graphs = jax.device_put(rating_graphs(graph, split), device)
+    masks = jax.device_put(part_masks(graph, split), device)
+    pairs = jax.device_put(graph.edge_index, device)   # every rated edge, predicted at once
+    target = jax.device_put(graph.rating, device)
+    model = build_model(graph, **overrides)
+    params = model.init(jax.random.key(s["seed"]), graphs["train"], pairs[:, :2])
+    tx = optax.chain(optax.add_decayed_weights(s["weight_decay"]), optax.adam(s["lr"]))
     state = TrainState.create(apply_fn=model.apply, params=params, tx=tx)
-    train_mask, val_mask = jnp.asarray(masks["train"]), jnp.asarray(masks["val"])
 
     def train_epoch(state):
-        return train_step(state, graphs["train"], pairs, target, train_mask)
+        return train_step(state, graphs["train"], pairs, target, masks["train"])
 
     def validate(state):
-        return masked_l1_loss(eval_step(state, graphs["val"], pairs), target, val_mask)
+        return masked_l1_loss(eval_step(state, graphs["val"], pairs), target, masks["val"])
 
     state, history, best = fit_loop(
         state, train_epoch, validate, snapshot=lambda s: s.params,  # immutable: no copy
-        max_epochs=max_epochs, patience=patience, mode="min", metric="val_mae",
-        desc=f"JAX {encoder}",
-        checkpoint=Checkpoint.for_fit(f"jax-gcn-{encoder}",
-                                      with_settings(SETTINGS[encoder], overrides), graph, split))
-    return state.replace(params=best), history
+        max_epochs=s["max_epochs"], patience=s["patience"], mode="min", metric="val_mae",
+        eval_every=s["eval_every"],
+        desc=f"JAX {s['model']}",
+        checkpoint=Checkpoint.for_fit(f"jax-gcn-{s['model']}", s, graph, split,
+                                      module=__name__))
+    return Fit(state.replace(params=best), history, history["best_epoch"])
 
 
 def predict(state: TrainState, graph: jraph.GraphsTuple, pairs) -> np.ndarray:
-    """Predicted ratings of ``pairs`` ``[2, n]`` (user, movie indices)."""
+    """Predicted ratings of ``pairs`` ``[2, n]`` (user, movie indices), passing messages over
+    ``graph`` (a :func:`rating_graphs` part)."""
     return np.asarray(eval_step(state, graph, jnp.asarray(pairs)))
 
 

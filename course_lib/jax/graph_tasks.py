@@ -16,22 +16,18 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 import optax
-from flax.training.train_state import TrainState
 
+from .. import settings
 from ..metrics import accuracy, roc_auc
 from ..small_graphs import Graph, LinkSplit
-from ..training import fit_loop, with_settings
+from ..training import Fit, fit_loop, settings_for
 from .nn import TORCH_LINEAR_INIT, GCNConv, bce_loss, cross_entropy, params_from_torch
+from .state import TrainState
 
-#: The chapter's hyper-parameters, one dict per task (the same as the PyG twin's ``SETTINGS``).
-#: Every task trains for a fixed number of epochs (no early stopping) and keeps the last weights.
-SETTINGS = {
-    "node": {"hidden": 16, "lr": 0.01, "weight_decay": 5e-4, "max_epochs": 200, "seed": 0},
-    "link": {"hidden": 32, "out_channels": 16, "lr": 0.01, "weight_decay": 0.0,
-             "max_epochs": 200, "seed": 0},
-    "graph": {"hidden": 32, "num_layers": 3, "lr": 0.01, "weight_decay": 0.0,
-              "batch_size": 32, "max_epochs": 60, "seed": 0},
-}
+#: The chapter's hyper-parameters, one dict per task (:data:`course_lib.settings.GRAPH_TASKS`,
+#: read by the PyG twin too). Every task trains for a fixed number of epochs (no early
+#: stopping) and keeps the last weights.
+SETTINGS = settings.GRAPH_TASKS
 
 
 def to_graphstuple(graph: Graph, use_graph: bool = True) -> jraph.GraphsTuple:
@@ -134,14 +130,14 @@ def node_eval_step(state: TrainState, graph: jraph.GraphsTuple) -> jnp.ndarray:
 
 
 def train_node_classifier(graph: Graph, train_nodes: np.ndarray, *, use_graph: bool = True,
-                          **settings) -> tuple[TrainState, dict]:
+                          **overrides) -> Fit:
     """Semi-supervised node classification: the loss sees only ``train_nodes``' labels.
 
-    ``settings`` override ``SETTINGS["node"]``. ``use_graph=False`` trains the same network with
+    ``overrides`` update ``SETTINGS["node"]``. ``use_graph=False`` trains the same network with
     every edge removed: the no-graph baseline. The history holds per-epoch ``loss`` and
     ``accuracy`` (over all nodes, after the epoch's step).
     """
-    s = with_settings(SETTINGS["node"], settings)
+    s = settings_for(SETTINGS["node"], overrides)
     gt = to_graphstuple(graph, use_graph)
     model = GCN(s["hidden"], int(graph.y.max()) + 1)
     params = model.init(jax.random.key(s["seed"]), gt)
@@ -157,7 +153,7 @@ def train_node_classifier(graph: Graph, train_nodes: np.ndarray, *, use_graph: b
     state, history, _ = fit_loop(state, train_epoch, validate, max_epochs=s["max_epochs"],
                                  patience=None, metric="accuracy",
                                  desc="JAX node classification")
-    return state, history
+    return Fit(state, history, history["best_epoch"])
 
 
 def predict_nodes(state: TrainState, graph: Graph, use_graph: bool = True) -> np.ndarray:
@@ -176,10 +172,11 @@ def sample_negative_pairs(key: jax.Array, num_nodes: int, num: int) -> jnp.ndarr
 
 
 @jax.jit
-def link_train_step(state: TrainState, graph: jraph.GraphsTuple, pos: jnp.ndarray,
-                    key: jax.Array) -> tuple[TrainState, jnp.ndarray]:
-    """One Adam step: the positive pairs ``pos`` ``[2, P]`` and as many fresh random negatives."""
-    neg = sample_negative_pairs(key, graph.nodes.shape[0], pos.shape[1])
+def link_train_step(state: TrainState, graph: jraph.GraphsTuple, pos: jnp.ndarray
+                    ) -> tuple[TrainState, jnp.ndarray]:
+    """One Adam step: the positive pairs ``pos`` ``[2, P]`` and as many fresh random negatives,
+    drawn from ``state.step_key()``."""
+    neg = sample_negative_pairs(state.step_key(), graph.nodes.shape[0], pos.shape[1])
     pairs = jnp.concatenate([pos, neg], axis=1)
     labels = jnp.concatenate([jnp.ones(pos.shape[1]), jnp.zeros(neg.shape[1])])
 
@@ -196,29 +193,28 @@ def link_eval_step(state: TrainState, graph: jraph.GraphsTuple, pairs: jnp.ndarr
     return state.apply_fn(state.params, graph, pairs)
 
 
-def train_link_predictor(split: LinkSplit, **settings) -> tuple[TrainState, dict]:
+def train_link_predictor(split: LinkSplit, **overrides) -> Fit:
     """Train on the training edges (message passing and supervision), fresh negatives each epoch.
 
-    ``settings`` override ``SETTINGS["link"]``. The history holds per-epoch ``loss`` and
+    ``overrides`` update ``SETTINGS["link"]``. The history holds per-epoch ``loss`` and
     ``val_auc``.
     """
-    s = with_settings(SETTINGS["link"], settings)
+    s = settings_for(SETTINGS["link"], overrides)
     gt = to_graphstuple(split.train_graph)
     pos = jnp.asarray(split.train_pos, jnp.int32)
     model = LinkPredictor(s["hidden"], s["out_channels"])
     key, init_key = jax.random.split(jax.random.key(s["seed"]))
     state = TrainState.create(apply_fn=model.apply, params=model.init(init_key, gt, pos),
-                              tx=_adam(s))
+                              tx=_adam(s), key=key)
 
     def train_epoch(state):
-        step_key = jax.random.fold_in(key, state.step)  # a fresh key for every step
-        return link_train_step(state, gt, pos, step_key)
+        return link_train_step(state, gt, pos)
 
     state, history, _ = fit_loop(state, train_epoch,
                                  lambda state: evaluate_links(state, split, "val"),
                                  max_epochs=s["max_epochs"], patience=None, metric="val_auc",
                                  desc="JAX link prediction")
-    return state, history
+    return Fit(state, history, history["best_epoch"])
 
 
 def evaluate_links(state: TrainState, split: LinkSplit, part: str = "test") -> float:
@@ -267,15 +263,15 @@ def graph_eval_step(state: TrainState, batch: jraph.GraphsTuple) -> jnp.ndarray:
 
 
 def train_graph_classifier(train_graphs: list[Graph], val_graphs: list[Graph],
-                           **settings) -> tuple[TrainState, dict]:
+                           **overrides) -> Fit:
     """Mini-batches of whole graphs, padded to one shape; validation accuracy per epoch.
 
-    ``settings`` override ``SETTINGS["graph"]``. The history holds per-epoch ``loss`` (the mean
+    ``overrides`` update ``SETTINGS["graph"]``. The history holds per-epoch ``loss`` (the mean
     over the training graphs) and ``val_accuracy`` on ``val_graphs`` (for the curves: training
     runs a fixed number of epochs and keeps the last weights, so it chooses nothing). The test
     graphs stay out of training altogether: evaluate them once, with :func:`evaluate_graphs`.
     """
-    s = with_settings(SETTINGS["graph"], settings)
+    s = settings_for(SETTINGS["graph"], overrides)
     max_nodes = max(g.num_nodes for g in train_graphs + val_graphs)
     max_edges = max(g.edge_index.shape[1] for g in train_graphs + val_graphs)
     rng = np.random.default_rng(s["seed"])  # shuffles the graphs, epoch after epoch
@@ -304,7 +300,7 @@ def train_graph_classifier(train_graphs: list[Graph], val_graphs: list[Graph],
     state, history, _ = fit_loop(state, train_epoch, validate, max_epochs=s["max_epochs"],
                                  patience=None, metric="val_accuracy",
                                  desc="JAX graph classification")
-    return state, history
+    return Fit(state, history, history["best_epoch"])
 
 
 def predict_graphs(state: TrainState, graphs: list[Graph]) -> np.ndarray:

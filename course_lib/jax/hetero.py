@@ -26,24 +26,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax.training.train_state import TrainState
 
+from .. import settings
 from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit, supervision_batches
 from ..kg import KnowledgeGraph
 from ..metrics import roc_auc
-from ..training import fit_loop, with_settings
+from ..training import Fit, fit_loop, settings_for
 from .data import HeteroGraph, from_knowledge_graph
 from .nn import (HeteroGraphConv, InputLayer, SAGEConv, bce_loss, flax_path, hetero_conv,
                  params_from_torch)
+from .state import TrainState
 
-#: The chapter's hyper-parameters (the PyG twin has the same values): both architectures,
-#: ``hidden`` then ``out_channels`` features, ``relation_aggr`` combines the edge types that
-#: reach a node type (``HeteroConv``'s ``aggr``); Adam; ``patience`` epochs without a better
-#: validation AUC.
-SETTINGS = dict(architecture="sage", hidden=64, out_channels=32, relation_aggr="sum",
-                lr=5e-3, batch_size=2048, max_epochs=30, patience=3, seed=0)
-TRAINING_KEYS = ("lr", "batch_size", "max_epochs", "patience", "seed")
+#: The chapter's hyper-parameters, one dict per encoder (:data:`course_lib.settings.HETERO`,
+#: read by the PyG twin too); ``fit(..., model='graphconv')`` picks the other encoder.
+SETTINGS = settings.HETERO
 OUTPUT_TYPES = ("user", "movie")
 EMBEDDING_STD = 0.1  # as the PyG twin: learned embeddings start at N(0, 0.1^2)
 
@@ -106,11 +103,14 @@ class LinkModel(nn.Module):
         return (z["user"][edge_label_index[0]] * z["movie"][edge_label_index[1]]).sum(-1)
 
 
-def build_model(kg: KnowledgeGraph, architecture: str = "sage", **kwargs) -> LinkModel:
-    """A :class:`LinkModel` for ``kg``'s node types, movie features and edge types."""
+def build_model(kg: KnowledgeGraph, **overrides) -> LinkModel:
+    """A :class:`LinkModel` for ``kg``'s node types, movie features and edge types, with
+    :data:`SETTINGS` (``model``: ``'sage'`` or ``'graphconv'``) updated with ``overrides``."""
+    s = settings_for(SETTINGS, overrides)
     num_nodes = {t: kg.num_nodes[t] for t in kg.node_types}
-    return LinkModel(num_nodes, kg.movie_x.shape[1], tuple(kg.edge_types), architecture,
-                     **kwargs)
+    return LinkModel(num_nodes, kg.movie_x.shape[1], tuple(kg.edge_types), s["model"],
+                     hidden=s["hidden"], out_channels=s["out_channels"],
+                     relation_aggr=s["relation_aggr"])
 
 
 def loss(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
@@ -146,15 +146,14 @@ def eval_step(state: TrainState, graph: HeteroGraph, pairs) -> jnp.ndarray:
     return state.apply_fn(state.params, graph, pairs)
 
 
-@jax.jit(static_argnums=0)
-def _embed(apply_fn, params, graph):
-    return apply_fn(params, graph, method="embed")
+@jax.jit
+def _embed(state, graph):
+    return state.apply_fn(state.params, graph, method="embed")
 
 
-def embed_all(apply_fn, params, graph: HeteroGraph) -> tuple[np.ndarray, np.ndarray]:
-    """``(z_user [U, out], z_movie [M, out])`` over the whole ``graph``; ``apply_fn`` is the
-    model's ``apply`` (``state.apply_fn``)."""
-    z = _embed(apply_fn, params, graph)
+def embed_all(state: TrainState, graph: HeteroGraph) -> tuple[np.ndarray, np.ndarray]:
+    """``(z_user [U, out], z_movie [M, out])`` over the whole ``graph``."""
+    z = _embed(state, graph)
     return np.asarray(z["user"]), np.asarray(z["movie"])
 
 
@@ -163,39 +162,40 @@ def evaluate(state: TrainState, graph: HeteroGraph, pairs, labels) -> float:
     return roc_auc(np.asarray(eval_step(state, graph, jnp.asarray(pairs))), labels)
 
 
-def fit(kg: KnowledgeGraph, graph: BipartiteGraph, split: EdgeSplit,
-        **overrides) -> tuple[TrainState, dict]:
-    """Train with early stopping on validation AUC; return the best state and the history.
-    Settings: :data:`SETTINGS` updated with ``overrides``.
+def fit(graph: BipartiteGraph, split: EdgeSplit, *, kg: KnowledgeGraph, device=None,
+        **overrides) -> Fit:
+    """Train on ``kg`` (its side relations, and ``split``'s ratings of ``graph``) with early
+    stopping on validation AUC; return the best state and the history. Settings:
+    :data:`SETTINGS` (``model='sage'`` or ``'graphconv'``) updated with ``overrides``.
 
     Each epoch runs :func:`~course_lib.graph.supervision_batches` seeded with ``seed``: the same
     batches as the PyG twin. The history holds per-epoch ``loss``, ``val_auc`` and ``seconds``
     (training time), and ``best_epoch`` (1-based).
     """
-    settings = with_settings(SETTINGS, overrides)
-    lr, batch_size, max_epochs, patience, seed = (settings.pop(k) for k in TRAINING_KEYS)
-    rng = np.random.default_rng(seed)
-    graphs = kg_graphs(kg, graph, split)
-    model = build_model(kg, **settings)
-    params = model.init(jax.random.key(seed), graphs["train"], jnp.zeros((2, 1), jnp.int32))
-    state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(lr))
+    s = settings_for(SETTINGS, overrides)
+    rng = np.random.default_rng(s["seed"])
+    graphs = jax.device_put(kg_graphs(kg, graph, split), device)
+    model = build_model(kg, **overrides)
+    params = model.init(jax.random.key(s["seed"]), graphs["train"],
+                        jnp.zeros((2, 1), jnp.int32))
+    state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(s["lr"]))
     val_pairs, val_labels = split.labelled_pairs(graph, "val")
 
     def train_epoch(state):
         losses = []
-        for pairs, labels in supervision_batches(graph, split, batch_size, rng):
+        for pairs, labels in supervision_batches(graph, split, s["batch_size"], rng):
             state, value = train_step(state, graphs["train"], pairs, labels)
             losses.append(value)
         return state, float(np.mean(jax.device_get(losses)))
 
     state, history, best = fit_loop(
-        state, train_epoch, lambda s: evaluate(s, graphs["val"], val_pairs, val_labels),
-        snapshot=lambda s: s.params,  # immutable: no copy needed
-        max_epochs=max_epochs, patience=patience, mode="max", metric="val_auc",
-        desc=f"JAX {settings['architecture']} ({kg.name})",
-        checkpoint=Checkpoint.for_fit(f"jax-hetero-{settings['architecture']}-{kg.name}",
-                                      with_settings(SETTINGS, overrides), kg, graph, split))
-    return state.replace(params=best), history
+        state, train_epoch, lambda state: evaluate(state, graphs["val"], val_pairs, val_labels),
+        snapshot=lambda state: state.params,  # immutable: no copy needed
+        max_epochs=s["max_epochs"], patience=s["patience"], mode="max", metric="val_auc",
+        desc=f"JAX {s['model']} ({kg.name})",
+        checkpoint=Checkpoint.for_fit(f"jax-hetero-{s['model']}-{kg.name.replace(' ', '-')}",
+                                      s, kg, graph, split, module=__name__))
+    return Fit(state.replace(params=best), history, history["best_epoch"])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import flax.linen as nn
 import jax
 
 from .data import Adjacency
-from .ngcf import XAVIER
+from .nn import XAVIER
 
 
 class LightGCN(nn.Module):

@@ -14,9 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from .data import Adjacency
-
-XAVIER = nn.initializers.xavier_uniform()   # torch.nn.init.xavier_uniform_ on the same shapes
-
+from .nn import XAVIER
 
 class NGCFConv(nn.Module):
     """One NGCF layer: ``LeakyReLU((L + I) E W1 + (L E ⊙ E) W2)`` (no biases, as the

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 import optax
+from jax.experimental import sparse
 
 
 
@@ -28,6 +29,8 @@ import optax
 TORCH_LINEAR_INIT = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
 #: ``torch.nn.Embedding``'s weights: N(0, 1).
 TORCH_EMBED_INIT = nn.initializers.normal(stddev=1.0)
+#: ``torch.nn.init.xavier_uniform_`` on the same shapes (NGCF's and LightGCN's embeddings).
+XAVIER = nn.initializers.xavier_uniform()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -66,6 +69,42 @@ def mean_aggregate(x_src: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndar
     :func:`course_lib.pyg.nn.mean_aggregate`.
     """
     return jraph.segment_mean(x_src[senders], receivers, num_segments=num_dst)
+
+
+@jax.custom_vjp
+def pair_scores(z: jnp.ndarray, rows: jnp.ndarray, cols: jnp.ndarray) -> jnp.ndarray:
+    """``[B]``: the dot products ``z[rows[b]] . z[cols[b]]`` of the pairs of nodes.
+
+    Forward, the two gathers and the product, which XLA fuses into one loop. Backward, the
+    gradient is ``G z + G^T z`` with ``G`` the sparse matrix holding the pairs' gradients
+    ``g_b`` at ``(rows[b], cols[b])``: two CSR products (the pairs sorted on the device),
+    instead of scattering two ``[B, D]`` arrays of gathered rows back. On 80,000 BPR triples
+    of 128 features, 29 ms instead of 77 ms on 2 CPU cores. PyG twin:
+    :func:`course_lib.pyg.nn.pair_scores` (a sampled dense-dense matrix product)."""
+    return jnp.sum(z[rows] * z[cols], axis=-1)
+
+
+def _pair_scores_fwd(z, rows, cols):
+    return pair_scores(z, rows, cols), (z, rows, cols)
+
+
+def _pair_scores_bwd(residuals, g):
+    z, rows, cols = residuals
+    return _scatter_product(rows, cols, g, z) + _scatter_product(cols, rows, g, z), None, None
+
+
+def _scatter_product(rows, cols, values, x):
+    """``[N, D]``: row ``i`` is ``sum_b values[b] x[cols[b]]`` over the ``b`` with
+    ``rows[b] == i``, as one CSR product (the pairs sorted by row)."""
+    n = x.shape[0]
+    order = jnp.argsort(rows)
+    indptr = jnp.concatenate([jnp.zeros(1, jnp.int32),
+                              jnp.cumsum(jnp.bincount(rows, length=n)).astype(jnp.int32)])
+    matrix = sparse.BCSR((values[order], cols[order].astype(jnp.int32), indptr), shape=(n, n))
+    return matrix @ x
+
+
+pair_scores.defvjp(_pair_scores_fwd, _pair_scores_bwd)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -108,9 +147,10 @@ class SAGEConv(nn.Module):
 
     ``lin_l`` (neighbours) has a bias, ``lin_r`` (root) has none, as in PyG. Senders and
     receivers may be of different node types (``x_src``, ``x_dst``): a bipartite layer.
-    ``adj``: the edge type's :class:`~course_lib.jax.data.Adjacency` ``[N_dst, N_src]`` with
-    unit weights, built once per graph; the mean is :func:`aggregate`'s. PyG twin:
-    ``torch_geometric.nn.SAGEConv`` (re-exported by :mod:`course_lib.pyg.nn`).
+    ``adj``: the edge type's :class:`~course_lib.jax.data.Adjacency`
+    ``[N_dst, N_src]`` with unit weights, built once per graph; the mean is
+    :func:`aggregate`'s. PyG twin: ``torch_geometric.nn.SAGEConv`` (re-exported by
+    :mod:`course_lib.pyg.nn`).
     """
 
     out_channels: int
@@ -143,16 +183,15 @@ class GraphConv(nn.Module):
 def aggregate(adj, x_src: jnp.ndarray, aggr: str = "mean") -> jnp.ndarray:
     """``[N_dst, F]``: each receiver's sum (``aggr='add'``) or mean (``'mean'``; zeros for a
     receiver without edges) of its senders' rows of ``x_src``, over a unit-weight
-    :class:`~course_lib.jax.data.Adjacency`: one sparse product, and a second one with a
-    column of ones for the in-degrees. The same numbers as :func:`mean_aggregate` over the
+    :class:`~course_lib.jax.data.Adjacency`: one sparse product, divided by the
+    in-degrees (the rows' sums). The same numbers as :func:`mean_aggregate` over the
     edge list, without an ``E x F`` array of messages."""
     total = adj.propagate(x_src)
     if aggr == "add":
         return total
     if aggr != "mean":
         raise ValueError(f"aggr must be 'mean' or 'add', got {aggr!r}")
-    degree = adj.propagate(jnp.ones((x_src.shape[0], 1), x_src.dtype))
-    return total / jnp.maximum(degree, 1.0)
+    return total / jnp.maximum(adj.row_sums(), 1.0)[:, None]
 
 
 class MLP(nn.Module):
@@ -239,9 +278,9 @@ def hetero_conv(make_conv, x: dict, adjacency: dict, edge_types,
     """One heterogeneous layer, what PyG's ``HeteroConv`` does: for each edge type
     ``(src, rel, dst)``, ``make_conv(edge_type)`` builds its convolution, applied as
     ``conv(x[src], x[dst], adjacency[rel])`` (the edge type's unit-weight
-    :class:`~course_lib.jax.data.Adjacency` ``[N_dst, N_src]``, each node counted within its
-    type); the results are summed per destination type (``relation_aggr='mean'``:
-    averaged)."""
+    :class:`~course_lib.jax.data.Adjacency` ``[N_dst, N_src]``, each node counted
+    within its type); the results are summed per destination type
+    (``relation_aggr='mean'``: averaged)."""
     outputs = {}
     for edge_type in edge_types:
         src, rel, dst = edge_type
@@ -316,17 +355,18 @@ class GCMCConv(nn.Module):
     r"""GC-MC's encoder layer: one relation per rating level, weights shared ordinally.
 
     .. math::
-        h_i = \operatorname{accum}_{r=1}^{R} \sum_{j \in N_r(i)} \frac{w_{ij}}{c_i}\, x_j W_r,
-        \qquad W_r = \sum_{s \le r} T_s, \qquad c_i = \sum_{j \in N(i)} w_{ij}
+        h_i = \operatorname{accum}_{r=1}^{R} \sum_{j \in N_r(i)}
+              \frac{w_{ij}}{c_i}\, x_j W_r, \qquad
+        W_r = \sum_{s \le r} T_s, \qquad c_i = \sum_{j \in N(i)} w_{ij}
 
     ``adj``: the graph's rating levels as one sparse matrix ``[N R, N R]``
-    (:func:`course_lib.sparse.level_edges`: edge ``j -> i`` of level ``r`` is entry
-    ``(i R + r, j R + r)``), so that one product with the ``[N R, d]`` rows ``x_j W_r``
-    gives every (receiver, level) sum at once: stacking is a reshape. ``edge_weight``: one
-    weight per edge, in the edge order ``adj`` was built from (1 by default; 0 removes the
-    edge). Dividing by ``c_i`` after the sums is the left normalisation. ``accum='stack'``
-    concatenates the per-level sums, ``'sum'`` adds them. PyG twin:
-    :class:`course_lib.pyg.nn.GCMCConv`.
+    (:func:`course_lib.sparse.level_edges`: edge ``j -> i`` of level ``r`` is
+    entry ``(i R + r, j R + r)``), so that one product with the ``[N R, d]``
+    rows ``x_j W_r`` gives every (receiver, level) sum at once: stacking is a
+    reshape. ``edge_weight``: one weight per edge, in the edge order ``adj`` was
+    built from (1 by default; 0 removes the edge). Dividing by ``c_i`` after the
+    sums is the left normalisation. ``accum='stack'`` concatenates the per-level
+    sums, ``'sum'`` adds them. PyG twin: :class:`course_lib.pyg.nn.GCMCConv`.
     """
 
     out_channels: int
@@ -340,18 +380,21 @@ class GCMCConv(nn.Module):
             raise ValueError(f"accum must be 'stack' or 'sum', got {self.accum!r}")
         r = self.num_relations
         if self.accum == "stack" and self.out_channels % r:
-            raise ValueError(f"accum='stack' splits out_channels={self.out_channels} into {r} "
-                             f"equal parts: use a multiple of {r}")
-        per_level = self.out_channels // r if self.accum == "stack" else self.out_channels
+            raise ValueError(f"accum='stack' splits out_channels={self.out_channels} "
+                             f"into {r} equal parts: use a multiple of {r}")
+        per_level = (self.out_channels // r if self.accum == "stack"
+                     else self.out_channels)
         weight = self.param("weight", TORCH_STACKED_INIT, (r, x.shape[-1], per_level))
         if self.ordinal:
             weight = ordinal_weights(weight)
         n = x.shape[0]
-        xw = jnp.einsum("nf,rfd->nrd", x, weight).reshape(n * r, per_level)
+        # every node through every W_r at once: [N, F] @ [F, R d]; row j R + r: x_j W_r
+        w = weight.transpose(1, 0, 2).reshape(x.shape[-1], -1)
+        xw = (x @ w).reshape(n * r, per_level)
         if edge_weight is not None:
             adj = adj.with_edge_weights(edge_weight)
-        out = adj.propagate(xw).reshape(n, r, per_level)           # [receiver, level, d]
-        degree = adj.propagate(jnp.ones((n * r, 1), x.dtype)).reshape(n, r).sum(1)
+        out = adj.propagate(xw).reshape(n, r, per_level)  # [receiver, level, d]
+        degree = adj.row_sums().reshape(n, r).sum(1)               # c_i
         out = out / jnp.maximum(degree, 1e-12)[:, None, None]
         return out.reshape(n, -1) if self.accum == "stack" else out.sum(1)
 

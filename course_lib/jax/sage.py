@@ -27,30 +27,22 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 import optax
-from flax.training.train_state import TrainState
 
+from .. import settings
 from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..metrics import roc_auc
-from ..training import fit_loop, with_settings
+from ..training import Fit, fit_loop, settings_for
 from .data import split_graphstuple
 from .nn import (TORCH_EMBED_INIT, TORCH_LINEAR_INIT, SAGEConv, bce_loss, params_from_torch,
                  relations)
+from .state import TrainState
 
-#: The chapter's hyper-parameters (same keys as the PyG twin's ``SETTINGS``). The JAX model
-#: trains full-graph: a step costs the same whatever the batch size, so it takes batches of 512
-#: positives (four times fewer steps per epoch than PyG's 128) with twice PyG's learning rate,
-#: and up to 20 epochs; there is no neighbour sampling (``num_neighbors`` is None).
-SETTINGS = {
-    "hidden": 64,
-    "lr": 2e-3,
-    "batch_size": 512,
-    "num_neighbors": None,
-    "neg_ratio": 2.0,
-    "max_epochs": 20,
-    "patience": 3,
-    "seed": 0,
-}
+#: The chapter's hyper-parameters (:data:`course_lib.settings.SAGE`, read by the PyG twin
+#: too): JAX trains ``'full_graph'``, with no neighbour sampling.
+SETTINGS = settings.SAGE
+#: Which of :data:`SETTINGS`' training modes this twin uses.
+MODE = "full_graph"
 
 
 def dot_product_scores(x_user: jnp.ndarray, x_movie: jnp.ndarray,
@@ -108,8 +100,10 @@ class Model(nn.Module):
         return dot_product_scores(z["user"], z["movie"], edge_label_index)
 
 
-def build_model(graph: BipartiteGraph, hidden: int = SETTINGS["hidden"]) -> Model:
-    return Model(graph.num_users, graph.num_movies, hidden)
+def build_model(graph: BipartiteGraph, **overrides) -> Model:
+    """The model with :data:`SETTINGS` ``[MODE]`` updated with ``overrides``."""
+    s = settings_for(SETTINGS[MODE], overrides)
+    return Model(graph.num_users, graph.num_movies, s["hidden"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -124,7 +118,7 @@ def loss(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
 
 @partial(jax.jit, static_argnames=("num_users", "num_movies", "neg_ratio"))
 def add_negatives(key: jax.Array, positives: jnp.ndarray, num_users: int, num_movies: int,
-                  neg_ratio: float = SETTINGS["neg_ratio"]) -> tuple[jnp.ndarray, jnp.ndarray]:
+                  neg_ratio: float = 2.0) -> tuple[jnp.ndarray, jnp.ndarray]:
     """``(pairs [2, n], labels [n])``: the ``positives`` ``[2, B]`` (label 1) followed by
     ``neg_ratio * B`` (user, movie) pairs drawn uniformly at random (label 0), as
     ``LinkNeighborLoader`` does for PyG (not checked against the ratings: about 1.7 % of random
@@ -136,6 +130,12 @@ def add_negatives(key: jax.Array, positives: jnp.ndarray, num_users: int, num_mo
     pairs = jnp.concatenate([positives, negatives.astype(positives.dtype)], axis=1)
     labels = jnp.concatenate([jnp.ones(positives.shape[1]), jnp.zeros(num_neg)])
     return pairs, labels
+
+
+def link_graphs(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, jraph.GraphsTuple]:
+    """``{'train', 'val', 'test'}`` -> the graph each part propagates over (its message-passing
+    edges), as the model takes it (:func:`course_lib.jax.data.split_graphstuple`)."""
+    return split_graphstuple(graph, split)
 
 
 @jax.jit
@@ -161,22 +161,25 @@ def evaluate(state: TrainState, graph: jraph.GraphsTuple, pairs, labels) -> floa
     return roc_auc(np.asarray(eval_step(state, graph, jnp.asarray(pairs))), labels)
 
 
-def fit(graph: BipartiteGraph, split: EdgeSplit, **settings) -> tuple[TrainState, dict]:
-    """Train with early stopping on validation AUC; return the best state and the history.
+def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, **overrides) -> Fit:
+    """Train full-graph with early stopping on validation AUC; return the best state and the
+    history.
 
-    ``settings`` override :data:`SETTINGS`. An epoch visits every supervision positive once, in
-    shuffled mini-batches of ``batch_size`` (the last, smaller batch is dropped so the jitted
-    step compiles once), each with ``neg_ratio`` fresh random negatives per positive. The
-    history holds per-epoch ``loss``, ``val_auc`` and ``seconds``, and ``best_epoch`` (1-based).
+    Settings: :data:`SETTINGS` ``[MODE]`` updated with ``overrides``. An epoch visits
+    every supervision positive once, in shuffled mini-batches of ``batch_size`` (the last,
+    smaller batch is dropped so the jitted step compiles once), each with ``neg_ratio`` fresh
+    random negatives per positive. The history holds per-epoch ``loss``, ``val_auc`` and
+    ``seconds``, and ``best_epoch`` (1-based).
     """
-    s = with_settings(SETTINGS, settings)
-    parts = split_graphstuple(graph, split)
+    s = settings_for(SETTINGS[MODE], overrides)
+    parts = jax.device_put(split_graphstuple(graph, split), device)
     rng = np.random.default_rng(s["seed"])  # shuffles the positives, epoch after epoch
     key, init_key = jax.random.split(jax.random.key(s["seed"]))
-    model = build_model(graph, s["hidden"])
+    model = build_model(graph, **overrides)
     positives = graph.edge_index[:, split.train_supervision]
     params = model.init(init_key, parts["train"], jnp.asarray(positives[:, :2]))
-    state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(s["lr"]))
+    state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(s["lr"]),
+                              key=key)
     val_pairs, val_labels = split.labelled_pairs(graph, "val")
     batch_size = s["batch_size"]
 
@@ -185,9 +188,8 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, **settings) -> tuple[TrainState
         losses = []
         for b in range(positives.shape[1] // batch_size):
             batch = positives[:, order[b * batch_size:(b + 1) * batch_size]]
-            step_key = jax.random.fold_in(key, state.step)  # a fresh key for every step
-            pairs, labels = add_negatives(step_key, jnp.asarray(batch), graph.num_users,
-                                          graph.num_movies, s["neg_ratio"])
+            pairs, labels = add_negatives(state.step_key(), jnp.asarray(batch),
+                                          graph.num_users, graph.num_movies, s["neg_ratio"])
             state, value = train_step(state, parts["train"], pairs, labels)
             losses.append(value)
         return state, float(np.mean(jax.device_get(losses)))
@@ -196,8 +198,8 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, **settings) -> tuple[TrainState
         state, train_epoch, lambda state: evaluate(state, parts["val"], val_pairs, val_labels),
         snapshot=lambda state: state.params,  # immutable: no copy needed
         max_epochs=s["max_epochs"], patience=s["patience"], desc="JAX SAGE",
-        checkpoint=Checkpoint.for_fit("jax-sage", s, graph, split))
-    return state.replace(params=best), history
+        checkpoint=Checkpoint.for_fit("jax-sage", s, graph, split, module=__name__))
+    return Fit(state.replace(params=best), history, history["best_epoch"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -205,15 +207,15 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, **settings) -> tuple[TrainState
 # --------------------------------------------------------------------------------------------------
 
 
-def embed_all(apply_fn, params, graph: jraph.GraphsTuple) -> tuple[np.ndarray, np.ndarray]:
+def embed_all(state: TrainState, graph: jraph.GraphsTuple) -> tuple[np.ndarray, np.ndarray]:
     """``(z_user [U, H], z_movie [M, H])`` over the whole ``graph``."""
-    z = _embed(apply_fn, params, graph)
+    z = _embed(state, graph)
     return np.asarray(z["user"]), np.asarray(z["movie"])
 
 
-@jax.jit(static_argnums=0)
-def _embed(apply_fn, params, graph):
-    return apply_fn(params, graph, method="embed")
+@jax.jit
+def _embed(state, graph):
+    return state.apply_fn(state.params, graph, method="embed")
 
 
 PYG_EDGE_TYPES = {"user__rates__movie": "rates", "movie__rev_rates__user": "rev_rates"}

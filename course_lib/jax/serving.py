@@ -1,7 +1,7 @@
 """Serving a trained model's embeddings with JAX (PyG twin: ``course_lib/pyg/serving.py``; the
 API and its checks: :mod:`course_lib.serving`).
 
-Exact retrieval is :func:`course_lib.serving.masked_top_k` under ``jax.jit``: one matrix
+Exact retrieval is :func:`masked_top_k` under ``jax.jit``: one matrix
 product, the seen movies set to ``-inf``, ``jax.lax.top_k`` (a partial sort). The first call
 of each batch size and ``k`` compiles (see ``benchmarks/serving.py`` for the cost); later calls
 reuse the compiled code. Approximate retrieval is ``jax.lax.approx_max_k`` with a
@@ -17,7 +17,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..serving import BaseRecommender, masked_top_k
+from ..serving import BaseRecommender
+
+
+def masked_top_k(scores, seen, k: int):
+    """``(values [B, k], indices [B, k])`` of the ``k`` highest ``scores`` ``[B, M]``
+    per row among the entries where ``seen`` ``[B, M]`` (bool) is False, best first;
+    ties keep the lower index first. JAX, jittable with ``k`` static. A row with fewer
+    than ``k`` unseen entries ends in values ``-inf``. PyG twin:
+    :func:`course_lib.pyg.serving.masked_top_k`."""
+    return jax.lax.top_k(jnp.where(seen, -jnp.inf, scores), k)
 
 
 @partial(jax.jit, static_argnames="k")

@@ -22,57 +22,35 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import settings
 from ..cf import bpr_batches, evaluate_scores, interaction_edges
 from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
-from ..training import fit_loop, with_settings
+from ..training import Fit, fit_loop, settings_for
 from ..utils import torch_device
 from .data import Adjacency, to_normalized_adjacency
 from .lightgcn import build_lightgcn, build_mf
 from .ngcf import NGCF
+from .nn import pair_scores
+from .state import TrainState
 
-#: Chapter 6's hyper-parameters per model, the same in both frameworks, chosen on validation
-#: recall@20 (JAX, seed 0; ``benchmarks/leaderboard.py --seeds`` records LightGCN's spread over
-#: seeds). MF and LightGCN take one full-batch Adam step per epoch (every training interaction
-#: with a fresh negative), validate every 5 epochs and stop 50 epochs after the best: their
-#: validation curves have flat stretches of 10+ epochs and keep climbing for 150-250 epochs
-#: (with a patience of 5, LightGCN stopped at 0.22 test recall@20 instead of 0.25). Learning
-#: rates: LightGCN 0.05 from {0.02, 0.05, 0.1} (validation 0.2254, 0.2264, 0.2258: tied, and
-#: 0.05 gets there in half the epochs of 0.02); MF 0.01 from {0.002, 0.005, 0.01, 0.02, 0.05,
-#: 0.1} (0.1858, 0.1917, 0.2085, 0.1951, 0.1888, 0.1756). NGCF overfits instead (its validation
-#: recall peaks and falls), so it keeps mini-batches of 4,096, lr 0.001 from {0.001, 0.005,
-#: 0.01, 0.02} and a patience of 5 epochs, and 64 dimensions. 3 layers (none for MF), L2 weight
-#: decay 1e-4.
-SETTINGS = {
-    "mf": {"embedding_dim": 128, "num_layers": 0, "lr": 0.01, "weight_decay": 1e-4,
-           "batch_size": None, "max_epochs": 1000, "patience": 50, "eval_every": 5, "seed": 0},
-    "ngcf": {"embedding_dim": 64, "num_layers": 3, "lr": 1e-3, "weight_decay": 1e-4,
-             "batch_size": 4096, "max_epochs": 100, "patience": 5, "eval_every": 1, "seed": 0},
-    "lightgcn": {"embedding_dim": 128, "num_layers": 3, "lr": 0.05, "weight_decay": 1e-4,
-                 "batch_size": None, "max_epochs": 1000, "patience": 50, "eval_every": 5,
-                 "seed": 0},
-}
-WEIGHT_DECAY = 1e-4
-
-MODELS = ("mf", "ngcf", "lightgcn")
+#: Chapter 6's hyper-parameters, one dict per model (:data:`course_lib.settings.BPR`, read by
+#: the JAX twin too); ``fit(..., model='ngcf')`` picks one.
+SETTINGS = settings.BPR
+MODELS = tuple(SETTINGS)
+WEIGHT_DECAY = SETTINGS["lightgcn"]["weight_decay"]
 
 
-def build_model(name: str, graph: BipartiteGraph, embedding_dim: int | None = None,
-                num_layers: int | None = None, **kwargs) -> nn.Module:
-    """``'mf'``, ``'ngcf'`` (``kwargs``: dropouts) or ``'lightgcn'`` over all users and movies;
-    the size and depth default to the model's :data:`SETTINGS`."""
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {name!r}")
-    n = graph.num_nodes
-    embedding_dim = embedding_dim or SETTINGS[name]["embedding_dim"]
-    num_layers = SETTINGS[name]["num_layers"] if num_layers is None else num_layers
-    if name == "mf":
-        return build_mf(n, embedding_dim)
-    if name == "ngcf":
-        return NGCF(n, embedding_dim, num_layers, **kwargs)
-    if name == "lightgcn":
-        return build_lightgcn(n, embedding_dim, num_layers)
-    raise ValueError(f"model must be one of {MODELS}, got {name!r}")
+def build_model(graph: BipartiteGraph, **overrides) -> nn.Module:
+    """``model='mf'``, ``'ngcf'`` or ``'lightgcn'`` over all users and movies, sized by
+    :data:`SETTINGS` updated with ``overrides`` (NGCF's dropouts keep their defaults)."""
+    s = settings_for(SETTINGS, overrides)
+    n, dim = graph.num_nodes, s["embedding_dim"]
+    if s["model"] == "mf":
+        return build_mf(n, dim)
+    if s["model"] == "ngcf":
+        return NGCF(n, dim, s["num_layers"])
+    return build_lightgcn(n, dim, s["num_layers"])
 
 
 def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, ego: torch.Tensor,
@@ -98,30 +76,57 @@ def batch_ego(embedding: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return embedding * counts.sqrt().unsqueeze(1)
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, adj: Adjacency,
-               batch, weight_decay: float = WEIGHT_DECAY) -> float:
-    """One Adam step on a batch ``(users, positives, negatives)`` of node ids ``[B]`` (a
-    movie's node id is its index plus the number of users); returns the BPR loss."""
+def train_step(state: TrainState, adj: Adjacency, batch,
+               weight_decay: float = WEIGHT_DECAY) -> tuple[TrainState, float]:
+    """One Adam step on a batch ``(users, positives, negatives)`` of node ids ``[B]``
+    (a movie's node id is its index plus the number of users); returns the state and
+    the BPR loss."""
     users, positives, negatives = batch
+    model = state.model
     model.train()
-    optimizer.zero_grad()
+    state.optimizer.zero_grad()
     z = model.get_embedding(adj)                       # final embeddings of every node
-    # index_select rather than z[idx]: the same gather, a much faster backward on CPU
-    z_u = z.index_select(0, users)
-    pos_scores = (z_u * z.index_select(0, positives)).sum(-1)
-    neg_scores = (z_u * z.index_select(0, negatives)).sum(-1)
+    pos_scores = pair_scores(z, users, positives)      # z[users] . z[positives]
+    neg_scores = pair_scores(z, users, negatives)
     ego = batch_ego(model.embedding.weight, torch.cat([users, positives, negatives]))
     loss = bpr_loss(pos_scores, neg_scores, ego, weight_decay)
     loss.backward()
-    optimizer.step()
-    return loss.item()
+    return state.apply_gradients(), loss.item()
+
+
+def chunked_train_step(state: TrainState, adj: Adjacency, batch, chunk_size: int,
+                       weight_decay: float = WEIGHT_DECAY) -> tuple[TrainState, float]:
+    """:func:`train_step` for a batch too large to score at once (every interaction of a
+    graph of millions): propagate once, score ``chunk_size`` triples at a time while the
+    gradient with respect to the final embeddings adds up, then one backward pass through the
+    propagation. The same step as :func:`train_step` on the whole batch; the ``[B, D]``
+    arrays of gathered rows never exceed ``[chunk_size, D]``. The batch may be numpy."""
+    model = state.model
+    device = model.embedding.weight.device
+    users, positives, negatives = (torch.as_tensor(ids, device=device) for ids in batch)
+    model.train()
+    state.optimizer.zero_grad()
+    z = model.get_embedding(adj)
+    z_leaf = z.detach().requires_grad_()
+    size, total = users.shape[0], 0.0
+    for c in range(0, size, chunk_size):
+        chunk = slice(c, c + chunk_size)
+        pos_scores = pair_scores(z_leaf, users[chunk], positives[chunk])
+        neg_scores = pair_scores(z_leaf, users[chunk], negatives[chunk])
+        part = -F.logsigmoid(pos_scores - neg_scores).sum() / size
+        part.backward()
+        total += part.item()
+    ego = batch_ego(model.embedding.weight, torch.cat([users, positives, negatives]))
+    reg = weight_decay * ego.pow(2).sum() / (2 * size)
+    torch.autograd.backward([z, reg], [z_leaf.grad, None])
+    return state.apply_gradients(), total + reg.item()
 
 
 @torch.no_grad()
-def eval_step(model: nn.Module, adj: Adjacency) -> torch.Tensor:
+def eval_step(state: TrainState, adj: Adjacency) -> torch.Tensor:
     """``[N, D']``: the final embeddings of every node, in evaluation mode (no dropout)."""
-    model.eval()
-    return model.get_embedding(adj)
+    state.model.eval()
+    return state.model.get_embedding(adj)
 
 
 def adjacencies(graph: BipartiteGraph, split: EdgeSplit, device=None) -> dict[str, Adjacency]:
@@ -130,69 +135,79 @@ def adjacencies(graph: BipartiteGraph, split: EdgeSplit, device=None) -> dict[st
             for part in ("train", "val", "test")}
 
 
-def fit(name: str, graph: BipartiteGraph, split: EdgeSplit, *, device=None,
-        **overrides) -> tuple[nn.Module, dict]:
-    """Train ``name`` with BPR; early stopping on validation recall@20 (best weights restored).
-
-    Hyper-parameters come from ``SETTINGS[name]``; ``overrides`` replace any of them. The
-    history holds per-epoch ``loss`` and ``seconds`` (training), ``val_recall@20`` (every
-    ``eval_every`` epochs, at ``eval_epochs``), ``best_epoch`` and ``best``.
-    """
-    s = _settings(name, overrides)
-    device = device or torch_device()
+def create_state(graph: BipartiteGraph, adj: Adjacency, *, start: dict | None = None,
+                 **overrides) -> TrainState:
+    """The state training starts from: the model of :func:`build_model` (seeded with the
+    settings' ``seed``, or ``start``'s weights: numpy arrays under PyG's names) on ``adj``'s
+    device, and Adam with the settings' learning rate."""
+    s = settings_for(SETTINGS, overrides)
     torch.manual_seed(s["seed"])
+    model = build_model(graph, **overrides)
+    if start is not None:
+        model.load_state_dict({k: torch.as_tensor(v) for k, v in start.items()})
+    model = model.to(adj.data.device)
+    return TrainState.create(model, torch.optim.Adam(model.parameters(), lr=s["lr"]))
+
+
+def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, start: dict | None = None,
+        **overrides) -> Fit:
+    """Train ``model`` (``'mf'``, ``'ngcf'`` or ``'lightgcn'``) with BPR; early stopping on
+    validation recall@20 (best weights restored).
+
+    Hyper-parameters come from :data:`SETTINGS` (``model`` picks the dict); ``overrides``
+    replace any of them. ``start``: begin from these weights (numpy arrays under PyG's names,
+    :func:`course_lib.pyg.nn.numpy_weights`) instead of a fresh initialisation, as the JAX
+    twin can. The history holds per-epoch ``loss`` and ``seconds`` (training),
+    ``val_recall@20`` (every ``eval_every`` epochs, at ``eval_epochs``), ``best_epoch`` and
+    ``best``.
+    """
+    s = settings_for(SETTINGS, overrides)
+    device = device or torch_device()
     rng = np.random.default_rng(s["seed"])
     adj = adjacencies(graph, split, device)
-    model = build_model(name, graph, s["embedding_dim"], s["num_layers"]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"])
+    state = create_state(graph, adj["train"], start=start, **overrides)
     train_edges = interaction_edges(split, "train")
     batch_size = s["batch_size"] or len(train_edges)    # None: one full batch per epoch
 
-    def train_epoch(model):
+    def train_epoch(state):
         losses = []
         for users, pos, neg in bpr_batches(graph, train_edges, batch_size, rng):
             batch = [torch.from_numpy(ids).to(device)
                      for ids in (users, pos + graph.num_users, neg + graph.num_users)]
-            losses.append(train_step(model, optimizer, adj["train"], batch, s["weight_decay"]))
-        return model, np.mean(losses)
+            state, loss = train_step(state, adj["train"], batch, s["weight_decay"])
+            losses.append(loss)
+        return state, np.mean(losses)
 
-    def validate(model) -> float:
-        return evaluate_scores(score_all(model, graph, adj["val"]), graph, split, "val",
+    def validate(state) -> float:
+        return evaluate_scores(score_all(state, graph, adj["val"]), graph, split, "val",
                                ks=(20,))["recall@20"]
 
-    model, history, best = fit_loop(
-        model, train_epoch, validate, snapshot=lambda m: copy.deepcopy(m.state_dict()),
+    state, history, best = fit_loop(
+        state, train_epoch, validate, snapshot=lambda s: copy.deepcopy(s.model.state_dict()),
         max_epochs=s["max_epochs"], patience=s["patience"], mode="max", metric="val_recall@20",
-        eval_every=s["eval_every"],
-        desc=f"PyG {name}",
-        checkpoint=Checkpoint.for_fit(f"pyg-bpr-{name}", s, graph, split))
-    model.load_state_dict(best)
-    return model, history
+        eval_every=s["eval_every"], desc=f"PyG {s['model']}",
+        checkpoint=Checkpoint.for_fit(f"pyg-bpr-{s['model']}", s, graph, split, start,
+                                      module=__name__))
+    state.model.load_state_dict(best)
+    return Fit(state, history, history["best_epoch"])
 
 
-def _settings(name: str, overrides: dict) -> dict:
-    """Model ``name``'s :data:`SETTINGS` with ``overrides``."""
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {name!r}")
-    return with_settings(SETTINGS[name], overrides)
-
-
-def embed_all(model: nn.Module, graph: BipartiteGraph, adj: Adjacency
+def embed_all(state: TrainState, graph: BipartiteGraph, adj: Adjacency
               ) -> tuple[np.ndarray, np.ndarray]:
     """``(z_user [U, D'], z_movie [M, D'])``: final embeddings in evaluation mode."""
-    z = eval_step(model, adj).cpu().numpy()
+    z = eval_step(state, adj).cpu().numpy()
     return z[:graph.num_users], z[graph.num_users:]
 
 
-def score_all(model: nn.Module, graph: BipartiteGraph, adj: Adjacency) -> np.ndarray:
+def score_all(state: TrainState, graph: BipartiteGraph, adj: Adjacency) -> np.ndarray:
     """``[U, M]`` scores of every (user, movie) pair: ``z_user @ z_movie.T``."""
-    z_user, z_movie = embed_all(model, graph, adj)
+    z_user, z_movie = embed_all(state, graph, adj)
     return z_user @ z_movie.T
 
 
-def evaluate(model: nn.Module, graph: BipartiteGraph, split: EdgeSplit, part: str = "test",
+def evaluate(state: TrainState, graph: BipartiteGraph, split: EdgeSplit, part: str = "test",
              ks=(10, 20)) -> dict[str, float]:
     """Recall, precision and NDCG at ``ks`` on ``part`` (full ranking, seen movies excluded)."""
     adj = to_normalized_adjacency(graph, interaction_edges(split, part))
-    adj = adj.to(next(model.parameters()).device)
-    return evaluate_scores(score_all(model, graph, adj), graph, split, part, ks=ks)
+    adj = adj.to(next(state.model.parameters()).device)
+    return evaluate_scores(score_all(state, graph, adj), graph, split, part, ks=ks)

@@ -10,10 +10,10 @@ import torch
 from torch_geometric.data import HeteroData
 
 from ..graph import BipartiteGraph, EdgeSplit
+from ..kg import RATES, reverse
 from ..sparse import csr_layout, rating_matrices
 
-RATES = ("user", "rates", "movie")
-REV_RATES = ("movie", "rev_rates", "user")
+REV_RATES = reverse(RATES)
 
 
 def to_heterodata(graph: BipartiteGraph, edge_ids: np.ndarray | None = None) -> HeteroData:
@@ -89,18 +89,19 @@ def adjacencies(edge_index, rating, num_users: int, num_movies: int) -> dict[str
                                                num_movies).items()}
 
 
-def with_adjacency(data: HeteroData) -> HeteroData:
-    """``data`` (of :func:`to_heterodata`) with its sparse matrices, built once: each edge
+def with_adjacency(graph: HeteroData) -> HeteroData:
+    """``graph`` (of :func:`to_heterodata`) with its sparse matrices, built once: each edge
     type's ``adj_t`` (a CSR matrix ``[N_dst, N_src]``, as ``T.ToSparseTensor`` makes it, which
-    PyG's layers take in place of ``edge_index``) and ``data.adjacency``, the
-    :class:`Adjacency` of the GCN (``'gcn'``) and of GC-MC's rating levels (``'levels'``).
-    The sampling loaders of chapter 3 get ``data`` without them."""
-    adj = adjacencies(data[RATES].edge_index.numpy(), data[RATES].rating.numpy(),
-                      data["user"].num_nodes, data["movie"].num_nodes)
-    data[RATES].adj_t = adj["rates"].to_sparse_csr()
-    data[REV_RATES].adj_t = adj["rev_rates"].to_sparse_csr()
-    data.adjacency = {"gcn": adj["gcn"], "levels": adj["levels"]}
-    return data
+    PyG's layers take in place of ``edge_index``) and ``graph.adjacency``, the
+    :class:`Adjacency` of the GCN (``'gcn'``) and of GC-MC's rating levels (``'levels'``),
+    see :func:`adjacencies`. The sampling loaders of chapter 3 get graphs without them. JAX
+    twin: :func:`course_lib.jax.data.with_adjacency`."""
+    adj = adjacencies(graph[RATES].edge_index.numpy(), graph[RATES].rating.numpy(),
+                      graph["user"].num_nodes, graph["movie"].num_nodes)
+    graph[RATES].adj_t = adj["rates"].to_sparse_csr()
+    graph[REV_RATES].adj_t = adj["rev_rates"].to_sparse_csr()
+    graph.adjacency = {"gcn": adj["gcn"], "levels": adj["levels"]}
+    return graph
 
 
 class Adjacency(NamedTuple):
@@ -146,6 +147,12 @@ class Adjacency(NamedTuple):
     def propagate(self, x: torch.Tensor) -> torch.Tensor:
         """``A @ x`` for ``x`` ``[num_cols, D]``: ``[num_rows, D]``."""
         return _SpMM.apply(x, self)
+
+    def row_sums(self) -> torch.Tensor:
+        """``[num_rows]``: each row's sum of values (a receiver's weighted in-degree)."""
+        rows = torch.repeat_interleave(torch.arange(self.shape[0], device=self.data.device),
+                                       torch.diff(self.indptr), output_size=self.data.numel())
+        return self.data.new_zeros(self.shape[0]).index_add_(0, rows, self.data)
 
     def with_edge_weights(self, weights: torch.Tensor) -> Adjacency:
         """The same matrix with new values, given per edge (``[E]``, in the order of the

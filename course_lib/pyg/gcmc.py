@@ -31,26 +31,19 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.data import HeteroData
 
+from .. import settings
 from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
-from ..ratings import (RATING_LEVELS, errors, held_out_edges, mae, part_pairs, rating_level,
-                       user_pairs)
-from ..training import fit_loop, with_settings
+from ..ratings import RATING_LEVELS, held_out_edges, mae, part_pairs, rating_level
+from ..training import Fit, fit_loop, settings_for
 from ..utils import torch_device
-from .gcn import rating_graphs
-from .nn import BilinearBasisDecoder, GCMCConv, InputLayer, node_dropout
+from .gcn import eval_step, evaluate, predict, predict_user, rating_graphs  # noqa: F401
+from .nn import BilinearBasisDecoder, GCMCConv, InputLayer, dropout, node_dropout
+from .state import TrainState
 
-#: The chapter's GC-MC hyper-parameters (the JAX twin has the same values), chosen on validation
-#: MAE (``benchmarks/gcmc_settings.py``). Training keys: ``lr``, ``max_epochs``, ``patience``
-#: (epochs without a better validation MAE: 150, since validation MAE wanders over flat
-#: stretches of 100 epochs before it improves again; a fixed 400 epochs stopped PyG 0.004
-#: above the best it reached at epoch 544), ``seed``, ``supervision`` (the
-#: share of the training edges held out of message passing each epoch, for the loss) and
-#: ``loss`` (``'ce'`` or ``'l1'``); the others go to :func:`build_model`.
-SETTINGS = dict(embed_dim=64, hidden=200, out=64, accum="stack", num_bases=2, ordinal=True,
-                dropout=0.2,
-                lr=0.01, max_epochs=1500, patience=150, seed=0, supervision=0.1, loss="ce")
-TRAINING_KEYS = ("lr", "max_epochs", "patience", "seed", "supervision", "loss")
+#: The chapter's GC-MC hyper-parameters (:data:`course_lib.settings.GCMC`, read by the JAX
+#: twin too).
+SETTINGS = settings.GCMC
 NUM_LEVELS = len(RATING_LEVELS)
 
 
@@ -92,17 +85,18 @@ class GCMC(nn.Module):
         z = self.embed(data, edge_weight)
         return self.decoder(z["user"], z["movie"], edge_label_index)
 
-
-def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """``F.dropout``, with the mask drawn by ``torch.rand``: on CPU, torch's ``bernoulli_``
-    (what ``F.dropout`` uses) takes a fifth of a GC-MC training step."""
-    if not training or p == 0.0:
-        return x
-    return x * (torch.rand_like(x) >= p) / (1.0 - p)
+    def rate(self, data: HeteroData, edge_label_index: torch.Tensor) -> torch.Tensor:
+        """Expected ratings of the pairs (:func:`expected_rating` of the logits)."""
+        return expected_rating(self(data, edge_label_index))
 
 
-def build_model(graph: BipartiteGraph, **kwargs) -> GCMC:
-    return GCMC(graph.num_users, graph.num_movies, graph.movie_x.shape[1], **kwargs)
+def build_model(graph: BipartiteGraph, **overrides) -> GCMC:
+    """GC-MC with :data:`SETTINGS` updated with ``overrides``, for ``graph``'s users, movies
+    and movie features."""
+    s = settings_for(SETTINGS, overrides)
+    return GCMC(graph.num_users, graph.num_movies, graph.movie_x.shape[1],
+                **{k: s[k] for k in ("embed_dim", "hidden", "out", "accum", "num_bases",
+                                     "dropout", "ordinal")})
 
 
 def loss(logits: torch.Tensor, level: torch.Tensor, kind: str = "ce") -> torch.Tensor:
@@ -120,81 +114,54 @@ def loss(logits: torch.Tensor, level: torch.Tensor, kind: str = "ce") -> torch.T
 # --------------------------------------------------------------------------------------------------
 
 
-def train_step(model: GCMC, optimizer: torch.optim.Optimizer, data: HeteroData,
-               pairs: torch.Tensor, level: torch.Tensor, held_out: torch.Tensor,
-               kind: str = "ce") -> float:
+def train_step(state: TrainState, graph: HeteroData, pairs: torch.Tensor,
+               level: torch.Tensor, held_out: torch.Tensor, kind: str = "ce"
+               ) -> tuple[TrainState, float]:
     """One Adam step. ``pairs`` ``[2, E]`` and ``level`` ``[E]``: the training edges,
-    in the order of ``data``'s ``rates`` edges. The ``held_out`` ones (edge ids) pass
+    in the order of ``graph``'s ``rates`` edges. The ``held_out`` ones (edge ids) pass
     no message and are the only ones in the loss."""
+    model = state.model
     model.train()
-    optimizer.zero_grad()
+    state.optimizer.zero_grad()
     keep = torch.ones(pairs.size(1), device=pairs.device).index_fill(0, held_out, 0.0)
     edge_weight = keep.repeat(2)   # each edge in both directions
-    logits = model(data, pairs[:, held_out], edge_weight)
+    logits = model(graph, pairs[:, held_out], edge_weight)
     value = loss(logits, level[held_out], kind)
     value.backward()
-    optimizer.step()
-    return value.item()
+    return state.apply_gradients(), value.item()
 
 
-@torch.no_grad()
-def eval_step(model: GCMC, data: HeteroData, pairs: torch.Tensor) -> torch.Tensor:
-    """Expected ratings of ``pairs`` ``[2, n]``, passing messages over all of ``data``'s edges."""
-    model.eval()
-    return expected_rating(model(data, pairs))
-
-
-def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, **overrides
-        ) -> tuple[GCMC, dict]:
+def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, **overrides) -> Fit:
     """Full-batch training with early stopping on validation MAE (the best epoch's weights are
-    restored). Settings: :data:`SETTINGS` updated with ``overrides``. Each epoch draws its held-out
-    edges from one numpy generator seeded with ``seed``, as the JAX twin does. The history holds
-    per-epoch ``loss``, ``val_mae`` and ``seconds``, and ``best_epoch``."""
-    settings = with_settings(SETTINGS, overrides)
-    lr, max_epochs, patience, seed, supervision, kind = (settings.pop(k) for k in TRAINING_KEYS)
+    restored). Settings: :data:`SETTINGS` updated with ``overrides``. Each epoch draws its
+    held-out edges from one numpy generator seeded with ``seed``, as the JAX twin does. The
+    history holds per-epoch ``loss``, ``val_mae`` and ``seconds``, and ``best_epoch``."""
+    s = settings_for(SETTINGS, overrides)
     device = device or torch_device()
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    torch.manual_seed(s["seed"])
+    rng = np.random.default_rng(s["seed"])
     graphs = {k: v.to(device) for k, v in rating_graphs(graph, split).items()}
     train_pairs, train_rating = part_pairs(graph, split, "train")  # message_edges' order
     pairs = torch.as_tensor(train_pairs, device=device)
     level = torch.as_tensor(rating_level(train_rating), device=device)
     val_pairs, val_rating = part_pairs(graph, split, "val")
     val_pairs = torch.as_tensor(val_pairs, device=device)
-    model = build_model(graph, **settings).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model = build_model(graph, **overrides).to(device)
+    state = TrainState.create(model, torch.optim.Adam(model.parameters(), lr=s["lr"]))
 
-    def train_epoch(model):
-        held = torch.as_tensor(held_out_edges(pairs.size(1), supervision, rng), device=device)
-        return model, train_step(model, optimizer, graphs["train"], pairs, level, held, kind)
+    def train_epoch(state):
+        held = torch.as_tensor(held_out_edges(pairs.size(1), s["supervision"], rng),
+                               device=device)
+        return train_step(state, graphs["train"], pairs, level, held, s["loss"])
 
-    def validate(model):
-        return mae(eval_step(model, graphs["val"], val_pairs).cpu().numpy(), val_rating)
+    def validate(state):
+        return mae(eval_step(state, graphs["val"], val_pairs).cpu().numpy(), val_rating)
 
-    model, history, best = fit_loop(
-        model, train_epoch, validate, snapshot=lambda m: copy.deepcopy(m.state_dict()),
-        max_epochs=max_epochs, patience=patience, mode="min", metric="val_mae",
+    state, history, best = fit_loop(
+        state, train_epoch, validate, snapshot=lambda s: copy.deepcopy(s.model.state_dict()),
+        max_epochs=s["max_epochs"], patience=s["patience"], mode="min", metric="val_mae",
+        eval_every=s["eval_every"],
         desc="PyG GC-MC",
-        checkpoint=Checkpoint.for_fit("pyg-gcmc", with_settings(SETTINGS, overrides), graph,
-                                      split))
-    model.load_state_dict(best)
-    return model, history
-
-
-def predict(model: GCMC, data: HeteroData, pairs, device=None) -> np.ndarray:
-    """Expected ratings of ``pairs`` ``[2, n]`` (user, movie indices)."""
-    device = device or next(model.parameters()).device
-    return eval_step(model, data.to(device),
-                     torch.as_tensor(np.asarray(pairs), device=device)).cpu().numpy()
-
-
-def evaluate(model: GCMC, graph: BipartiteGraph, split: EdgeSplit, part: str
-             ) -> dict[str, float]:
-    """MAE and RMSE on ``part``'s rated edges, passing messages over that part's edges."""
-    pairs, ratings = part_pairs(graph, split, part)
-    return errors(predict(model, rating_graphs(graph, split)[part], pairs), ratings)
-
-
-def predict_user(model: GCMC, graph: BipartiteGraph, split: EdgeSplit, user: int) -> np.ndarray:
-    """Expected rating of every movie for ``user`` (test-time graph), ``[num_movies]``."""
-    return predict(model, rating_graphs(graph, split)["test"], user_pairs(graph, user))
+        checkpoint=Checkpoint.for_fit("pyg-gcmc", s, graph, split, module=__name__))
+    state.model.load_state_dict(best)
+    return Fit(state, history, history["best_epoch"])

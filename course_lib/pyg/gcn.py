@@ -25,27 +25,20 @@ import torch
 from torch import nn
 from torch_geometric.data import HeteroData
 
+from .. import settings
 from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..kg import RATES, reverse
 from ..ratings import errors, message_edges, part_masks, part_pairs, user_pairs
-from ..training import fit_loop, with_settings
+from ..training import Fit, fit_loop, settings_for
 from ..utils import torch_device
 from .data import to_heterodata, with_adjacency
 from .nn import GCNLayer, HeteroGraphConv, InputLayer
+from .state import TrainState
 
-#: The chapter's hyper-parameters, per encoder (the JAX twin has the same values). Training
-#: keys: ``lr``, ``weight_decay``, ``max_epochs``, ``patience`` (epochs without a better
-#: validation MAE), ``seed``; the others go to :func:`build_model`. The GCN waits 150 epochs:
-#: its validation MAE has flat stretches longer than 50 (``benchmarks/convergence.py``: with
-#: a patience of 50, PyG's stopped at epoch 496, 0.007 above the best it reached later).
-SETTINGS = {
-    "gcn": dict(hidden=32, num_layers=2, layer_norm=True,
-                lr=0.005, weight_decay=0.0, max_epochs=1500, patience=150, seed=0),
-    "hetero": dict(hidden=64, num_layers=2, aggr="mean",
-                   lr=0.003, weight_decay=0.0, max_epochs=600, patience=50, seed=0),
-}
-TRAINING_KEYS = ("lr", "weight_decay", "max_epochs", "patience", "seed")
+#: The chapter's hyper-parameters, one dict per encoder (:data:`course_lib.settings.GCN`,
+#: read by the JAX twin too); ``fit(..., model='hetero')`` picks the other encoder.
+SETTINGS = settings.GCN
 
 
 def scale_rating(logit: torch.Tensor) -> torch.Tensor:
@@ -72,7 +65,7 @@ class GCN(nn.Module):
 
     def forward(self, x: dict, adj) -> dict:
         num_users = x["user"].size(0)
-        h = torch.cat([x["user"], x["movie"]])   # one node set: users, then movies
+        h = torch.cat([x["user"], x["movie"]])  # users, then movies
         for i, conv in enumerate(self.convs):
             h = conv(h, adj)
             if self.norms is not None:
@@ -122,10 +115,19 @@ class RatingModel(nn.Module):
         z = self.embed(data)
         return self.decoder(z["user"], z["movie"], edge_label_index)
 
+    def rate(self, data: HeteroData, edge_label_index: torch.Tensor) -> torch.Tensor:
+        """Predicted ratings of the pairs (what ``forward`` returns)."""
+        return self(data, edge_label_index)
 
-def build_model(graph: BipartiteGraph, encoder: str = "gcn", **kwargs) -> RatingModel:
+
+def build_model(graph: BipartiteGraph, **overrides) -> RatingModel:
+    """The rating model of :data:`SETTINGS` (``model``: ``'gcn'`` or ``'hetero'``) with
+    ``overrides``, for ``graph``'s users, movies and movie features."""
+    s = settings_for(SETTINGS, overrides)
+    arch = ({"layer_norm": s["layer_norm"]} if s["model"] == "gcn" else {"aggr": s["aggr"]})
     return RatingModel(graph.num_users, graph.num_movies, graph.movie_x.shape[1],
-                       encoder=encoder, **kwargs)
+                       hidden=s["hidden"], encoder=s["model"], num_layers=s["num_layers"],
+                       **arch)
 
 
 def loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -146,72 +148,74 @@ def rating_graphs(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, HeteroDa
             "test": with_adjacency(to_heterodata(graph, message_edges(split, "test")))}
 
 
-def train_step(model: RatingModel, optimizer: torch.optim.Optimizer, data: HeteroData,
-               pairs: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
+def train_step(state: TrainState, graph: HeteroData, pairs: torch.Tensor,
+               target: torch.Tensor, mask: torch.Tensor) -> tuple[TrainState, float]:
     """One Adam step on the L1 loss of the rated ``pairs`` that ``mask`` selects."""
+    model = state.model
     model.train()
-    optimizer.zero_grad()
-    value = loss(model(data, pairs), target, mask)
+    state.optimizer.zero_grad()
+    value = loss(model(graph, pairs), target, mask)
     value.backward()
-    optimizer.step()
-    return value.item()
+    return state.apply_gradients(), value.item()
 
 
 @torch.no_grad()
-def eval_step(model: RatingModel, data: HeteroData, pairs: torch.Tensor) -> torch.Tensor:
-    """Predicted ratings of ``pairs`` ``[2, n]``, passing messages over ``data``."""
-    model.eval()
-    return model(data, pairs)
+def eval_step(state: TrainState, graph: HeteroData, pairs: torch.Tensor) -> torch.Tensor:
+    """Predicted ratings of ``pairs`` ``[2, n]``, passing messages over ``graph``."""
+    state.model.eval()
+    return state.model.rate(graph, pairs)
 
 
-def fit(graph: BipartiteGraph, split: EdgeSplit, *, encoder: str = "gcn", device=None,
-        **overrides) -> tuple[RatingModel, dict]:
+def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, **overrides) -> Fit:
     """Full-batch training with an L1 loss on the training edges; early stopping on
-    validation MAE (the best epoch's weights are restored). Settings: ``SETTINGS[encoder]``
-    updated with ``overrides``. The history holds per-epoch ``loss`` (training L1),
-    ``val_mae`` and ``seconds``, and ``best_epoch``."""
-    settings = with_settings(SETTINGS[encoder], overrides)
-    lr, weight_decay, max_epochs, patience, seed = (settings.pop(k) for k in TRAINING_KEYS)
+    validation MAE (the best epoch's weights are restored). Settings: :data:`SETTINGS`
+    (``model='gcn'`` or ``'hetero'``) updated with ``overrides``. The history holds
+    per-epoch ``loss`` (training L1), ``val_mae`` and ``seconds``, and ``best_epoch``."""
+    s = settings_for(SETTINGS, overrides)
     device = device or torch_device()
-    torch.manual_seed(seed)
+    torch.manual_seed(s["seed"])
     graphs = {k: v.to(device) for k, v in rating_graphs(graph, split).items()}
     masks = {k: torch.from_numpy(v).to(device) for k, v in part_masks(graph, split).items()}
     pairs = torch.tensor(graph.edge_index, device=device)  # every rated edge, predicted at once
     target = torch.tensor(graph.rating, device=device)
-    model = build_model(graph, encoder, **settings).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    model = build_model(graph, **overrides).to(device)
+    state = TrainState.create(model, torch.optim.Adam(model.parameters(), lr=s["lr"],
+                                                      weight_decay=s["weight_decay"]))
 
-    def train_epoch(model):
-        return model, train_step(model, optimizer, graphs["train"], pairs, target, masks["train"])
+    def train_epoch(state):
+        return train_step(state, graphs["train"], pairs, target, masks["train"])
 
-    def validate(model):
-        return masked_l1_loss(eval_step(model, graphs["val"], pairs), target, masks["val"]).item()
+    def validate(state):
+        return masked_l1_loss(eval_step(state, graphs["val"], pairs), target,
+                              masks["val"]).item()
 
-    model, history, best = fit_loop(
-        model, train_epoch, validate, snapshot=lambda m: copy.deepcopy(m.state_dict()),
-        max_epochs=max_epochs, patience=patience, mode="min", metric="val_mae",
-        desc=f"PyG {encoder}",
-        checkpoint=Checkpoint.for_fit(f"pyg-gcn-{encoder}",
-                                      with_settings(SETTINGS[encoder], overrides), graph, split))
-    model.load_state_dict(best)
-    return model, history
+    state, history, best = fit_loop(
+        state, train_epoch, validate, snapshot=lambda s: copy.deepcopy(s.model.state_dict()),
+        max_epochs=s["max_epochs"], patience=s["patience"], mode="min", metric="val_mae",
+        eval_every=s["eval_every"],
+        desc=f"PyG {s['model']}",
+        checkpoint=Checkpoint.for_fit(f"pyg-gcn-{s['model']}", s, graph, split,
+                                      module=__name__))
+    state.model.load_state_dict(best)
+    return Fit(state, history, history["best_epoch"])
 
 
-def predict(model: RatingModel, data: HeteroData, pairs, device=None) -> np.ndarray:
-    """Predicted ratings of ``pairs`` ``[2, n]`` (user, movie indices)."""
-    device = device or next(model.parameters()).device
-    return eval_step(model, data.to(device),
+def predict(state: TrainState, graph: HeteroData, pairs) -> np.ndarray:
+    """Predicted ratings of ``pairs`` ``[2, n]`` (user, movie indices), passing messages over
+    ``graph`` (a :func:`rating_graphs` part)."""
+    device = next(state.model.parameters()).device
+    return eval_step(state, graph.to(device),
                      torch.as_tensor(np.asarray(pairs), device=device)).cpu().numpy()
 
 
-def evaluate(model: RatingModel, graph: BipartiteGraph, split: EdgeSplit, part: str
+def evaluate(state: TrainState, graph: BipartiteGraph, split: EdgeSplit, part: str
              ) -> dict[str, float]:
     """MAE and RMSE on ``part``'s rated edges, passing messages over that part's edges."""
     pairs, ratings = part_pairs(graph, split, part)
-    return errors(predict(model, rating_graphs(graph, split)[part], pairs), ratings)
+    return errors(predict(state, rating_graphs(graph, split)[part], pairs), ratings)
 
 
-def predict_user(model: RatingModel, graph: BipartiteGraph, split: EdgeSplit, user: int
+def predict_user(state: TrainState, graph: BipartiteGraph, split: EdgeSplit, user: int
                  ) -> np.ndarray:
     """Predicted rating of every movie for ``user`` (test-time graph), ``[num_movies]``."""
-    return predict(model, rating_graphs(graph, split)["test"], user_pairs(graph, user))
+    return predict(state, rating_graphs(graph, split)["test"], user_pairs(graph, user))

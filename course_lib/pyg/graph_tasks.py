@@ -18,20 +18,17 @@ from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 from torch_geometric.nn import global_mean_pool
 
+from .. import settings
 from ..metrics import accuracy, roc_auc
 from ..small_graphs import Graph, LinkSplit
-from ..training import fit_loop, with_settings
+from ..training import Fit, fit_loop, settings_for
 from .nn import GCNConv, bce_loss, cross_entropy
+from .state import TrainState
 
-#: The chapter's hyper-parameters, one dict per task (the same as the JAX twin's ``SETTINGS``).
-#: Every task trains for a fixed number of epochs (no early stopping) and keeps the last weights.
-SETTINGS = {
-    "node": {"hidden": 16, "lr": 0.01, "weight_decay": 5e-4, "max_epochs": 200, "seed": 0},
-    "link": {"hidden": 32, "out_channels": 16, "lr": 0.01, "weight_decay": 0.0,
-             "max_epochs": 200, "seed": 0},
-    "graph": {"hidden": 32, "num_layers": 3, "lr": 0.01, "weight_decay": 0.0,
-              "batch_size": 32, "max_epochs": 60, "seed": 0},
-}
+#: The chapter's hyper-parameters, one dict per task (:data:`course_lib.settings.GRAPH_TASKS`,
+#: read by the JAX twin too). Every task trains for a fixed number of epochs (no early
+#: stopping) and keeps the last weights.
+SETTINGS = settings.GRAPH_TASKS
 
 
 def to_data(graph: Graph, use_graph: bool = True) -> Data:
@@ -91,9 +88,10 @@ class GraphClassifier(nn.Module):
         return self.head(global_mean_pool(h, batch, num_graphs))  # mean_readout
 
 
-def _adam(model: nn.Module, s: dict) -> torch.optim.Optimizer:
+def _state(model: nn.Module, s: dict) -> TrainState:
     # Adam's weight_decay adds the L2 term to the gradient before Adam (the JAX twin does the same)
-    return torch.optim.Adam(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
+    return TrainState.create(model, torch.optim.Adam(model.parameters(), lr=s["lr"],
+                                                     weight_decay=s["weight_decay"]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -101,56 +99,55 @@ def _adam(model: nn.Module, s: dict) -> torch.optim.Optimizer:
 # --------------------------------------------------------------------------------------------------
 
 
-def node_train_step(model: GCN, optimizer: torch.optim.Optimizer, data: Data,
-                    labels: torch.Tensor, train_nodes: torch.Tensor) -> float:
+def node_train_step(state: TrainState, graph: Data, labels: torch.Tensor,
+                    train_nodes: torch.Tensor) -> tuple[TrainState, float]:
     """One Adam step on the whole graph; the loss sees only the labels of
     ``train_nodes``."""
+    model = state.model
     model.train()
-    optimizer.zero_grad()
-    logits = model(data.x, data.edge_index)
+    state.optimizer.zero_grad()
+    logits = model(graph.x, graph.edge_index)
     loss = cross_entropy(logits[train_nodes], labels[train_nodes])
     loss.backward()
-    optimizer.step()
-    return loss.item()
+    return state.apply_gradients(), loss.item()
 
 
 @torch.no_grad()
-def node_eval_step(model: GCN, data: Data) -> torch.Tensor:
+def node_eval_step(state: TrainState, graph: Data) -> torch.Tensor:
     """Class logits ``[num_nodes, C]`` of every node."""
-    model.eval()
-    return model(data.x, data.edge_index)
+    state.model.eval()
+    return state.model(graph.x, graph.edge_index)
 
 
 def train_node_classifier(graph: Graph, train_nodes: np.ndarray, *, use_graph: bool = True,
-                          **settings) -> tuple[GCN, dict]:
+                          **overrides) -> Fit:
     """Semi-supervised node classification: the loss sees only ``train_nodes``' labels.
 
-    ``settings`` override ``SETTINGS["node"]``. ``use_graph=False`` trains the same network with
+    ``overrides`` update ``SETTINGS["node"]``. ``use_graph=False`` trains the same network with
     every edge removed (each node sees only its own features): the no-graph baseline. The
     history holds per-epoch ``loss`` and ``accuracy`` (over all nodes, after the epoch's step).
     """
-    s = with_settings(SETTINGS["node"], settings)
+    s = settings_for(SETTINGS["node"], overrides)
     torch.manual_seed(s["seed"])
     data = to_data(graph, use_graph)
-    model = GCN(data.num_features, s["hidden"], int(data.y.max()) + 1)
-    optimizer = _adam(model, s)
+    state = _state(GCN(data.num_features, s["hidden"], int(data.y.max()) + 1), s)
     train = torch.as_tensor(train_nodes)
 
-    def train_epoch(model):
-        return model, node_train_step(model, optimizer, data, data.y, train)
+    def train_epoch(state):
+        return node_train_step(state, data, data.y, train)
 
-    def validate(model):
-        return accuracy(node_eval_step(model, data), data.y)
+    def validate(state):
+        return accuracy(node_eval_step(state, data), data.y)
 
-    model, history, _ = fit_loop(model, train_epoch, validate, max_epochs=s["max_epochs"],
+    state, history, _ = fit_loop(state, train_epoch, validate, max_epochs=s["max_epochs"],
                                  patience=None, metric="accuracy",
                                  desc="PyG node classification")
-    return model, history
+    return Fit(state, history, history["best_epoch"])
 
 
-def predict_nodes(model: GCN, graph: Graph, use_graph: bool = True) -> np.ndarray:
+def predict_nodes(state: TrainState, graph: Graph, use_graph: bool = True) -> np.ndarray:
     """The predicted class of every node."""
-    return node_eval_step(model, to_data(graph, use_graph)).argmax(-1).numpy()
+    return node_eval_step(state, to_data(graph, use_graph)).argmax(-1).numpy()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -158,60 +155,59 @@ def predict_nodes(model: GCN, graph: Graph, use_graph: bool = True) -> np.ndarra
 # --------------------------------------------------------------------------------------------------
 
 
-def sample_negative_pairs(generator: torch.Generator, num_nodes: int, num: int) -> torch.Tensor:
-    """``num`` random node pairs ``[2, num]`` (negatives; a rare true edge among them is noise)."""
-    return torch.randint(0, num_nodes, (2, num), generator=generator)
+def sample_negative_pairs(num_nodes: int, num: int) -> torch.Tensor:
+    """``num`` random node pairs ``[2, num]`` from torch's generator (negatives; a rare true
+    edge among them is noise)."""
+    return torch.randint(0, num_nodes, (2, num))
 
 
-def link_train_step(model: LinkPredictor, optimizer: torch.optim.Optimizer, data: Data,
-                    pos: torch.Tensor, generator: torch.Generator) -> float:
+def link_train_step(state: TrainState, graph: Data, pos: torch.Tensor
+                    ) -> tuple[TrainState, float]:
     """One Adam step: the positive pairs ``pos`` ``[2, P]`` and as many fresh random negatives."""
+    model = state.model
     model.train()
-    optimizer.zero_grad()
-    neg = sample_negative_pairs(generator, data.num_nodes, pos.shape[1])
+    state.optimizer.zero_grad()
+    neg = sample_negative_pairs(graph.num_nodes, pos.shape[1])
     pairs = torch.cat([pos, neg], dim=1)
     labels = torch.cat([torch.ones(pos.shape[1]), torch.zeros(neg.shape[1])])
-    loss = bce_loss(model(data.x, data.edge_index, pairs), labels)
+    loss = bce_loss(model(graph.x, graph.edge_index, pairs), labels)
     loss.backward()
-    optimizer.step()
-    return loss.item()
+    return state.apply_gradients(), loss.item()
 
 
 @torch.no_grad()
-def link_eval_step(model: LinkPredictor, data: Data, pairs: torch.Tensor) -> torch.Tensor:
-    """Scores (logits) of ``pairs`` ``[2, n]``, propagating over ``data``'s edges."""
-    model.eval()
-    return model(data.x, data.edge_index, pairs)
+def link_eval_step(state: TrainState, graph: Data, pairs: torch.Tensor) -> torch.Tensor:
+    """Scores (logits) of ``pairs`` ``[2, n]``, propagating over ``graph``'s edges."""
+    state.model.eval()
+    return state.model(graph.x, graph.edge_index, pairs)
 
 
-def train_link_predictor(split: LinkSplit, **settings) -> tuple[LinkPredictor, dict]:
+def train_link_predictor(split: LinkSplit, **overrides) -> Fit:
     """Train on the training edges (message passing and supervision), fresh negatives each epoch.
 
-    ``settings`` override ``SETTINGS["link"]``. The history holds per-epoch ``loss`` and
+    ``overrides`` update ``SETTINGS["link"]``. The history holds per-epoch ``loss`` and
     ``val_auc``.
     """
-    s = with_settings(SETTINGS["link"], settings)
+    s = settings_for(SETTINGS["link"], overrides)
     torch.manual_seed(s["seed"])
-    generator = torch.Generator().manual_seed(s["seed"])
     data = to_data(split.train_graph)
     pos = torch.as_tensor(split.train_pos)
-    model = LinkPredictor(data.num_features, s["hidden"], s["out_channels"])
-    optimizer = _adam(model, s)
+    state = _state(LinkPredictor(data.num_features, s["hidden"], s["out_channels"]), s)
 
-    def train_epoch(model):
-        return model, link_train_step(model, optimizer, data, pos, generator)
+    def train_epoch(state):
+        return link_train_step(state, data, pos)
 
-    model, history, _ = fit_loop(model, train_epoch,
-                                 lambda model: evaluate_links(model, split, "val"),
+    state, history, _ = fit_loop(state, train_epoch,
+                                 lambda state: evaluate_links(state, split, "val"),
                                  max_epochs=s["max_epochs"], patience=None, metric="val_auc",
                                  desc="PyG link prediction")
-    return model, history
+    return Fit(state, history, history["best_epoch"])
 
 
-def evaluate_links(model: LinkPredictor, split: LinkSplit, part: str = "test") -> float:
+def evaluate_links(state: TrainState, split: LinkSplit, part: str = "test") -> float:
     """ROC-AUC on the ``part`` (``'val'`` or ``'test'``) pairs of ``split``."""
     pairs, labels = getattr(split, part)
-    return roc_auc(link_eval_step(model, to_data(split.train_graph), torch.as_tensor(pairs)),
+    return roc_auc(link_eval_step(state, to_data(split.train_graph), torch.as_tensor(pairs)),
                    labels)
 
 
@@ -220,62 +216,62 @@ def evaluate_links(model: LinkPredictor, split: LinkSplit, part: str = "test") -
 # --------------------------------------------------------------------------------------------------
 
 
-def graph_train_step(model: GraphClassifier, optimizer: torch.optim.Optimizer,
-                     batch: Data) -> float:
+def graph_train_step(state: TrainState, batch: Data) -> tuple[TrainState, float]:
     """One Adam step on a mini-batch of whole graphs (a PyG ``Batch``)."""
+    model = state.model
     model.train()
-    optimizer.zero_grad()
+    state.optimizer.zero_grad()
     logits = model(batch.x, batch.edge_index, batch.batch, batch.num_graphs)
     loss = cross_entropy(logits, batch.y)
     loss.backward()
-    optimizer.step()
-    return loss.item()
+    return state.apply_gradients(), loss.item()
 
 
 @torch.no_grad()
-def graph_eval_step(model: GraphClassifier, batch: Data) -> torch.Tensor:
+def graph_eval_step(state: TrainState, batch: Data) -> torch.Tensor:
     """Class logits ``[num_graphs, C]`` of every graph in ``batch``."""
-    model.eval()
-    return model(batch.x, batch.edge_index, batch.batch, batch.num_graphs)
+    state.model.eval()
+    return state.model(batch.x, batch.edge_index, batch.batch, batch.num_graphs)
 
 
 def train_graph_classifier(train_graphs: list[Graph], val_graphs: list[Graph],
-                           **settings) -> tuple[GraphClassifier, dict]:
+                           **overrides) -> Fit:
     """Mini-batches of whole graphs from PyG's ``DataLoader``; validation accuracy per epoch.
 
-    ``settings`` override ``SETTINGS["graph"]``. The history holds per-epoch ``loss`` (the mean
+    ``overrides`` update ``SETTINGS["graph"]``. The history holds per-epoch ``loss`` (the mean
     over the training graphs) and ``val_accuracy`` on ``val_graphs`` (for the curves: training
     runs a fixed number of epochs and keeps the last weights, so it chooses nothing). The test
     graphs stay out of training altogether: evaluate them once, with :func:`evaluate_graphs`.
     """
-    s = with_settings(SETTINGS["graph"], settings)
+    s = settings_for(SETTINGS["graph"], overrides)
     torch.manual_seed(s["seed"])
     generator = torch.Generator().manual_seed(s["seed"])
     train = DataLoader([to_data(g) for g in train_graphs], batch_size=s["batch_size"],
                        shuffle=True, generator=generator)
-    model = GraphClassifier(train_graphs[0].x.shape[1], s["hidden"], 2, s["num_layers"])
-    optimizer = _adam(model, s)
+    state = _state(GraphClassifier(train_graphs[0].x.shape[1], s["hidden"], 2,
+                                   s["num_layers"]), s)
 
-    def train_epoch(model):
+    def train_epoch(state):
         losses, sizes = [], []
         for batch in train:
-            losses.append(graph_train_step(model, optimizer, batch))
+            state, loss = graph_train_step(state, batch)
+            losses.append(loss)
             sizes.append(batch.num_graphs)
-        return model, np.average(losses, weights=sizes)  # per graph
+        return state, np.average(losses, weights=sizes)  # per graph
 
-    model, history, _ = fit_loop(model, train_epoch,
-                                 lambda model: evaluate_graphs(model, val_graphs),
+    state, history, _ = fit_loop(state, train_epoch,
+                                 lambda state: evaluate_graphs(state, val_graphs),
                                  max_epochs=s["max_epochs"], patience=None,
                                  metric="val_accuracy", desc="PyG graph classification")
-    return model, history
+    return Fit(state, history, history["best_epoch"])
 
 
-def predict_graphs(model: GraphClassifier, graphs: list[Graph]) -> np.ndarray:
+def predict_graphs(state: TrainState, graphs: list[Graph]) -> np.ndarray:
     """The predicted class of every graph (all of them in one batch)."""
     batch = next(iter(DataLoader([to_data(g) for g in graphs], batch_size=len(graphs))))
-    return graph_eval_step(model, batch).argmax(-1).numpy()
+    return graph_eval_step(state, batch).argmax(-1).numpy()
 
 
-def evaluate_graphs(model: GraphClassifier, graphs: list[Graph]) -> float:
+def evaluate_graphs(state: TrainState, graphs: list[Graph]) -> float:
     """Accuracy over ``graphs``."""
-    return accuracy(predict_graphs(model, graphs), np.array([g.y for g in graphs]))
+    return accuracy(predict_graphs(state, graphs), np.array([g.y for g in graphs]))

@@ -32,22 +32,20 @@ from torch import nn
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import HeteroConv
 
+from .. import settings
 from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit, supervision_batches
 from ..kg import KnowledgeGraph
 from ..metrics import roc_auc
-from ..training import fit_loop, with_settings
+from ..training import Fit, fit_loop, settings_for
 from ..utils import torch_device
 from .data import from_knowledge_graph
 from .nn import HeteroGraphConv, InputLayer, SAGEConv, bce_loss, partial_outputs
+from .state import TrainState
 
-#: The chapter's hyper-parameters (the JAX twin has the same values): both architectures,
-#: ``hidden`` then ``out_channels`` features, ``relation_aggr`` combines the edge types that
-#: reach a node type (``HeteroConv``'s ``aggr``); Adam; ``patience`` epochs without a better
-#: validation AUC.
-SETTINGS = dict(architecture="sage", hidden=64, out_channels=32, relation_aggr="sum",
-                lr=5e-3, batch_size=2048, max_epochs=30, patience=3, seed=0)
-TRAINING_KEYS = ("lr", "batch_size", "max_epochs", "patience", "seed")
+#: The chapter's hyper-parameters, one dict per encoder (:data:`course_lib.settings.HETERO`,
+#: read by the JAX twin too); ``fit(..., model='graphconv')`` picks the other encoder.
+SETTINGS = settings.HETERO
 OUTPUT_TYPES = ("user", "movie")
 EMBEDDING_STD = 0.1  # learned embeddings start at N(0, 0.1^2), not torch's N(0, 1): see the chapter
 
@@ -117,10 +115,14 @@ class LinkModel(nn.Module):
                 * z["movie"].index_select(0, edge_label_index[1])).sum(-1)
 
 
-def build_model(kg: KnowledgeGraph, architecture: str = "sage", **kwargs) -> LinkModel:
-    """A :class:`LinkModel` for ``kg``'s node types, movie features and edge types."""
+def build_model(kg: KnowledgeGraph, **overrides) -> LinkModel:
+    """A :class:`LinkModel` for ``kg``'s node types, movie features and edge types, with
+    :data:`SETTINGS` (``model``: ``'sage'`` or ``'graphconv'``) updated with ``overrides``."""
+    s = settings_for(SETTINGS, overrides)
     num_nodes = {t: kg.num_nodes[t] for t in kg.node_types}
-    return LinkModel(num_nodes, kg.movie_x.shape[1], kg.edge_types, architecture, **kwargs)
+    return LinkModel(num_nodes, kg.movie_x.shape[1], kg.edge_types, s["model"],
+                     hidden=s["hidden"], out_channels=s["out_channels"],
+                     relation_aggr=s["relation_aggr"])
 
 
 def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -140,71 +142,74 @@ def kg_graphs(kg: KnowledgeGraph, graph: BipartiteGraph, split: EdgeSplit) -> di
             for part in ("train", "val", "test")}
 
 
-def train_step(model: LinkModel, optimizer: torch.optim.Optimizer, data: HeteroData,
-               pairs: torch.Tensor, labels: torch.Tensor) -> float:
+def train_step(state: TrainState, graph: HeteroData, pairs: torch.Tensor,
+               labels: torch.Tensor) -> tuple[TrainState, float]:
     """One Adam step on the binary cross-entropy of one batch of labelled pairs."""
+    model = state.model
     model.train()
-    optimizer.zero_grad()
-    value = loss(model(data, pairs), labels)
+    state.optimizer.zero_grad()
+    value = loss(model(graph, pairs), labels)
     value.backward()
-    optimizer.step()
-    return value.item()
+    return state.apply_gradients(), value.item()
 
 
 @torch.no_grad()
-def eval_step(model: LinkModel, data: HeteroData, pairs: torch.Tensor) -> torch.Tensor:
-    """Logits of ``pairs`` ``[2, n]``, propagating over ``data``."""
-    model.eval()
-    return model(data, pairs)
+def eval_step(state: TrainState, graph: HeteroData, pairs: torch.Tensor) -> torch.Tensor:
+    """Logits of ``pairs`` ``[2, n]``, propagating over ``graph``."""
+    state.model.eval()
+    return state.model(graph, pairs)
 
 
 @torch.no_grad()
-def embed_all(model: LinkModel, data: HeteroData, device=None) -> tuple[np.ndarray, np.ndarray]:
-    """``(z_user [U, out], z_movie [M, out])`` over the whole graph ``data``."""
-    device = device or next(model.parameters()).device
+def embed_all(state: TrainState, graph: HeteroData) -> tuple[np.ndarray, np.ndarray]:
+    """``(z_user [U, out], z_movie [M, out])`` over the whole ``graph``."""
+    model = state.model
     model.eval()
-    z = model.embed(data.to(device))
+    z = model.embed(graph.to(next(model.parameters()).device))
     return z["user"].cpu().numpy(), z["movie"].cpu().numpy()
 
 
-def evaluate(model: LinkModel, data: HeteroData, pairs, labels) -> float:
-    """ROC-AUC of ``model`` on labelled ``pairs`` ``[2, n]``, propagating over ``data``."""
-    device = next(model.parameters()).device
-    logits = eval_step(model, data.to(device), torch.as_tensor(np.asarray(pairs), device=device))
+def evaluate(state: TrainState, graph: HeteroData, pairs, labels) -> float:
+    """ROC-AUC of the model on labelled ``pairs`` ``[2, n]``, propagating over ``graph``."""
+    device = next(state.model.parameters()).device
+    logits = eval_step(state, graph.to(device),
+                       torch.as_tensor(np.asarray(pairs), device=device))
     return roc_auc(logits.cpu().numpy(), labels)
 
 
-def fit(kg: KnowledgeGraph, graph: BipartiteGraph, split: EdgeSplit, *, device=None,
-        **overrides) -> tuple[LinkModel, dict]:
-    """Train with early stopping on validation AUC; return the best model and the history.
-    Settings: :data:`SETTINGS` updated with ``overrides``.
+def fit(graph: BipartiteGraph, split: EdgeSplit, *, kg: KnowledgeGraph, device=None,
+        **overrides) -> Fit:
+    """Train on ``kg`` (its side relations, and ``split``'s ratings of ``graph``) with early
+    stopping on validation AUC; return the best state and the history. Settings:
+    :data:`SETTINGS` (``model='sage'`` or ``'graphconv'``) updated with ``overrides``.
 
     Each epoch runs :func:`~course_lib.graph.supervision_batches` (seeded with ``seed``, so the
     JAX twin sees the same batches). The history holds per-epoch ``loss``, ``val_auc`` and
     ``seconds`` (training time), and ``best_epoch`` (1-based).
     """
-    settings = with_settings(SETTINGS, overrides)
-    lr, batch_size, max_epochs, patience, seed = (settings.pop(k) for k in TRAINING_KEYS)
+    s = settings_for(SETTINGS, overrides)
     device = device or torch_device()
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    torch.manual_seed(s["seed"])
+    rng = np.random.default_rng(s["seed"])
     graphs = {k: v.to(device) for k, v in kg_graphs(kg, graph, split).items()}
-    model = build_model(kg, **settings).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model = build_model(kg, **overrides).to(device)
+    state = TrainState.create(model, torch.optim.Adam(model.parameters(), lr=s["lr"]))
     val_pairs, val_labels = split.labelled_pairs(graph, "val")
 
-    def train_epoch(model):
-        losses = [train_step(model, optimizer, graphs["train"], torch.from_numpy(pairs).to(device),
-                             torch.from_numpy(labels).to(device))
-                  for pairs, labels in supervision_batches(graph, split, batch_size, rng)]
-        return model, float(np.mean(losses))
+    def train_epoch(state):
+        losses = []
+        for pairs, labels in supervision_batches(graph, split, s["batch_size"], rng):
+            state, value = train_step(state, graphs["train"], torch.from_numpy(pairs).to(device),
+                                      torch.from_numpy(labels).to(device))
+            losses.append(value)
+        return state, float(np.mean(losses))
 
-    model, history, best = fit_loop(
-        model, train_epoch, lambda m: evaluate(m, graphs["val"], val_pairs, val_labels),
-        snapshot=lambda m: copy.deepcopy(m.state_dict()), max_epochs=max_epochs,
-        patience=patience, mode="max", metric="val_auc",
-        desc=f"PyG {settings['architecture']} ({kg.name})",
-        checkpoint=Checkpoint.for_fit(f"pyg-hetero-{settings['architecture']}-{kg.name}",
-                                      with_settings(SETTINGS, overrides), kg, graph, split))
-    model.load_state_dict(best)
-    return model, history
+    state, history, best = fit_loop(
+        state, train_epoch, lambda state: evaluate(state, graphs["val"], val_pairs, val_labels),
+        snapshot=lambda state: copy.deepcopy(state.model.state_dict()),
+        max_epochs=s["max_epochs"], patience=s["patience"], mode="max", metric="val_auc",
+        desc=f"PyG {s['model']} ({kg.name})",
+        checkpoint=Checkpoint.for_fit(f"pyg-hetero-{s['model']}-{kg.name.replace(' ', '-')}",
+                                      s, kg, graph, split, module=__name__))
+    state.model.load_state_dict(best)
+    return Fit(state, history, history["best_epoch"])

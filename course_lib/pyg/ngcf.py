@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import Adjacency
+from .nn import dropout
 
 
 class NGCFConv(nn.Module):
@@ -64,6 +65,6 @@ class NGCF(nn.Module):
         x = self.embedding.weight
         layers = [x]
         for conv in self.convs:
-            x = F.dropout(conv(x, adj), self.message_dropout, self.training)
+            x = dropout(conv(x, adj), self.message_dropout, self.training)
             layers.append(x)
         return torch.cat(layers, dim=-1)

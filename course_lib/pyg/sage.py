@@ -27,27 +27,21 @@ from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkNeighborLoader
 from torch_geometric.nn import to_hetero
 
+from .. import settings
 from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..metrics import roc_auc
-from ..training import fit_loop, with_settings
+from ..training import Fit, fit_loop, settings_for
 from ..utils import progress, torch_device
 from .data import RATES, REV_RATES, split_heterodata
 from .nn import SAGEConv, bce_loss
+from .state import TrainState
 
-#: The chapter's hyper-parameters (same keys as the JAX twin's ``SETTINGS``): those of PyG's
-#: MovieLens tutorial (64 channels, Adam at 1e-3, 128 positives a batch, [20, 10] neighbours, two
-#: negatives per positive), with up to 15 epochs and early stopping after 3 without progress.
-SETTINGS = {
-    "hidden": 64,
-    "lr": 1e-3,
-    "batch_size": 128,
-    "num_neighbors": (20, 10),
-    "neg_ratio": 2.0,
-    "max_epochs": 15,
-    "patience": 3,
-    "seed": 0,
-}
+#: The chapter's hyper-parameters (:data:`course_lib.settings.SAGE`, read by the JAX twin
+#: too): PyG trains on ``'sampled'`` subgraphs, with those of PyG's MovieLens tutorial.
+SETTINGS = settings.SAGE
+#: Which of :data:`SETTINGS`' training modes this twin uses.
+MODE = "sampled"
 
 
 def dot_product_scores(x_user: torch.Tensor, x_movie: torch.Tensor,
@@ -105,13 +99,15 @@ class Model(nn.Module):
         """Final node embeddings ``{'user': [U, H], 'movie': [M, H]}`` of ``data``'s nodes."""
         return self.gnn(self.input_features(data), data.edge_index_dict)
 
-    def forward(self, data: HeteroData) -> torch.Tensor:
+    def forward(self, data: HeteroData, edge_label_index: torch.Tensor) -> torch.Tensor:
         z = self.embed(data)
-        return self.classifier(z["user"], z["movie"], data[RATES].edge_label_index)
+        return self.classifier(z["user"], z["movie"], edge_label_index)
 
 
-def build_model(graph: BipartiteGraph, hidden: int = SETTINGS["hidden"]) -> Model:
-    return Model(graph.num_users, graph.num_movies, graph.movie_x.shape[1], hidden)
+def build_model(graph: BipartiteGraph, **overrides) -> Model:
+    """The model with :data:`SETTINGS` ``[MODE]`` updated with ``overrides``."""
+    s = settings_for(SETTINGS[MODE], overrides)
+    return Model(graph.num_users, graph.num_movies, graph.movie_x.shape[1], s["hidden"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -148,19 +144,20 @@ def require_neighbour_sampler() -> str:
     return found
 
 
-def link_loaders(parts: dict[str, HeteroData], *, batch_size: int = SETTINGS["batch_size"],
-                 num_neighbors=SETTINGS["num_neighbors"], neg_ratio: float = SETTINGS["neg_ratio"],
-                 seed: int = SETTINGS["seed"]) -> dict[str, LinkNeighborLoader]:
+def link_loaders(parts: dict[str, HeteroData], **overrides) -> dict[str, LinkNeighborLoader]:
     """``LinkNeighborLoader`` s over the parts of :func:`~course_lib.pyg.data.split_heterodata`.
 
     Training batches hold ``batch_size`` supervision positives plus ``neg_ratio`` times as many
     fresh random negatives; validation and test batches hold ``(1 + neg_ratio) * batch_size``
     of the fixed labelled pairs, in order. Each batch is the subgraph sampled around its pairs'
     endpoints: ``num_neighbors[0]`` neighbours per endpoint, then ``num_neighbors[1]`` per
-    neighbour, over that part's message-passing edges.
+    neighbour, over that part's message-passing edges. ``batch_size``, ``num_neighbors``,
+    ``neg_ratio`` and ``seed`` come from :data:`SETTINGS` ``[MODE]`` and ``overrides``.
     """
+    s = settings_for(SETTINGS[MODE], overrides)
+    batch_size, num_neighbors, neg_ratio = s["batch_size"], s["num_neighbors"], s["neg_ratio"]
     require_neighbour_sampler()
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(s["seed"])
     loaders = {}
     for part, data in parts.items():
         train = part == "train"
@@ -187,68 +184,79 @@ def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return bce_loss(logits, labels)
 
 
-def train_step(model: Model, optimizer: torch.optim.Optimizer, batch: HeteroData
-               ) -> float:
-    """One Adam step on a sampled batch: its labelled pairs, propagating over its
-    subgraph."""
+def link_graphs(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, HeteroData]:
+    """``{'train', 'val', 'test'}`` -> the graph each part propagates over (its message-passing
+    edges), as the model takes it (:func:`course_lib.pyg.data.split_heterodata`)."""
+    return split_heterodata(graph, split)
+
+
+def train_step(state: TrainState, graph: HeteroData, pairs: torch.Tensor,
+               labels: torch.Tensor) -> tuple[TrainState, float]:
+    """One Adam step on a batch of labelled ``pairs``, propagating over ``graph``: the
+    subgraph sampled around them (a :func:`link_loaders` batch, whose pairs are numbered
+    within it)."""
+    model = state.model
     model.train()
-    optimizer.zero_grad()
-    batch_loss = loss(model(batch), batch[RATES].edge_label)
-    batch_loss.backward()
-    optimizer.step()
-    return batch_loss.item()
+    state.optimizer.zero_grad()
+    value = loss(model(graph, pairs), labels)
+    value.backward()
+    return state.apply_gradients(), value.item()
 
 
 @torch.no_grad()
-def eval_step(model: Model, batch: HeteroData) -> torch.Tensor:
-    """Scores (logits) of a batch's labelled pairs, propagating over its subgraph."""
-    model.eval()
-    return model(batch)
+def eval_step(state: TrainState, graph: HeteroData, pairs: torch.Tensor) -> torch.Tensor:
+    """Scores (logits) of ``pairs`` ``[2, n]`` (user, movie indices), propagating over
+    ``graph``."""
+    state.model.eval()
+    return state.model(graph, pairs)
 
 
-def evaluate(model: Model, loader) -> float:
-    """ROC-AUC of ``model`` on ``loader``'s labelled pairs."""
-    device = next(model.parameters()).device
-    scores, labels = [], []
-    for batch in progress(loader, desc="eval", leave=False):
-        batch = batch.to(device)
-        scores.append(eval_step(model, batch).cpu())
-        labels.append(batch[RATES].edge_label.cpu())
-    return roc_auc(torch.cat(scores).numpy(), torch.cat(labels).numpy())
+def evaluate(state: TrainState, graph: HeteroData, pairs, labels) -> float:
+    """ROC-AUC of the model on labelled ``pairs``, propagating over the whole ``graph`` (every
+    neighbour, no sampling: as the JAX twin)."""
+    device = next(state.model.parameters()).device
+    scores = eval_step(state, graph.to(device), torch.as_tensor(np.asarray(pairs),
+                                                                device=device))
+    return roc_auc(scores.cpu().numpy(), labels)
 
 
-def fit(graph: BipartiteGraph, split: EdgeSplit, **settings) -> tuple[Model, dict]:
-    """Train with early stopping on validation AUC; return the best model and the history.
+def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, **overrides) -> Fit:
+    """Train on sampled subgraphs with early stopping on validation AUC; return the best state
+    and the history.
 
-    ``settings`` override :data:`SETTINGS`. An epoch visits every supervision positive once,
-    in the mini-batches of :func:`link_loaders`. Stops after ``patience`` epochs without a new
-    best validation AUC (or at ``max_epochs``) and restores the weights of the best epoch. The
-    history holds per-epoch ``loss``, ``val_auc`` and ``seconds``, and ``best_epoch`` (1-based).
+    Settings: :data:`SETTINGS` ``[MODE]`` updated with ``overrides``. An epoch visits every
+    supervision positive once, in the mini-batches of :func:`link_loaders`. Validation scores
+    the fixed validation pairs over the whole training graph. Stops after ``patience`` epochs
+    without a new best validation AUC (or at ``max_epochs``) and restores the weights of the best
+    epoch. The history holds per-epoch ``loss``, ``val_auc`` and ``seconds``, and
+    ``best_epoch`` (1-based).
     """
-    s = with_settings(SETTINGS, settings)
-    loaders = link_loaders(split_heterodata(graph, split), batch_size=s["batch_size"],
-                           num_neighbors=s["num_neighbors"], neg_ratio=s["neg_ratio"],
-                           seed=s["seed"])
-    device = torch_device()
+    s = settings_for(SETTINGS[MODE], overrides)
+    parts = split_heterodata(graph, split)
+    loaders = link_loaders(parts, **overrides)
+    device = device or torch_device()
     torch.manual_seed(s["seed"])
-    model = build_model(graph, s["hidden"]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"])
+    model = build_model(graph, **overrides).to(device)
+    state = TrainState.create(model, torch.optim.Adam(model.parameters(), lr=s["lr"]))
+    val_pairs, val_labels = split.labelled_pairs(graph, "val")
 
-    def train_epoch(model):
+    def train_epoch(state):
         losses, sizes = [], []
         for batch in progress(loaders["train"], desc="train", leave=False):
             batch = batch.to(device)
-            losses.append(train_step(model, optimizer, batch))
-            sizes.append(batch[RATES].edge_label.numel())
-        return model, np.average(losses, weights=sizes)  # per labelled pair
+            store = batch[RATES]
+            state, value = train_step(state, batch, store.edge_label_index, store.edge_label)
+            losses.append(value)
+            sizes.append(store.edge_label.numel())
+        return state, np.average(losses, weights=sizes)  # per labelled pair
 
-    model, history, best = fit_loop(
-        model, train_epoch, lambda model: evaluate(model, loaders["val"]),
-        snapshot=lambda model: copy.deepcopy(model.state_dict()),
+    state, history, best = fit_loop(
+        state, train_epoch, lambda state: evaluate(state, parts["val"], val_pairs, val_labels),
+        snapshot=lambda state: copy.deepcopy(state.model.state_dict()),
         max_epochs=s["max_epochs"], patience=s["patience"], desc="PyG SAGE",
-        checkpoint=Checkpoint.for_fit("pyg-sage", s, graph, split))
-    model.load_state_dict(best)
-    return model, history
+        checkpoint=Checkpoint.for_fit("pyg-sage", s, graph, split, module=__name__))
+    state.model.load_state_dict(best)
+    return Fit(state, history, history["best_epoch"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -257,8 +265,9 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, **settings) -> tuple[Model, dic
 
 
 @torch.no_grad()
-def embed_all(model: Model, data: HeteroData) -> tuple[np.ndarray, np.ndarray]:
-    """``(z_user [U, H], z_movie [M, H])`` over the whole graph ``data`` (no sampling)."""
+def embed_all(state: TrainState, graph: HeteroData) -> tuple[np.ndarray, np.ndarray]:
+    """``(z_user [U, H], z_movie [M, H])`` over the whole ``graph`` (no sampling)."""
+    model = state.model
     model.eval()
-    z = model.embed(data.to(next(model.parameters()).device))
+    z = model.embed(graph.to(next(model.parameters()).device))
     return z["user"].cpu().numpy(), z["movie"].cpu().numpy()

@@ -41,6 +41,15 @@ def ivf_index(num_cells: int, num_cells_to_visit: int):
     return IVFMIPSKNNIndex()
 
 
+def masked_top_k(scores: torch.Tensor, seen: torch.Tensor, k: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(values [B, k], indices [B, k])`` of the ``k`` highest ``scores`` ``[B, M]`` per row
+    among the entries where ``seen`` ``[B, M]`` (bool) is False, best first (``torch.topk``;
+    a row with fewer than ``k`` unseen entries ends in values ``-inf``). JAX twin:
+    :func:`course_lib.jax.serving.masked_top_k`."""
+    return torch.topk(scores.masked_fill(seen, float("-inf")), k, dim=1)
+
+
 class Recommender(BaseRecommender):
     """Top-k recommendations from embeddings, in PyTorch; see
     :class:`course_lib.serving.BaseRecommender` for the API."""
@@ -82,6 +91,5 @@ class Recommender(BaseRecommender):
 
     @staticmethod
     def _exact(queries, seen, k, table):
-        scores = (queries @ table.T).masked_fill(seen, float("-inf"))
-        values, index = torch.topk(scores, k, dim=1)
+        values, index = masked_top_k(queries @ table.T, seen, k)
         return index.masked_fill(values == float("-inf"), -1)
