@@ -64,8 +64,8 @@ HETERO = {"sage": {"model": "sage", **_HETERO}, "graphconv": {"model": "graphcon
 #: Chapter 6: BPR, early stopping on validation recall@20 every ``eval_every`` epochs
 #: (``benchmarks/bpr_settings.py``). ``batch_size`` None: one full-batch step per epoch.
 BPR = {
-    "mf": {"model": "mf", "embedding_dim": 128, "num_layers": 0, "lr": 0.01,
-           "weight_decay": 1e-4, "batch_size": None, "max_epochs": 1000, "patience": 50,
+    "mf": {"model": "mf", "embedding_dim": 128, "num_layers": 0, "lr": 0.005,
+           "weight_decay": 1e-4, "batch_size": 16384, "max_epochs": 1000, "patience": 50,
            "eval_every": 5, "seed": 0},
     "ngcf": {"model": "ngcf", "embedding_dim": 64, "num_layers": 3, "lr": 0.004,
              "weight_decay": 1e-4, "batch_size": 16384, "max_epochs": 300, "patience": 20,

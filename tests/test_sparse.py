@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from course_lib.jax.data import Adjacency as JaxAdjacency
+from course_lib.jax.nn import pair_scores as jax_pair_scores
 from course_lib.pyg.data import Adjacency as PygAdjacency
+from course_lib.pyg.nn import pair_scores as pyg_pair_scores
 from course_lib.sparse import csr_layout, mean_weights, symmetric_weights
 
 SHAPES = [(7, 5, 20), (6, 6, 3), (4, 4, 0), (300, 200, 3000), (50, 80, 1)]
@@ -133,3 +135,28 @@ def test_row_sums_are_the_weighted_in_degrees():
                                expected, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(jax.jit(lambda a: a.row_sums())(
         JaxAdjacency.from_edges(s, r, w, 9, 7))), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("num_nodes, num_pairs", [(30, 200), (5, 1), (200, 50), (8, 64)])
+def test_pair_scores_and_their_gradients_equal_the_gather_in_both(num_nodes, num_pairs):
+    rng = np.random.default_rng(num_pairs)
+    z = rng.normal(size=(num_nodes, 6)).astype(np.float32)
+    rows = rng.integers(0, num_nodes, num_pairs)
+    cols = rng.integers(0, num_nodes, num_pairs)       # repeated pairs and (i, i) included
+    g = rng.normal(size=num_pairs)
+    want = np.einsum("bd,bd->b", z[rows].astype(np.float64), z[cols])
+    want_grad = np.zeros((num_nodes, 6))
+    np.add.at(want_grad, rows, g[:, None] * z[cols])
+    np.add.at(want_grad, cols, g[:, None] * z[rows])
+
+    zt = torch.tensor(z, requires_grad=True)
+    scores = pyg_pair_scores(zt, torch.as_tensor(rows), torch.as_tensor(cols))
+    (scores * torch.tensor(g, dtype=torch.float32)).sum().backward()
+    np.testing.assert_allclose(scores.detach().numpy(), want, atol=1e-5)
+    np.testing.assert_allclose(zt.grad.numpy(), want_grad, atol=1e-5)
+
+    f = lambda z: jnp.sum(jax_pair_scores(z, jnp.asarray(rows), jnp.asarray(cols))
+                          * jnp.asarray(g, jnp.float32))
+    np.testing.assert_allclose(jax_pair_scores(jnp.asarray(z), jnp.asarray(rows),
+                                               jnp.asarray(cols)), want, atol=1e-5)
+    np.testing.assert_allclose(jax.grad(f)(jnp.asarray(z)), want_grad, atol=1e-5)

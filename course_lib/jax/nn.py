@@ -78,9 +78,10 @@ def pair_scores(z: jnp.ndarray, rows: jnp.ndarray, cols: jnp.ndarray) -> jnp.nda
     Forward, the two gathers and the product, which XLA fuses into one loop. Backward, the
     gradient is ``G z + G^T z`` with ``G`` the sparse matrix holding the pairs' gradients
     ``g_b`` at ``(rows[b], cols[b])``: two CSR products (the pairs sorted on the device),
-    instead of scattering two ``[B, D]`` arrays of gathered rows back. On 80,000 BPR triples
-    of 128 features, 29 ms instead of 77 ms on 2 CPU cores. PyG twin:
-    :func:`course_lib.pyg.nn.pair_scores` (a sampled dense-dense matrix product)."""
+    instead of scattering two ``[B, D]`` arrays of gathered rows back. Inside a BPR train step
+    on 2 CPU cores it is as fast as autodiff's scatter or faster, and it keeps the gathered
+    ``[B, D]`` arrays out of the backward pass. PyG twin: :func:`course_lib.pyg.nn.pair_scores`
+    (a sampled dense-dense product forward, one CSR product backward)."""
     return jnp.sum(z[rows] * z[cols], axis=-1)
 
 
@@ -227,7 +228,7 @@ class GCNLayer(nn.Module):
 def relations(graph: jraph.GraphsTuple) -> dict:
     """``{'rates': [M, U], 'rev_rates': [U, M]}``: the unit-weight
     :class:`~course_lib.jax.data.Adjacency` of each edge type of the course's ``GraphsTuple``,
-    built once with it (:func:`course_lib.jax.data.to_graphstuple` keeps them in
+    built once with it (:func:`course_lib.jax.data.with_adjacency` keeps them in
     ``globals``), each node counted within its own type. What ``HeteroData.adj_t_dict``
     holds in PyG."""
     return {rel: graph.globals[rel] for rel in ("rates", "rev_rates")}
