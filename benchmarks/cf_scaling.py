@@ -10,11 +10,10 @@ Every measurement runs in its own subprocess, so its peak resident memory (``ru_
 own (it includes the framework and the graph: compare the frameworks, not the absolute sizes).
 ``--write`` stores the table in ``course_lib/records/cf_scaling.json``, which chapter 6 shows.
 
-* **NGCF memory**: the chapter's NGCF with its ``SETTINGS`` (``course_lib.pyg.bpr`` and
-  ``course_lib.jax.bpr``: 64 dimensions, 3 layers, batches of 4,096 BPR triples, full
-  propagation every step) trained for 3 epochs on ml-latest-small; peak RSS of the process (the
-  target is at most 2 GB). The seed notebook asked for 51 GB: it built the
-  ``N x N`` adjacency as a dense matrix.
+* **NGCF memory**: the chapter's NGCF with its ``SETTINGS`` (``course_lib.settings.BPR``:
+  64 dimensions, 3 layers, batches of 16,384 BPR triples, full propagation every step)
+  trained for 3 epochs on ml-latest-small; peak RSS of the process (the target is at most
+  2 GB; a dense ``N x N`` adjacency of a graph of 113,000 nodes would need 51 GB).
 * **LightGCN full-batch epoch**: one gradient step over *every* interaction, each
   framework's ``bpr.chunked_train_step``: propagate the embeddings over the whole sparse graph
   (3 layers, the cached CSR product of ``Adjacency``), the BPR loss of every interaction with

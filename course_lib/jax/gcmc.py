@@ -4,14 +4,20 @@ The same model, loss and training protocol as the PyG twin, on the course's ``Gr
 (users, then movies; each rating edge in both directions, its rating in ``edges['rating']``):
 
 * :class:`~course_lib.jax.nn.GCMCConv` - one relation per rating level, ordinal weight sharing,
-  per-level sums stacked with one segment sum over ``receiver * R + level``;
+  every (receiver, level) sum in one product with the graph's ``[N R, N R]`` level matrix
+  (``graph.globals['levels']``, built once), stacked by a reshape;
 * a ReLU, dropout, one dense layer per node type;
 * :class:`~course_lib.jax.nn.BilinearBasisDecoder` - a logit per rating level;
   :func:`expected_rating` is the prediction, the cross-entropy of the true level the loss.
 
 Each epoch a fresh random ``supervision`` share of the training edges is held out of message
-passing (their edge weight is 0: the shapes stay fixed, so the jitted step compiles once) and
-the loss is computed on them only.
+passing (their edge weight is 0: the level matrix keeps its layout and the shapes stay fixed,
+so the jitted step compiles once) and the loss is computed on them only.
+
+Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
+``benchmarks/epoch_times.py``), of GC-MC (every rating level in one product with the cached
+level matrix); before: the same models propagating edge by edge, a gather and a scatter on every
+layer of every step: gcmc: 54 + 13 ms before, 57 + 17 ms after.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Two encoders over the same user-movie graph, one decoder, one loss:
 
-* :class:`GCN` - ``jraph.GraphConvolution`` with an MLP node update, self
-  edges and symmetric normalisation (:class:`~course_lib.jax.nn.GCNLayer`), optional layer
-  norm, over the homogeneous graph (users and movies are one node set);
+* :class:`GCN` - GCN layers (:class:`~course_lib.jax.nn.GCNLayer`): an MLP node update, then
+  the product with ``D^-1/2 (A + I) D^-1/2`` built once (``graph.globals['gcn']``), what
+  ``jraph.GraphConvolution`` computes with self edges and symmetric normalisation; optional
+  layer norm; over the homogeneous graph (users and movies are one node set);
 * :class:`~course_lib.jax.nn.HeteroGraphConv` - heterogeneous: per edge type a
   ``GraphConv`` (the neighbours through one weight, the node itself through another), summed
   per destination type, then a final dense layer per node type (chapter 5 uses the same encoder
@@ -16,6 +17,12 @@ Two encoders over the same user-movie graph, one decoder, one loss:
 Training is full-batch: one jitted :func:`train_step` predicts every rated edge of the graph,
 and the loss keeps the training edges only. Message passing runs over training edges only
 (validation and test ratings are never message-passing edges while they are being predicted).
+
+Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
+``benchmarks/epoch_times.py``), of chapter 4's GCN and HeteroGraphConv (the GCN propagates over
+a cached D^-1/2 (A + I) D^-1/2, HeteroGraphConv over each edge type's cached adjacency); before:
+the same models propagating edge by edge, a gather and a scatter on every layer of every step:
+gcn: 46 + 14 ms before, 35 + 8 ms after; hetero: 70 + 33 ms before, 64 + 12 ms after.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ The same two models as the PyG chapter, in flax over a :class:`~course_lib.jax.d
 (the JAX counterpart of ``HeteroData``): what PyG's ``HeteroConv`` does is written out in
 :func:`~course_lib.jax.nn.hetero_conv`.
 
-* per edge type, one convolution: a ``jraph`` segment aggregation (``segment_mean``) of the
-  source type's features onto the destination type, then that edge type's own dense layers
+* per edge type, one convolution: the mean of the source type's features onto the destination
+  type, one product with the edge type's sparse adjacency (``graph.adjacency``, built once by
+  :func:`~course_lib.jax.data.from_knowledge_graph`), then that edge type's own dense layers
   (:class:`~course_lib.jax.nn.SAGEConv` or :class:`~course_lib.jax.nn.GraphConv`);
 * per destination type, the sum of the edge types that end there (:func:`sum_by_destination`,
   ``HeteroConv(..., aggr='sum')``);
@@ -15,6 +16,12 @@ The same two models as the PyG chapter, in flax over a :class:`~course_lib.jax.d
 
 Training is full-graph with the same batches as PyG (:func:`course_lib.graph.supervision_batches`);
 the graph is an argument of the jitted step, not a constant.
+
+Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
+``benchmarks/epoch_times.py``), of chapter 5's encoders on the knowledge graph (each edge type's
+cached adjacency); before: the same models propagating edge by edge, a gather and a scatter on
+every layer of every step: sage: 882 + 66 ms before, 536 + 31 ms after; graphconv: 960 + 68 ms
+before, 831 + 33 ms after.
 """
 
 from __future__ import annotations

@@ -15,6 +15,12 @@ Training is *full-graph*: every step propagates over all training message-passin
 computes the loss on a mini-batch of supervision positives plus uniform random negatives
 (:func:`add_negatives`), in one jitted :func:`train_step`. On MovieLens-small (10k nodes, 113k directed edges) a full propagation costs
 milliseconds, so sampling would only add noise; see the chapter for what changes at scale.
+
+Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
+``benchmarks/epoch_times.py``), of chapter 3's SAGE (PyG: sampled batches, validated over the
+whole graph instead of sampled batches; JAX: full-graph steps over the cached sparse adjacency);
+before: the same models propagating edge by edge, a gather and a scatter on every layer of every
+step: sage: 1,577 + 41 ms before, 795 + 16 ms after.
 """
 
 from __future__ import annotations

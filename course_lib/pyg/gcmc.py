@@ -19,6 +19,11 @@ training edges out of message passing and computes the loss on those only
 (:func:`course_lib.ratings.held_out_edges`). Validation and test predict edges that were never
 message-passing edges, over all training edges (test: training and validation edges), as the
 rest of the chapter does. Node dropout on the inputs and dropout on the hidden layer regularise.
+
+Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
+``benchmarks/epoch_times.py``), of GC-MC (every rating level in one product with the cached
+level matrix); before: the same models propagating edge by edge, a gather and a scatter on every
+layer of every step: gcmc: 51 + 16 ms before, 53 + 16 ms after.
 """
 
 from __future__ import annotations

@@ -2,18 +2,25 @@
 
 The same two encoders, decoder and loss as the JAX chapter:
 
-* :class:`GCN` - GCN layers with an MLP node update, self loops and symmetric normalisation
-  (what ``jraph.GraphConvolution`` computes), optional layer norm, over the homogeneous graph;
+* :class:`GCN` - GCN layers (:class:`~course_lib.pyg.nn.GCNLayer`): an MLP node update, then
+  the product with ``D^-1/2 (A + I) D^-1/2`` built once (``data.adjacency['gcn']``), optional
+  layer norm, over the homogeneous graph;
 * :class:`~course_lib.pyg.nn.HeteroGraphConv` - ``HeteroConv`` of
-  ``GraphConv`` layers over ``rates`` and ``rev_rates``, summing the edge types per destination
-  (``aggr='sum'``), then a final ``Linear`` per node type (chapter 5 uses the same encoder on
-  the knowledge graph);
+  ``GraphConv`` layers over ``rates`` and ``rev_rates`` (their ``adj_t``, built once), summing
+  the edge types per destination (``aggr='sum'``), then a final ``Linear`` per node type
+  (chapter 5 uses the same encoder on the knowledge graph);
 * :class:`RatingDecoder` - elementwise product of the endpoint embeddings, a ``Linear`` to one
   number, a sigmoid scaled to 0.5-5 stars (:func:`scale_rating`);
 * :func:`masked_l1_loss` - mean absolute error over the edges a mask selects.
 
 Training is full-batch: each :func:`train_step` predicts every rated edge and keeps the training
 edges in the loss; messages pass over training edges.
+
+Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
+``benchmarks/epoch_times.py``), of chapter 4's GCN and HeteroGraphConv (the GCN propagates over
+a cached D^-1/2 (A + I) D^-1/2, HeteroGraphConv over each edge type's cached adjacency); before:
+the same models propagating edge by edge, a gather and a scatter on every layer of every step:
+gcn: 64 + 23 ms before, 27 + 8 ms after; hetero: 85 + 31 ms before, 68 + 16 ms after.
 """
 
 from __future__ import annotations

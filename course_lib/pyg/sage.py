@@ -12,6 +12,12 @@ The model of PyG's MovieLens link-prediction tutorial, on the course's shared sp
 Training samples mini-batches with ``LinkNeighborLoader`` (20 then 10 neighbours, 2 random
 negatives per positive, 128 positives a batch: :data:`SETTINGS`), minimises binary
 cross-entropy with logits with Adam, and stops early on validation ROC-AUC.
+
+Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
+``benchmarks/epoch_times.py``), of chapter 3's SAGE (PyG: sampled batches, validated over the
+whole graph instead of sampled batches; JAX: full-graph steps over the cached sparse adjacency);
+before: the same models propagating edge by edge, a gather and a scatter on every layer of every
+step: sage: 4,744 + 1,308 ms before, 5,393 + 38 ms after.
 """
 
 from __future__ import annotations
