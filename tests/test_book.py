@@ -241,3 +241,18 @@ def test_every_figure_cell_shows_its_figure_and_says_what_it_shows(path):
         if alt or images:
             assert images == 1, f"{path.name}: {images} images in {cell.source[:60]!r}"
             assert len(alt) > 40, f"{path.name}: no real alt text for {cell.source[:60]!r}"
+
+
+def test_run_times_in_the_text_are_the_recorded_ones():
+    """The introduction's run-time table and each chapter's "Run time" line are written by
+    scripts/run_times.py from records/book_times.json (benchmarks/book_times.py); they agree."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_times", ROOT / "scripts" / "run_times.py")
+    run_times = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_times)
+    stale = [path.name for path, text in run_times.expected().items()
+             if path.read_text() != text]
+    assert not stale, f"run times out of date in {stale}: run python scripts/run_times.py"
+    assert run_times.describe(42) == "about 40 seconds"
+    assert run_times.describe(200) == "about 3.5 minutes"

@@ -171,7 +171,7 @@ def test_seed_zero_reproduces_what_the_chapters_report():
 
 def test_chapter_6_ordering_holds_over_three_seeds():
     """What chapter 6 states from the seeds: LightGCN > MF-BPR > NGCF in both frameworks, the
-    LightGCN-MF gap at least twice the larger standard deviation, and PyG within the
+    LightGCN-MF gap at least twice the larger standard deviation, and PyG within twice the
     seed-to-seed spread of JAX for every model."""
     from course_lib.leaderboard import seed_runs
 
@@ -183,7 +183,7 @@ def test_chapter_6_ordering_holds_over_three_seeds():
         assert mean[lightgcn] - mean[mf] > 2 * max(std[lightgcn], std[mf])
     for model in ("LightGCN", "MF-BPR", "NGCF"):
         gap = abs(mean[f"PyG {model}"] - mean[f"JAX {model}"])
-        assert gap < max(std[f"PyG {model}"], std[f"JAX {model}"]), model
+        assert gap < 2 * max(std[f"PyG {model}"], std[f"JAX {model}"]), model
 
 
 def test_temporal_split_record_matches_the_current_settings_and_chapter_2():
@@ -202,14 +202,15 @@ def test_temporal_split_record_matches_the_current_settings_and_chapter_2():
 
 
 def test_chapter_3_framework_gap_holds_over_three_seeds():
-    """Chapter 3: on one protocol PyG's GraphSAGE ends ahead of JAX's by more than the spread."""
+    """Chapter 3: on one protocol PyG's GraphSAGE ends ahead of JAX's, in AUC by more than the
+    larger seed-to-seed standard deviation, in recall@20 by more than twice it."""
     from course_lib.leaderboard import seed_runs
 
     runs = seed_runs("ch3").groupby("model")
-    for metric in ("auc", "recall@20"):
+    for metric, times in (("auc", 1), ("recall@20", 2)):
         mean, std = runs[metric].mean(), runs[metric].std()
         gap = mean["PyG GraphSAGE"] - mean["JAX GraphSAGE"]
-        assert gap > 1.5 * max(std), (metric, gap, dict(std))
+        assert gap > times * max(std), (metric, gap, dict(std))
 
 
 def test_chapter_5_verdict_holds_over_three_seeds():
@@ -225,10 +226,11 @@ def test_chapter_5_verdict_holds_over_three_seeds():
 
 
 def test_chapter_5_ablation_holds_over_three_seeds():
-    """Chapter 5's ablation, one side relation at a time (JAX HeteroSAGE): genres leave AUC
-    where it is (within twice the spread); directors, actors and all three lower it, overall
-    and on the long tail, by more than five times the spread, in that order; seed 0 of each
-    is the chapter's own run of the plain and the full graph."""
+    """Chapter 5's ablation, one side relation at a time (JAX HeteroSAGE): genres lower AUC
+    the least (less than a fifth of what directors take) and raise it on the long tail;
+    directors, actors and all three lower it, overall and on the long tail, by more than five
+    times the spread, in that order; seed 0 of each is the chapter's own run of the plain and
+    the full graph."""
     from course_lib.leaderboard import seed_runs
 
     runs = seed_runs("ch5-ablation")
@@ -237,8 +239,11 @@ def test_chapter_5_ablation_holds_over_three_seeds():
     for metric in ("auc", "cold auc"):
         mean, std = runs.groupby("model")[metric].mean(), runs.groupby("model")[metric].std()
         spread = lambda a, b: max(std[name[a]], std[name[b]])  # noqa: E731
-        assert abs(mean[name["genres"]] - mean[name["plain"]]) < 2 * spread("genres", "plain") \
-            or metric == "cold auc"
+        if metric == "auc":
+            drop = mean[name["plain"]] - mean[name["genres"]]
+            assert 0 <= drop < (mean[name["plain"]] - mean[name["directors"]]) / 5
+        else:
+            assert mean[name["genres"]] > mean[name["plain"]]
         for relation in ("directors", "actors", "all"):
             assert mean[name["plain"]] - mean[name[relation]] > 5 * spread("plain", relation), (
                 metric, relation)
