@@ -1,7 +1,8 @@
 """Chapter 7's leaderboard: every model of chapters 3-6 that scores (user, movie) pairs, in both
 frameworks, plus popularity and matrix factorisation, judged by one protocol on the shared split.
 
-Usage (from the repository root, after ``make setup``; about 30 minutes on 2 cores)::
+Usage (from the repository root, after ``make setup``; its rows add up to about 10 minutes of
+training on 2 cores, plus a process start and an evaluation per row)::
 
     python benchmarks/leaderboard.py            # print the table
     python benchmarks/leaderboard.py --write    # and write course_lib/records/leaderboard.json
