@@ -33,7 +33,7 @@ VARIANTS = {
     "hold out 30 % per epoch": {"supervision": 0.3},
     "no dropout": {"dropout": 0.0},
     "dropout 0.4": {"dropout": 0.4},
-    "half the width (100 / 32)": {"hidden": 100, "out": 32},
+    "twice the width (200 / 64)": {"hidden": 200, "out": 64},
 }
 LEAK = "no hold-out: every training edge passes messages and carries the loss"
 SEEDS = (0, 1, 2)

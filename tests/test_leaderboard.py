@@ -201,16 +201,18 @@ def test_temporal_split_record_matches_the_current_settings_and_chapter_2():
     assert timed["LightGCN recall@20"] < timed["popularity recall@20"]
 
 
-def test_chapter_3_framework_gap_holds_over_three_seeds():
-    """Chapter 3: on one protocol PyG's GraphSAGE ends ahead of JAX's, in AUC by more than the
-    larger seed-to-seed standard deviation, in recall@20 by more than twice it."""
+def test_chapter_3_framework_comparison_holds_over_three_seeds():
+    """Chapter 3: trained alike but for the sampling, PyG's and JAX's GraphSAGE tie on AUC
+    (means closer than the smaller seed-to-seed standard deviation) and PyG ends ahead on
+    recall@20 by more than twice the larger one."""
     from course_lib.leaderboard import seed_runs
 
     runs = seed_runs("ch3").groupby("model")
-    for metric, times in (("auc", 1), ("recall@20", 2)):
-        mean, std = runs[metric].mean(), runs[metric].std()
-        gap = mean["PyG GraphSAGE"] - mean["JAX GraphSAGE"]
-        assert gap > times * max(std), (metric, gap, dict(std))
+    mean, std = runs["auc"].mean(), runs["auc"].std()
+    assert abs(mean["PyG GraphSAGE"] - mean["JAX GraphSAGE"]) < min(std), (dict(mean), dict(std))
+    mean, std = runs["recall@20"].mean(), runs["recall@20"].std()
+    gap = mean["PyG GraphSAGE"] - mean["JAX GraphSAGE"]
+    assert gap > 2 * max(std), (gap, dict(std))
 
 
 def test_chapter_5_verdict_holds_over_three_seeds():

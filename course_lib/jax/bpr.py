@@ -10,8 +10,8 @@ Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
 ``benchmarks/epoch_times.py``), of chapter 6's models (the cached normalised adjacency; BPR
 scores by pair_scores; MF one full batch per epoch before, batches of 16,384 after; NGCF batches
 of 4,096 before, 16,384 after); before: the same models propagating edge by edge, a gather and a
-scatter on every layer of every step: mf: 102 + 75 ms before, 98 + 53 ms after; ngcf: 1,627 +
-110 ms before, 338 + 76 ms after; lightgcn: 182 + 135 ms before, 135 + 62 ms after.
+scatter on every layer of every step: mf: 102 + 75 ms before, 102 + 56 ms after; ngcf: 1,627 +
+110 ms before, 339 + 72 ms after; lightgcn: 182 + 135 ms before, 145 + 67 ms after.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
 ``benchmarks/epoch_times.py``), of chapter 4's GCN and HeteroGraphConv (the GCN propagates over
 a cached D^-1/2 (A + I) D^-1/2, HeteroGraphConv over each edge type's cached adjacency); before:
 the same models propagating edge by edge, a gather and a scatter on every layer of every step:
-gcn: 46 + 14 ms before, 35 + 8 ms after; hetero: 70 + 33 ms before, 64 + 12 ms after.
+gcn: 46 + 14 ms before, 36 + 9 ms after; hetero: 70 + 33 ms before, 63 + 14 ms after.
 """
 
 from __future__ import annotations

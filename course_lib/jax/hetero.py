@@ -20,8 +20,8 @@ the graph is an argument of the jitted step, not a constant.
 Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
 ``benchmarks/epoch_times.py``), of chapter 5's encoders on the knowledge graph (each edge type's
 cached adjacency); before: the same models propagating edge by edge, a gather and a scatter on
-every layer of every step: sage: 882 + 66 ms before, 536 + 31 ms after; graphconv: 960 + 68 ms
-before, 831 + 33 ms after.
+every layer of every step: sage: 882 + 66 ms before, 587 + 30 ms after; graphconv: 960 + 68 ms
+before, 684 + 34 ms after.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
 ``benchmarks/epoch_times.py``), of chapter 3's SAGE (PyG: sampled batches, validated over the
 whole graph instead of sampled batches; JAX: full-graph steps over the cached sparse adjacency);
 before: the same models propagating edge by edge, a gather and a scatter on every layer of every
-step: sage: 1,577 + 41 ms before, 795 + 16 ms after.
+step: sage: 1,577 + 41 ms before, 803 + 16 ms after.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
 ``benchmarks/epoch_times.py``), of chapter 6's models (the cached normalised adjacency; BPR
 scores by pair_scores; MF one full batch per epoch before, batches of 16,384 after; NGCF batches
 of 4,096 before, 16,384 after); before: the same models propagating edge by edge, a gather and a
-scatter on every layer of every step: mf: 138 + 77 ms before, 114 + 64 ms after; ngcf: 1,300 +
-108 ms before, 265 + 88 ms after; lightgcn: 179 + 82 ms before, 96 + 72 ms after.
+scatter on every layer of every step: mf: 138 + 77 ms before, 112 + 65 ms after; ngcf: 1,300 +
+108 ms before, 296 + 82 ms after; lightgcn: 179 + 82 ms before, 92 + 73 ms after.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
 ``benchmarks/epoch_times.py``), of chapter 4's GCN and HeteroGraphConv (the GCN propagates over
 a cached D^-1/2 (A + I) D^-1/2, HeteroGraphConv over each edge type's cached adjacency); before:
 the same models propagating edge by edge, a gather and a scatter on every layer of every step:
-gcn: 64 + 23 ms before, 27 + 8 ms after; hetero: 85 + 31 ms before, 68 + 16 ms after.
+gcn: 64 + 23 ms before, 28 + 9 ms after; hetero: 85 + 31 ms before, 84 + 21 ms after.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ sees.
 Speed, milliseconds per epoch on 2 CPU cores (training pass + validation,
 ``benchmarks/epoch_times.py``), of chapter 5's encoders on the knowledge graph (each edge type's
 cached adjacency); before: the same models propagating edge by edge, a gather and a scatter on
-every layer of every step: sage: 777 + 47 ms before, 750 + 29 ms after; graphconv: 864 + 53 ms
-before, 832 + 33 ms after.
+every layer of every step: sage: 777 + 47 ms before, 769 + 30 ms after; graphconv: 864 + 53 ms
+before, 892 + 35 ms after.
 """
 
 from __future__ import annotations
