@@ -134,7 +134,7 @@ def test_link_loader_batches(graph, split):
     message = set(graph.pair_codes(graph.edge_index[:, split.train_message]).tolist())
     assert set(graph.pair_codes(global_edges).tolist()) <= message
     val = next(iter(loaders["val"]))
-    assert val[RATES].edge_label.shape == (384,)
+    assert val[RATES].edge_label.shape == (3 * size,)
 
 
 def test_add_negatives_appends_labelled_random_pairs():
