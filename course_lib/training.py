@@ -94,26 +94,59 @@ class EarlyStopping:
         return self.patience is not None and epoch - self.best_epoch >= self.patience
 
 
+def early_stopping_loop(state, train_epoch, validate, max_epochs: int,
+                        patience: int | None, mode: str = "max",
+                        snapshot=lambda s: s) -> tuple:
+    """The epoch loop with early stopping, the heart of :func:`fit_loop`.
+
+    Epoch ``e = 1, 2, ..., max_epochs``: ``state, loss = train_epoch(state)``, then
+    ``value = validate(state)``. A value strictly better than every earlier one
+    (higher for ``mode='max'``, lower for ``'min'``) makes ``e`` the best epoch and
+    ``snapshot(state)`` its weights (a copy: a PyTorch ``train_epoch`` changes the
+    state in place). The loop stops after ``max_epochs`` epochs, or at the first
+    epoch with ``e - best_epoch == patience`` (``patience=None``: never early).
+    Returns ``(state, best, best_epoch)``: the state after the last epoch run, the
+    best epoch's snapshot and the best epoch (1-based).
+    """
+    better = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
+    best, best_epoch, best_value = None, 0, None
+    for epoch in range(1, max_epochs + 1):
+        state, _ = train_epoch(state)
+        value = validate(state)
+        if best_value is None or better(value, best_value):
+            best, best_epoch, best_value = snapshot(state), epoch, value
+        elif patience is not None and epoch - best_epoch >= patience:
+            break
+    return state, best, best_epoch
+
+
 def fit_loop(state: Any, train_epoch: Callable[[Any], tuple[Any, float]],
              validate: Callable[[Any], float], *, snapshot: Callable[[Any], Any] = lambda s: s,
              max_epochs: int, patience: int | None = None, mode: str = "max",
              metric: str = "val_auc", desc: str = "train", eval_every: int = 1,
-             checkpoint: Checkpoint | None = None) -> tuple[Any, dict, Any]:
+             checkpoint: Checkpoint | None = None,
+             loop: Callable = early_stopping_loop) -> tuple[Any, dict, Any]:
     """Run up to ``max_epochs`` epochs with early stopping.
 
     Returns ``(state, history, best)``: the state after the last epoch, the history (per-epoch
     lists ``loss``, ``<metric>`` and ``seconds``, the training pass only; ``best_epoch``,
     1-based, and ``best``, the best metric value) and the snapshot of the best epoch.
 
-    ``eval_every``: validate every that many epochs (and at the last one) when validation costs
-    as much as an epoch; ``history[metric]`` then has one value per validation and
-    ``history["eval_epochs"]`` their (1-based) epochs. ``patience`` still counts epochs.
+    ``loop`` runs the epochs (:func:`early_stopping_loop`, or a learner's function with its
+    signature); around it this function times and records every epoch, shows a progress bar
+    and checks for a diverged (NaN) metric. ``eval_every``: validate every that many epochs
+    (and at the last one) when validation costs as much as an epoch; ``history[metric]`` then
+    has one value per validation and ``history["eval_epochs"]`` their (1-based) epochs; the
+    epochs in between repeat the last value to the loop, which counts no new best on them.
+    ``patience`` still counts epochs.
 
     ``checkpoint`` (:class:`course_lib.checkpoints.Checkpoint`): load if it exists, else train
     and save it. A loaded checkpoint returns the state untrained, with the saved history and
     best weights (which the caller restores, as after training); one that cannot be used is
     reported and the model trained again.
     """
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
     if checkpoint is not None and enabled():
         try:
             best, history = checkpoint.load(snapshot(state))
@@ -129,33 +162,46 @@ def fit_loop(state: Any, train_epoch: Callable[[Any], tuple[Any, float]],
     history: dict = {"loss": [], metric: [], "seconds": []}
     if eval_every > 1:
         history["eval_epochs"] = []
-    stopper = EarlyStopping(patience, mode=mode)
-    epochs = progress(range(1, max_epochs + 1), desc=desc)
-    for epoch in epochs:
+    bar = progress(total=max_epochs, desc=desc)
+    worst = -np.inf if mode == "max" else np.inf
+    validated: dict = {}              # epoch -> metric, for the epochs that validated
+
+    def timed_epoch(state):
         start = time.perf_counter()
         state, loss = train_epoch(state)
-        loss = float(loss)
+        loss = float(loss)            # waits for the epoch to finish (JAX runs asynchronously)
         history["seconds"].append(time.perf_counter() - start)
         history["loss"].append(loss)
+        bar.update(1)
+        return state, loss
+
+    def recorded_validate(state):
+        epoch = len(history["loss"])
         if epoch % eval_every and epoch != max_epochs:
-            continue
+            return history[metric][-1] if history[metric] else worst
         value = float(validate(state))
+        if np.isnan(value):
+            raise FloatingPointError(f"the validation metric is NaN at epoch {epoch}: "
+                                     "training diverged. Try a lower learning rate.")
         history[metric].append(value)
+        validated[epoch] = value
         if eval_every > 1:
             history["eval_epochs"].append(epoch)
-        epochs.set_postfix({"loss": f"{loss:.4f}", metric: f"{value:.4f}"})
-        if stopper.update(epoch, value, lambda: snapshot(state)):
-            # end the bar as finished (a bar closed short of its total is drawn as failed)
-            epochs.total = epoch
-            epochs.set_description(f"{desc}: stopped early, best epoch {stopper.best_epoch} "
-                                   f"of {epoch}")
-            break
-    epochs.close()
-    history["best_epoch"] = stopper.best_epoch
-    history["best"] = stopper.best
-    if checkpoint is not None and enabled() and stopper.best_snapshot is not None:
-        checkpoint.save(stopper.best_snapshot, history)
-        print(f"{desc}: trained {len(history['loss'])} epochs in "
-              f"{sum(history['seconds']):.0f} s (best epoch {stopper.best_epoch}); saved as "
-              f"{checkpoint.path.name}")
-    return state, history, stopper.best_snapshot
+        bar.set_postfix({"loss": f"{history['loss'][-1]:.4f}", metric: f"{value:.4f}"})
+        return value
+
+    state, best, best_epoch = loop(state, timed_epoch, recorded_validate, max_epochs, patience,
+                                   mode, snapshot)
+    epochs = len(history["loss"])
+    if epochs < max_epochs:           # end the bar as finished, not as failed
+        bar.total = epochs
+        bar.set_description(f"{desc}: stopped early, best epoch {best_epoch} of {epochs}")
+        bar.refresh()
+    bar.close()
+    history["best_epoch"] = best_epoch
+    history["best"] = validated.get(best_epoch, worst)
+    if checkpoint is not None and enabled() and best is not None:
+        checkpoint.save(best, history)
+        print(f"{desc}: trained {epochs} epochs in {sum(history['seconds']):.0f} s (best "
+              f"epoch {best_epoch}); saved as {checkpoint.path.name}")
+    return state, history, best

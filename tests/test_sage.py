@@ -200,3 +200,22 @@ def test_fit_two_epochs_restores_the_best_epoch(module, small_graph):
     val_auc = module.evaluate(state, module.link_graphs(small_graph, split)["val"], pairs,
                               labels)
     assert val_auc == pytest.approx(max(history["val_auc"]), abs=1e-6)
+
+
+@pytest.mark.parametrize("module", [psage, jsage], ids=["pyg", "jax"])
+def test_fit_trains_with_the_loop_it_is_given(module, small_graph, monkeypatch):
+    """Chapter 3 passes the learner's epoch loop to both fits: it must be the one that runs."""
+    from course_lib.training import early_stopping_loop
+
+    monkeypatch.setenv("COURSE_CHECKPOINTS", "off")
+    calls = []
+
+    def loop(state, train_epoch, validate, max_epochs, patience, mode="max",
+             snapshot=lambda s: s):
+        calls.append((max_epochs, patience, mode))
+        return early_stopping_loop(state, train_epoch, validate, 1, patience, mode, snapshot)
+
+    split = split_edges(small_graph, seed=0)
+    fit = module.fit(small_graph, split, hidden=8, batch_size=8, max_epochs=3, loop=loop)
+    assert calls == [(3, module.SETTINGS[module.MODE]["patience"], "max")]
+    assert len(fit.history["loss"]) == 1 and fit.best_epoch == 1

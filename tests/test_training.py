@@ -123,3 +123,18 @@ def test_fit_loop_validates_every_few_epochs_and_counts_patience_in_epochs():
     _, history, _ = fit_loop(0, train_epoch, lambda s: float(s), max_epochs=7, eval_every=5,
                              snapshot=lambda s: s, metric="val")
     assert history["eval_epochs"] == [5, 7] and history["best_epoch"] == 7
+
+
+def test_fit_loop_runs_the_loop_it_is_given_and_records_its_epochs():
+    seen = []
+
+    def two_epochs(state, train_epoch, validate, max_epochs, patience, mode, snapshot):
+        for _ in range(2):
+            state, _ = train_epoch(state)
+            seen.append(validate(state))
+        return state, snapshot(state), 2
+
+    state, history, best = _counting_loop([0.5, 0.6, 0.7], max_epochs=3, loop=two_epochs)
+    assert seen == [0.5, 0.6] and state == 2 and best == 20
+    assert history["val_auc"] == [0.5, 0.6] and history["best_epoch"] == 2
+    assert history["best"] == 0.6 and len(history["seconds"]) == 2

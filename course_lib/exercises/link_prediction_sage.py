@@ -12,6 +12,7 @@ import torch
 from ..jax.nn import mean_aggregate
 from ..metrics import pairwise_auc
 from ..pyg.sage import dot_product_scores
+from ..training import early_stopping_loop
 from . import Case, Exercise, register
 
 # -------------------------------------------------------------------------------------------------
@@ -297,6 +298,339 @@ register(Exercise(
               _wrong_mean_by_sender, _wrong_mean_num_src_segments, _wrong_mean_dense_adjacency,
               _wrong_mean_python_loop, _wrong_mean_numpy, _wrong_mean_memorised],
     variants=[_right_mean_bincount, _right_mean_incidence, _right_mean_where],
+))
+
+# -------------------------------------------------------------------------------------------------
+# early_stopping_loop: both fits of the chapter run it (fit(..., loop=...)), wrapped by
+# course_lib.training.fit_loop, which times and records each epoch. Checked on a toy run whose
+# validation curve is scripted: the state records how many epochs it was trained, train_epoch
+# advances it, validate reads the curve at that epoch. Both are pure and shown by their curve;
+# a PyTorch-like state (a list changed in place) needs its snapshot copied.
+# -------------------------------------------------------------------------------------------------
+
+
+class _Model:
+    """A toy state changed in place, as a PyTorch model is: ``epoch`` trained, weight ``w``."""
+
+    def __init__(self, epoch: int = 0, w: float = 0.0):
+        self.epoch, self.w = epoch, w
+
+    def __repr__(self):
+        return f"Model(epoch={self.epoch}, w={self.w:g})"
+
+    def __eq__(self, other):
+        return isinstance(other, _Model) and (self.epoch, self.w) == (other.epoch, other.w)
+
+    __hash__ = None
+
+
+def _as_tuple(state):
+    return (state.epoch, state.w) if isinstance(state, _Model) else state
+
+
+class _ToyEpoch:
+    """``train_epoch`` of a toy run: ``(epoch, w) -> ((epoch + 1, w / 2 + 1), loss)``; a
+    :class:`_Model` is changed in place and returned."""
+
+    def __call__(self, state):
+        epoch, w = _as_tuple(state)
+        epoch, w = epoch + 1, round(0.5 * w + 1.0, 6)
+        if isinstance(state, _Model):
+            state.epoch, state.w = epoch, w
+            return state, 1.0 / epoch
+        return (epoch, w), 1.0 / epoch
+
+    def __repr__(self):
+        return "train_epoch: (epoch, w) -> ((epoch + 1, w / 2 + 1), loss)"
+
+    def __eq__(self, other):
+        return isinstance(other, _ToyEpoch)
+
+    __hash__ = None
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class _ToyValidate:
+    """``validate`` of a toy run: the scripted curve's value at the state's epoch."""
+
+    def __init__(self, curve):
+        self.curve = tuple(float(v) for v in curve)
+
+    def __call__(self, state):
+        epoch = _as_tuple(state)[0]
+        if not 1 <= epoch <= len(self.curve):
+            raise ValueError(f"validate got a state trained for {epoch} epochs: validate after "
+                             f"train_epoch, and for at most max_epochs = {len(self.curve)} epochs")
+        return self.curve[epoch - 1]
+
+    def __repr__(self):
+        return "validate: epoch -> " + ", ".join(f"{e}: {v:g}" for e, v in
+                                                enumerate(self.curve, 1))
+
+    def __eq__(self, other):
+        return isinstance(other, _ToyValidate) and self.curve == other.curve
+
+    __hash__ = None
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class _Copy:
+    """``snapshot`` of a :class:`_Model`: a copy of its weights (a ``state_dict`` copy, in the
+    chapter)."""
+
+    def __call__(self, state):
+        return _as_tuple(state)
+
+    def __repr__(self):
+        return "snapshot: (model.epoch, model.w), a copy"
+
+    def __eq__(self, other):
+        return isinstance(other, _Copy)
+
+    __hash__ = None
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def _identity(state):
+    return state
+
+
+def _run(curve, patience, mode="max", in_place=False):
+    state = _Model() if in_place else (0, 0.0)
+    snapshot = _Copy() if in_place else _identity
+    return (state, _ToyEpoch(), _ToyValidate(curve), len(curve), patience, mode, snapshot)
+
+
+def _loop_view(result):
+    """What the checker compares: the states as ``(epoch, w)``."""
+    state, best, best_epoch = result
+    return _as_tuple(state), _as_tuple(best), best_epoch
+
+
+def _loop_cases() -> list[Case]:
+    return [
+        Case("validation improves every epoch: no early stop, the last epoch is the best",
+             _run([0.5, 0.6, 0.7, 0.8], patience=2)),
+        Case("best at epoch 2, patience 2: stop at epoch 4 (later epochs would be better)",
+             _run([0.5, 0.9, 0.8, 0.7, 0.95, 0.99], patience=2)),
+        Case("a value equal to the best is no improvement",
+             _run([0.7, 0.7, 0.7, 0.7, 0.7], patience=2)),
+        Case("mode 'min', as for an error: lower is better",
+             _run([0.9, 0.8, 0.85, 0.79, 0.8, 0.81, 0.82], patience=2, mode="min")),
+        Case("patience None: every epoch runs, the best is kept",
+             _run([0.3, 0.9, 0.1, 0.2, 0.1], patience=None)),
+        Case("patience 1: stop at the first epoch without a new best",
+             _run([0.1, 0.2, 0.15, 0.3], patience=1)),
+        Case("a state changed in place, as a PyTorch model is: keep snapshot(state) of the "
+             "best epoch", _run([0.2, 0.8, 0.5, 0.4, 0.3], patience=2, in_place=True)),
+        Case("one-epoch dips between improvements: patience 2 never runs out",
+             _run([0.1, 0.05, 0.2, 0.15, 0.3, 0.25, 0.4], patience=2)),
+        Case("a partial recovery that stays below the best does not reset the patience",
+             _run([0.9, 0.5, 0.6, 0.55, 0.58], patience=2)),
+        Case("one epoch", _run([0.4], patience=3)),
+    ]
+
+
+def _loop_random(rng: np.random.Generator) -> Case:
+    n = int(rng.integers(1, 13))
+    curve = (rng.integers(0, 5, n) / 4).round(2)      # few levels: ties are common
+    patience = [None, 1, 2, 3, 5][int(rng.integers(0, 5))]
+    mode = "min" if rng.random() < 0.4 else "max"
+    in_place = bool(rng.random() < 0.4)
+    return Case(f"{n} epochs, curve {curve.tolist()}, patience {patience}, mode {mode!r}"
+                + (", a state changed in place" if in_place else ""),
+                _run(curve.tolist(), patience, mode, in_place))
+
+
+def _better(mode):
+    return (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
+
+
+# a value equal to the best counts as a new best
+def _wrong_loop_ties_improve(state, train_epoch, validate, max_epochs, patience, mode="max",
+                             snapshot=lambda s: s):
+    best, best_epoch, best_value = None, 0, None
+    for epoch in range(1, max_epochs + 1):
+        state, _ = train_epoch(state)
+        value = validate(state)
+        if best_value is None or value == best_value or _better(mode)(value, best_value):
+            best, best_epoch, best_value = snapshot(state), epoch, value
+        elif patience is not None and epoch - best_epoch >= patience:
+            break
+    return state, best, best_epoch
+
+
+# waits one epoch too many
+def _wrong_loop_patience_plus_one(state, train_epoch, validate, max_epochs, patience,
+                                  mode="max", snapshot=lambda s: s):
+    best, best_epoch, best_value = None, 0, None
+    for epoch in range(1, max_epochs + 1):
+        state, _ = train_epoch(state)
+        value = validate(state)
+        if best_value is None or _better(mode)(value, best_value):
+            best, best_epoch, best_value = snapshot(state), epoch, value
+        elif patience is not None and epoch - best_epoch > patience:
+            break
+    return state, best, best_epoch
+
+
+# keeps the best epoch's number but returns the last weights as the best
+def _wrong_loop_last_weights(state, train_epoch, validate, max_epochs, patience, mode="max",
+                             snapshot=lambda s: s):
+    best_epoch, best_value = 0, None
+    for epoch in range(1, max_epochs + 1):
+        state, _ = train_epoch(state)
+        value = validate(state)
+        if best_value is None or _better(mode)(value, best_value):
+            best_epoch, best_value = epoch, value
+        elif patience is not None and epoch - best_epoch >= patience:
+            break
+    return state, snapshot(state), best_epoch
+
+
+# stores the state itself, not snapshot(state): a state changed in place moves on
+def _wrong_loop_no_snapshot(state, train_epoch, validate, max_epochs, patience, mode="max",
+                            snapshot=lambda s: s):
+    best, best_epoch, best_value = None, 0, None
+    for epoch in range(1, max_epochs + 1):
+        state, _ = train_epoch(state)
+        value = validate(state)
+        if best_value is None or _better(mode)(value, best_value):
+            best, best_epoch, best_value = state, epoch, value
+        elif patience is not None and epoch - best_epoch >= patience:
+            break
+    return state, best, best_epoch
+
+
+# higher is better whatever the mode
+def _wrong_loop_ignores_mode(state, train_epoch, validate, max_epochs, patience, mode="max",
+                             snapshot=lambda s: s):
+    best, best_epoch, best_value = None, 0, -float("inf")
+    for epoch in range(1, max_epochs + 1):
+        state, _ = train_epoch(state)
+        value = validate(state)
+        if value > best_value:
+            best, best_epoch, best_value = snapshot(state), epoch, value
+        elif patience is not None and epoch - best_epoch >= patience:
+            break
+    return state, best, best_epoch
+
+
+# validates before training the epoch
+def _wrong_loop_validate_first(state, train_epoch, validate, max_epochs, patience, mode="max",
+                               snapshot=lambda s: s):
+    best, best_epoch, best_value = None, 0, None
+    for epoch in range(1, max_epochs + 1):
+        value = validate(state)
+        if best_value is None or _better(mode)(value, best_value):
+            best, best_epoch, best_value = snapshot(state), epoch, value
+        elif patience is not None and epoch - best_epoch >= patience:
+            break
+        state, _ = train_epoch(state)
+    return state, best, best_epoch
+
+
+# counts epochs from 0
+def _wrong_loop_zero_based(state, train_epoch, validate, max_epochs, patience, mode="max",
+                           snapshot=lambda s: s):
+    best, best_epoch, best_value = None, 0, None
+    for epoch in range(max_epochs):
+        state, _ = train_epoch(state)
+        value = validate(state)
+        if best_value is None or _better(mode)(value, best_value):
+            best, best_epoch, best_value = snapshot(state), epoch, value
+        elif patience is not None and epoch - best_epoch >= patience:
+            break
+    return state, best, best_epoch
+
+
+# counts epochs that are worse than the previous epoch, not epochs since the best
+def _wrong_loop_vs_previous(state, train_epoch, validate, max_epochs, patience, mode="max",
+                            snapshot=lambda s: s):
+    best, best_epoch, best_value, previous, bad = None, 0, None, None, 0
+    for epoch in range(1, max_epochs + 1):
+        state, _ = train_epoch(state)
+        value = validate(state)
+        if best_value is None or _better(mode)(value, best_value):
+            best, best_epoch, best_value = snapshot(state), epoch, value
+        bad = 0 if previous is None or _better(mode)(value, previous) else bad + 1
+        previous = value
+        if patience is not None and bad >= patience:
+            break
+    return state, best, best_epoch
+
+
+# counts every epoch without a new best since the start, never resetting
+def _wrong_loop_never_resets(state, train_epoch, validate, max_epochs, patience, mode="max",
+                             snapshot=lambda s: s):
+    best, best_epoch, best_value, bad = None, 0, None, 0
+    for epoch in range(1, max_epochs + 1):
+        state, _ = train_epoch(state)
+        value = validate(state)
+        if best_value is None or _better(mode)(value, best_value):
+            best, best_epoch, best_value = snapshot(state), epoch, value
+        else:
+            bad += 1
+            if patience is not None and bad >= patience:
+                break
+    return state, best, best_epoch
+
+
+# a counter of epochs without improvement, reset at each new best
+def _right_loop_counter(state, train_epoch, validate, max_epochs, patience, mode="max",
+                        snapshot=lambda s: s):
+    sign = 1.0 if mode == "max" else -1.0
+    best, best_epoch, best_score, waited = None, 0, -float("inf"), 0
+    for epoch in range(1, max_epochs + 1):
+        state, _ = train_epoch(state)
+        score = sign * validate(state)
+        if best_epoch == 0 or score > best_score:
+            best, best_epoch, best_score, waited = snapshot(state), epoch, score, 0
+        else:
+            waited += 1
+            if patience is not None and waited == patience:
+                break
+    return state, best, best_epoch
+
+
+# a while loop over the epochs
+def _right_loop_while(state, train_epoch, validate, max_epochs, patience, mode="max",
+                      snapshot=lambda s: s):
+    history, best, epoch = [], None, 0
+    while epoch < max_epochs:
+        epoch += 1
+        state, _ = train_epoch(state)
+        history.append(validate(state))
+        pick = max if mode == "max" else min
+        best_epoch = history.index(pick(history)) + 1   # the first of tied bests
+        if best_epoch == epoch:
+            best = snapshot(state)
+        if patience is not None and epoch - best_epoch >= patience:
+            break
+    return state, best, (history.index((max if mode == "max" else min)(history)) + 1
+                         if history else 0)
+
+
+register(Exercise(
+    name="early_stopping_loop",
+    reference=early_stopping_loop,
+    cases=_loop_cases,
+    random_case=_loop_random,
+    framework="numpy",
+    view=_loop_view,
+    hint="loop over epoch = 1 .. max_epochs: train, then validate; a strictly better value "
+         "(mode!) makes this the best epoch and stores snapshot(state), never the state itself; "
+         "otherwise stop once epoch - best_epoch reaches patience (unless patience is None).",
+    mistakes=[_wrong_loop_ties_improve, _wrong_loop_patience_plus_one, _wrong_loop_last_weights,
+              _wrong_loop_no_snapshot, _wrong_loop_ignores_mode, _wrong_loop_validate_first,
+              _wrong_loop_zero_based, _wrong_loop_vs_previous, _wrong_loop_never_resets],
+    variants=[_right_loop_counter, _right_loop_while],
 ))
 
 # -------------------------------------------------------------------------------------------------

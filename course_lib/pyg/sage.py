@@ -23,6 +23,7 @@ positives instead of 128: a quarter of the steps).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import copy
 import warnings
 
@@ -38,7 +39,7 @@ from .. import settings
 from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..metrics import roc_auc
-from ..training import Fit, fit_loop, settings_for
+from ..training import Fit, early_stopping_loop, fit_loop, settings_for
 from ..utils import progress, torch_device
 from .data import RATES, REV_RATES, split_heterodata
 from .nn import SAGEConv, bce_loss
@@ -227,7 +228,8 @@ def evaluate(state: TrainState, graph: HeteroData, pairs, labels) -> float:
     return roc_auc(scores.cpu().numpy(), labels)
 
 
-def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, **overrides) -> Fit:
+def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None,
+        loop: Callable = early_stopping_loop, **overrides) -> Fit:
     """Train on sampled subgraphs with early stopping on validation AUC; return the best state
     and the history.
 
@@ -236,7 +238,8 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, **overrides) ->
     the fixed validation pairs over the whole training graph. Stops after ``patience`` epochs
     without a new best validation AUC (or at ``max_epochs``) and restores the weights of the best
     epoch. The history holds per-epoch ``loss``, ``val_auc`` and ``seconds``, and
-    ``best_epoch`` (1-based).
+    ``best_epoch`` (1-based). ``loop``: the epoch loop with early stopping
+    (:func:`course_lib.training.early_stopping_loop`, or the chapter's exercise).
     """
     s = settings_for(SETTINGS[MODE], overrides)
     parts = split_heterodata(graph, split)
@@ -260,7 +263,7 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, **overrides) ->
     state, history, best = fit_loop(
         state, train_epoch, lambda state: evaluate(state, parts["val"], val_pairs, val_labels),
         snapshot=lambda state: copy.deepcopy(state.model.state_dict()),
-        max_epochs=s["max_epochs"], patience=s["patience"], desc="PyG SAGE",
+        max_epochs=s["max_epochs"], patience=s["patience"], desc="PyG SAGE", loop=loop,
         checkpoint=Checkpoint.for_fit("pyg-sage", s, graph, split, module=__name__))
     state.model.load_state_dict(best)
     return Fit(state, history, history["best_epoch"])
