@@ -53,10 +53,11 @@ test: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} COURSE_NO_PROGRESS=1 \
 	  python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
-# The library's fast tests alone: no notebook, no training on MovieLens, no Jupyter kernel.
+# The library's fast tests alone: no notebook, no training on MovieLens, no Jupyter kernel, each
+# checker under two check seeds (`make test` runs them under 50).
 test-fast: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} python -m pytest -n $(TEST_WORKERS) --dist loadfile \
-	  tests -m "not kernel" $(PYTEST_ARGS)
+	  tests -m "not kernel and not seeds" $(PYTEST_ARGS)
 
 # Re-execute the notebooks in place, refreshing the stored outputs nbval compares against. No
 # progress bars in stored outputs: the book shows text and figures, not widget state (a live

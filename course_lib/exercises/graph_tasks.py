@@ -42,6 +42,10 @@ def _aggregate_cases() -> list[Case]:
         Case("receivers unsorted, node 2 gets three messages, nodes 1 and 3 none",
              (np.array([[1.0, 0.5], [2.0, -1.0], [-3.0, 2.0], [0.25, 4.0]]),
               np.array([2, 0, 2, 2]), 4)),
+        Case("one number per message: messages [E], the result [num_nodes]",
+             (np.array([1.0, -2.0, 0.5, 4.0]), np.array([1, 1, 0, 3]), 4)),
+        Case("a 2 x 2 matrix per message: messages [E, 2, 2]",
+             (np.arange(12, dtype=float).reshape(3, 2, 2), np.array([0, 2, 0]), 3)),
     ]
 
 
@@ -60,10 +64,13 @@ def _aggregate_random(rng: np.random.Generator) -> Case:
     num_edges = int(rng.integers(k + 2, 31))
     receivers = np.concatenate([targets, rng.choice(targets, size=num_edges - k)])
     receivers = rng.permutation(receivers).astype(np.int64)
-    messages = rng.normal(size=(num_edges, features)).round(2)
+    shape = ((num_edges,) if rng.random() < 0.2 else (num_edges, features)
+             if rng.random() < 0.9 else (num_edges, features, 2))   # [E], [E, F], [E, F, 2]
+    messages = rng.normal(size=shape).round(2)
     idle = np.setdiff1d(np.arange(num_nodes), receivers)
-    return Case(f"{num_edges} messages (receivers unsorted and repeated) into {num_nodes} nodes; "
-                f"nodes receiving nothing: {listed(idle)}", (messages, receivers, num_nodes))
+    return Case(f"{num_edges} messages of shape {list(shape[1:])} (receivers unsorted and "
+                f"repeated) into {num_nodes} nodes; nodes receiving nothing: {listed(idle)}",
+                (messages, receivers, num_nodes))
 
 
 # out[receivers] += messages: numpy's buffered += adds a repeated receiver only once
@@ -134,7 +141,7 @@ def _wrong_agg_memorised(messages, receivers, num_nodes):
 # a one-hot [num_nodes, E] incidence matrix times the messages
 def _right_agg_incidence(messages, receivers, num_nodes):
     hits = np.asarray(receivers)[None, :] == np.arange(num_nodes)[:, None]
-    return hits.astype(float) @ np.asarray(messages, dtype=float)
+    return np.tensordot(hits.astype(float), np.asarray(messages, dtype=float), axes=1)
 
 
 # a plain Python loop over the edges
@@ -146,8 +153,8 @@ def _right_agg_loop(messages, receivers, num_nodes):
     return out
 
 
-# np.add.at into a [num_nodes, F] array: the messages are [E, F] wherever the course calls it
-def _right_agg_add_at_2d(messages, receivers, num_nodes):
+# np.add.at into a [num_nodes, F] array: only two-dimensional messages [E, F]
+def _wrong_agg_add_at_2d(messages, receivers, num_nodes):
     out = np.zeros((num_nodes, messages.shape[1]))
     np.add.at(out, receivers, messages)
     return out
@@ -162,10 +169,10 @@ register(Exercise(
     returns=("numpy",),
     hint="start from zeros of shape (num_nodes,) + messages.shape[1:]; np.add.at adds repeated "
          "indices correctly (out[receivers] += messages does not).",
-    mistakes=[_wrong_agg_buffered, _wrong_agg_mean, _wrong_agg_no_num_nodes,
+    mistakes=[_wrong_agg_buffered, _wrong_agg_add_at_2d, _wrong_agg_mean, _wrong_agg_no_num_nodes,
               _wrong_agg_last_wins, _wrong_agg_reduceat, _wrong_agg_bincount,
               _wrong_agg_memorised],
-    variants=[_right_agg_incidence, _right_agg_loop, _right_agg_add_at_2d],
+    variants=[_right_agg_incidence, _right_agg_loop],
 ))
 
 
@@ -189,6 +196,8 @@ def _norm_cases() -> list[Case]:
         Case("no edges", (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 2)),
         Case("edge 0 -> 1 stored twice (both copies count), with self loops",
              (np.array([0, 0, 1, 0, 1]), np.array([1, 1, 0, 0, 1]), 2)),
+        Case("no self loops: nodes 0 and 3 send but receive nothing (degree 0, weight 0)",
+             (np.array([0, 0, 1, 3]), np.array([1, 2, 2, 2]), 4)),
     ]
 
 
@@ -207,13 +216,18 @@ def _norm_random(rng: np.random.Generator) -> Case:
         pick = rng.integers(0, len(s), size=repeats)
         s, r = np.concatenate([s, s[pick]]), np.concatenate([r, r[pick]])
     order = rng.permutation(len(s))
-    loops = np.arange(num_nodes)
+    loops = np.arange(num_nodes) if rng.random() < 0.8 else np.zeros(0, dtype=np.int64)
     senders = np.concatenate([s[order], loops]).astype(np.int64)
     receivers = np.concatenate([r[order], loops]).astype(np.int64)
-    only_loop = np.setdiff1d(loops, np.concatenate([s, r]))
     kind = "undirected (both directions)" if undirected else "directed"
-    return Case(f"{len(s)} {kind} edges ({repeats} repeated) + {num_nodes} self loops; "
-                f"nodes with only their self loop: {listed(only_loop)}",
+    if len(loops):
+        only_loop = np.setdiff1d(loops, np.concatenate([s, r]))
+        return Case(f"{len(s)} {kind} edges ({repeats} repeated) + {num_nodes} self loops; "
+                    f"nodes with only their self loop: {listed(only_loop)}",
+                    (senders, receivers, num_nodes))
+    idle = np.setdiff1d(np.arange(num_nodes), receivers)
+    return Case(f"{len(s)} {kind} edges ({repeats} repeated), no self loops, {num_nodes} nodes; "
+                f"nodes receiving nothing (degree 0): {listed(idle)}",
                 (senders, receivers, num_nodes))
 
 
@@ -221,6 +235,13 @@ def _norm_random(rng: np.random.Generator) -> Case:
 def _wrong_norm_mean(senders, receivers, num_nodes):
     deg = np.bincount(receivers, minlength=num_nodes).astype(float)
     return 1.0 / deg[receivers]
+
+
+# degrees from np.unique: one count per node that receives, misaligned once a node receives none
+def _wrong_norm_unique_counts(senders, receivers, num_nodes):
+    _, deg = np.unique(receivers, return_counts=True)
+    deg = deg.astype(float)
+    return deg[senders] ** -0.5 * deg[receivers] ** -0.5
 
 
 # counts the edges leaving a node (out-degree) instead of those arriving
@@ -280,10 +301,18 @@ def _wrong_norm_memorised(senders, receivers, num_nodes):
     return np.array(known.get(key, [1.0] * len(senders)))
 
 
-# no guard for degree 0: fine, since every node has its self loop
-def _right_norm_plain(senders, receivers, num_nodes):
+# divides by a zero degree: inf (or nan) on the edges of a node that receives nothing
+def _wrong_norm_zero_degree(senders, receivers, num_nodes):
     deg = np.bincount(receivers, minlength=num_nodes)
-    return 1.0 / np.sqrt(deg[senders] * deg[receivers])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1.0 / np.sqrt(deg[senders] * deg[receivers])
+
+
+# an infinite degree where there is none: its inverse square root is 0
+def _right_norm_where(senders, receivers, num_nodes):
+    deg = np.bincount(receivers, minlength=num_nodes).astype(float)
+    inv = np.where(deg > 0, deg, np.inf) ** -0.5
+    return inv[senders] * inv[receivers]
 
 
 # counts the degrees in a Python dict
@@ -291,8 +320,8 @@ def _right_norm_dict(senders, receivers, num_nodes):
     deg = {}
     for r in receivers:
         deg[int(r)] = deg.get(int(r), 0) + 1
-    return np.array([(deg[int(s)] * deg[int(r)]) ** -0.5 for s, r in zip(senders, receivers)],
-                    dtype=float)
+    return np.array([(deg[int(s)] * deg[int(r)]) ** -0.5 if int(s) in deg else 0.0
+                     for s, r in zip(senders, receivers)], dtype=float)
 
 
 register(Exercise(
@@ -304,11 +333,12 @@ register(Exercise(
     returns=("numpy",),
     hint="deg[i] = number of edges whose receiver is i, every copy of a repeated edge included "
          "(np.bincount with minlength); the weight of edge (s, r) is "
-         "deg[s] ** -0.5 * deg[r] ** -0.5.",
-    mistakes=[_wrong_norm_mean, _wrong_norm_out_degree, _wrong_norm_missing_sqrt,
+         "deg[s] ** -0.5 * deg[r] ** -0.5, and 0 where a degree is 0.",
+    mistakes=[_wrong_norm_mean, _wrong_norm_unique_counts, _wrong_norm_zero_degree,
+              _wrong_norm_out_degree, _wrong_norm_missing_sqrt,
               _wrong_norm_dense_adjacency, _wrong_norm_extra_self_loop, _wrong_norm_both_ends,
               _wrong_norm_matrix, _wrong_norm_memorised],
-    variants=[_right_norm_plain, _right_norm_dict],
+    variants=[_right_norm_where, _right_norm_dict],
 ))
 
 

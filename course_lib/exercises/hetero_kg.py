@@ -252,6 +252,14 @@ def _slice_cases() -> list[Case]:
         Case("every movie is the slice: plain recall@k",
              (scores, _pairs([(0, 0), (0, 5), (1, 5), (1, 4), (1, 0)]), _pairs([(1, 3)]),
               np.arange(6), 2)),
+        Case("negative scores in the slice, higher ones outside it: outside movies must not "
+             "compete (a 0 in their place would beat the slice)",
+             (np.array([[-1.0, -0.5, 2.0, 3.0]]), _pairs([(0, 0), (0, 1)]), _pairs([]),
+              np.array([0, 1]), 1)),
+        Case("24 movies, 20 of them tied: the lower index wins (a sort that is not stable "
+             "reorders ties beyond 16 items)",
+             (np.array([[1.0] * 20 + [0.5, 3.0, 0.2, 0.1]]),
+              _pairs([(0, 2), (0, 19), (0, 21)]), _pairs([(0, 0)]), np.arange(24), 3)),
     ]
 
 
@@ -274,6 +282,35 @@ def _slice_random(rng: np.random.Generator) -> Case:
         return Case(f"{users} users, {movies} movies, held out {held.T.tolist()}, seen "
                     f"{seen.T.tolist()}, slice [{listed(part)}], k = {k}",
                     (scores, held, seen, part, k))
+
+
+# ranks with numpy's default argsort, which need not keep ties in index order
+def _wrong_slice_unstable(scores, held_out, seen, movies, k):
+    s = np.full(scores.shape, -np.inf)
+    cols = np.unique(movies)
+    s[:, cols] = scores[:, cols]
+    s[seen[0], seen[1]] = -np.inf
+    recalls = []
+    for u in range(s.shape[0]):
+        rel = {int(m) for uu, m in held_out.T if uu == u and s[u, m] > -np.inf}
+        if rel:
+            top = np.argsort(-s[u])[:k]
+            recalls.append(len(rel & set(top.tolist())) / len(rel))
+    return float(np.mean(recalls))
+
+
+# multiplies the scores by the slice mask: a movie outside it scores 0, beating negative scores
+def _wrong_slice_multiplies_mask(scores, held_out, seen, movies, k):
+    in_slice = np.isin(np.arange(scores.shape[1]), movies)
+    s = scores * in_slice
+    s[seen[0], seen[1]] = -np.inf
+    recalls = []
+    for u in range(s.shape[0]):
+        rel = {int(m) for uu, m in held_out.T if uu == u and in_slice[m] and s[u, m] > -np.inf}
+        if rel:
+            top = np.argsort(-s[u], kind="stable")[:k]
+            recalls.append(len(rel & set(top.tolist())) / len(rel))
+    return float(np.mean(recalls))
 
 
 # ranks every movie and counts only the slice's held-out movies: the slice competes with the head
@@ -480,6 +517,7 @@ register(Exercise(
     mistakes=[_wrong_slice_ranks_everything, _wrong_slice_keeps_seen, _wrong_slice_all_users,
               _wrong_slice_denominator_all, _wrong_slice_precision, _wrong_slice_capped,
               _wrong_slice_reversed_ties, _wrong_slice_duplicates,
-              _wrong_slice_counts_seen_relevant, _wrong_slice_in_place, _wrong_slice_per_user],
+              _wrong_slice_counts_seen_relevant, _wrong_slice_in_place, _wrong_slice_per_user,
+              _wrong_slice_unstable, _wrong_slice_multiplies_mask],
     variants=[_right_slice_loop, _right_slice_stable_argsort],
 ))

@@ -193,6 +193,16 @@ def _right_layer_fori(ego, propagate, num_layers):
     return total / (num_layers + 1)
 
 
+# the layers stacked by lax.scan (zero layers: an empty stack)
+def _right_layer_scan(ego, propagate, num_layers):
+    def body(x, _):
+        x = propagate(x)
+        return x, x
+
+    _, layers = jax.lax.scan(body, ego, None, length=num_layers)
+    return (ego + layers.sum(0)) / (num_layers + 1)
+
+
 # a running mean, updated layer by layer
 def _right_layer_running_mean(ego, propagate, num_layers):
     x, mean = ego, ego
@@ -218,7 +228,8 @@ register(Exercise(
     mistakes=[_wrong_layer_over_l, _wrong_layer_no_ego, _wrong_layer_last, _wrong_layer_sum,
               _wrong_layer_not_iterated, _wrong_layer_concat, _wrong_layer_axis,
               _wrong_layer_decay, _wrong_layer_numpy, _wrong_layer_at_most_3],
-    variants=[_right_layer_stack, _right_layer_fori, _right_layer_running_mean],
+    variants=[_right_layer_stack, _right_layer_fori, _right_layer_running_mean,
+              _right_layer_scan],
 ))
 
 # -------------------------------------------------------------------------------------------------

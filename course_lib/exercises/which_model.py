@@ -204,6 +204,10 @@ def _topk_cases() -> list[Case]:
                      [[0, 1, 0, 0, 0], [0, 0, 1, 0, 0], [1, 0, 0, 0, 0]]), 1)),
         Case("scores of +-1000: a seen movie set to -100 would still beat the unseen ones",
              (*_topk([[-500.0, 800.0, -300.0, -900.0, 200.0]], [[0, 1, 0, 0, 1]]), 3)),
+        Case("24 movies, 20 of them tied, 2 users: ties go to the lower index (a sort that is "
+             "not stable reorders ties beyond 16 items)",
+             (*_topk([[1.0] * 20 + [0.5, 3.0, 0.2, 0.1], [-2.0] * 21 + [1.0, -3.0, -1.0]],
+                     [[1, 0, 0, 1] + [0] * 20, [0, 0, 1] + [0] * 21]), 6)),
     ]
 
 
@@ -325,6 +329,13 @@ def _right_topk_argsort(scores, seen, k):
     return jnp.take_along_axis(masked, indices, axis=1), indices
 
 
+# an argsort that need not keep tied movies in index order
+def _wrong_topk_unstable(scores, seen, k):
+    masked = jnp.where(seen, -jnp.inf, scores)
+    indices = jnp.argsort(-masked, axis=1, stable=False)[:, :k]
+    return jnp.take_along_axis(masked, indices, axis=1), indices
+
+
 # subtracts inf where seen: a finite score minus inf is -inf
 def _right_topk_subtract_inf(scores, seen, k):
     return jax.lax.top_k(scores - jnp.where(seen, jnp.inf, 0.0), k)
@@ -356,7 +367,8 @@ register(Exercise(
     mistakes=[_wrong_topk_zero_mask, _wrong_topk_minus_seen, _wrong_topk_minus_100,
               _wrong_topk_finfo_min, _wrong_topk_no_mask, _wrong_topk_mask_inverted,
               _wrong_topk_ascending, _wrong_topk_reversed_argsort, _wrong_topk_boolean_index,
-              _wrong_topk_numpy, _wrong_topk_indices_only, _wrong_topk_swapped],
+              _wrong_topk_numpy, _wrong_topk_indices_only, _wrong_topk_swapped,
+              _wrong_topk_unstable],
     variants=[_right_topk_argsort, _right_topk_subtract_inf, _right_topk_vmap],
 ))
 
