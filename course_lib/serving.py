@@ -175,7 +175,8 @@ class BaseRecommender:
         user = int(self._check_ids(user, self.num_users, "user"))
         return self._seen_movies[self._seen_ptr[user]:self._seen_ptr[user + 1]]
 
-    def _seen_mask(self, users: np.ndarray) -> np.ndarray:
+    def seen_mask(self, users: np.ndarray) -> np.ndarray:
+        """``[len(users), num_movies]`` booleans: True where a user has seen the movie."""
         mask = np.zeros((len(users), self.num_movies), dtype=bool)
         for row, u in enumerate(users):
             mask[row, self._seen_movies[self._seen_ptr[u]:self._seen_ptr[u + 1]]] = True
@@ -191,7 +192,7 @@ class BaseRecommender:
         all but fewer than ``k`` movies)."""
         k = self._check_k(k)
         users = np.atleast_1d(self._check_ids(users, self.num_users, "user"))
-        return self._top_k(self._user_emb_np[users], self._seen_mask(users), k, approximate)
+        return self._top_k(self._user_emb_np[users], self.seen_mask(users), k, approximate)
 
     def fold_in(self, ratings: dict, weighting: str = "degree") -> np.ndarray:
         """``[D]``: the embedding of a new user from ``ratings`` ``{movie id: stars}``

@@ -24,9 +24,9 @@ def code_cells(path):
 def test_toc_lists_every_notebook_and_nothing_else():
     files = [c["file"] for c in TOC["chapters"]]
     pages = sorted(p.stem for p in (ROOT / "book").glob("*.md"))
-    assert pages == ["closing", "intro"]
-    assert files[-1] == "book/closing" and TOC["root"] == "book/intro"
-    assert sorted(f"book/{p.stem}" for p in NOTEBOOKS) == sorted(files[:-1])
+    assert pages == ["closing", "instructors", "intro"]
+    assert files[-2:] == ["book/closing", "book/instructors"] and TOC["root"] == "book/intro"
+    assert sorted(f"book/{p.stem}" for p in NOTEBOOKS) == sorted(files[:-2])
     for f in files + [TOC["root"]]:
         assert (ROOT / f).with_suffix(".ipynb").exists() or (ROOT / f).with_suffix(".md").exists()
 
