@@ -39,7 +39,7 @@ SAGE = {
 #: ``eval_every`` epochs.
 GCN = {
     "gcn": {"model": "gcn", "hidden": 32, "num_layers": 2, "layer_norm": True, "lr": 0.005,
-            "weight_decay": 0.0, "max_epochs": 1500, "patience": 150, "eval_every": 5,
+            "weight_decay": 0.0, "max_epochs": 1500, "patience": 100, "eval_every": 5,
             "seed": 0},
     "hetero": {"model": "hetero", "hidden": 64, "num_layers": 2, "aggr": "mean", "lr": 0.003,
                "weight_decay": 0.0, "max_epochs": 600, "patience": 50, "eval_every": 5,

@@ -160,7 +160,7 @@ def create_state(graph: BipartiteGraph, adj: Adjacency, *, start: dict | None = 
     s = settings_for(SETTINGS, overrides)
     init_key, dropout_key = jax.random.split(jax.random.key(s["seed"]))
     model = build_model(graph, **overrides)
-    params = model.init(init_key, adj) if start is None else params_from_pyg(start)
+    params = jax.jit(model.init)(init_key, adj) if start is None else params_from_pyg(start)
     return TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(s["lr"]),
                              key=dropout_key)
 

@@ -160,7 +160,7 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, **overrides) ->
     val_pairs = jax.device_put(val_pairs, device)
     model = build_model(graph, **overrides)
     init_key, dropout_key = jax.random.split(jax.random.key(s["seed"]))
-    params = model.init(init_key, graphs["train"], pairs[:, :2])
+    params = jax.jit(model.init)(init_key, graphs["train"], pairs[:, :2])
     state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(s["lr"]),
                               key=dropout_key)
 

@@ -196,7 +196,7 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, **overrides) ->
     pairs = jax.device_put(graph.edge_index, device)   # every rated edge, predicted at once
     target = jax.device_put(graph.rating, device)
     model = build_model(graph, **overrides)
-    params = model.init(jax.random.key(s["seed"]), graphs["train"], pairs[:, :2])
+    params = jax.jit(model.init)(jax.random.key(s["seed"]), graphs["train"], pairs[:, :2])
     tx = optax.chain(optax.add_decayed_weights(s["weight_decay"]), optax.adam(s["lr"]))
     state = TrainState.create(apply_fn=model.apply, params=params, tx=tx)
 

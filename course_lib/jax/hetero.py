@@ -183,7 +183,7 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, kg: KnowledgeGraph, device=N
     rng = np.random.default_rng(s["seed"])
     graphs = jax.device_put(kg_graphs(kg, graph, split), device)
     model = build_model(kg, **overrides)
-    params = model.init(jax.random.key(s["seed"]), graphs["train"],
+    params = jax.jit(model.init)(jax.random.key(s["seed"]), graphs["train"],
                         jnp.zeros((2, 1), jnp.int32))
     state = TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(s["lr"]))
     val_pairs, val_labels = split.labelled_pairs(graph, "val")
