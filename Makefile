@@ -53,8 +53,8 @@ test: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} COURSE_NO_PROGRESS=1 \
 	  python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
-# The library's fast tests alone: no notebook, no training on MovieLens, no Jupyter kernel, each
-# checker under two check seeds (`make test` runs them under 50).
+# The library's fast tests alone: no notebook, no training on MovieLens, no Jupyter kernel; the
+# checkers under one or two check seeds and one correct variant each (`make test`: 50 seeds, all).
 test-fast: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} python -m pytest -n $(TEST_WORKERS) --dist loadfile \
 	  tests -m "not kernel and not seeds" $(PYTEST_ARGS)

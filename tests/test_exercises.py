@@ -20,6 +20,9 @@ EXERCISES = all_exercises()
 MISTAKES = [(name, m) for name, ex in EXERCISES.items() for m in ex.mistakes]
 VARIANTS = [(name, v) for name, ex in EXERCISES.items() for v in ex.variants]
 SEEDS = (0, 1)
+# References and correct variants: one check seed here (make test-fast), two more in
+# test_reference_and_variants_pass_under_more_check_seeds (make test)
+FAST_SEED, MORE_SEEDS = 0, (1, 2)
 
 
 def _ids(x):
@@ -39,10 +42,9 @@ def test_each_exercise_draws_random_cases_and_carries_its_mistakes(name):
 @pytest.mark.parametrize("name", sorted(EXERCISES))
 def test_reference_passes_its_checker(name):
     ex = EXERCISES[name]
-    for seed in SEEDS:
-        result = ex.run(ex.reference, seed=seed)
-        assert result.status == "passed", result.message
-        assert result.cases_run == len(ex.cases()) + ex.n_random
+    result = ex.run(ex.reference, seed=FAST_SEED)
+    assert result.status == "passed", result.message
+    assert result.cases_run == len(ex.cases()) + ex.n_random
 
 
 @pytest.mark.parametrize("name,wrong", MISTAKES, ids=_ids)
@@ -73,11 +75,24 @@ def test_each_registered_mistake_is_rejected_under_every_one_of_50_check_seeds(n
     assert not passed, f"{wrong.__name__} passes the check under seeds {passed}"
 
 
-@pytest.mark.parametrize("name,right", VARIANTS, ids=_ids)
+# make test-fast checks each exercise's first variant; make test all of them
+FIRST_VARIANTS = [pytest.param(n, v, marks=() if v is EXERCISES[n].variants[0]
+                               else pytest.mark.seeds) for n, v in VARIANTS]
+
+
+@pytest.mark.parametrize("name,right", FIRST_VARIANTS, ids=_ids)
 def test_checker_accepts_each_correct_variant(name, right, capsys):
-    for seed in SEEDS:
-        assert check(name, right, seed=seed) is right
+    assert check(name, right, seed=FAST_SEED) is right
     assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.seeds
+@pytest.mark.parametrize("name,right", [(n, EXERCISES[n].reference) for n in sorted(EXERCISES)]
+                         + VARIANTS, ids=_ids)
+def test_reference_and_variants_pass_under_more_check_seeds(name, right):
+    for seed in MORE_SEEDS:
+        result = EXERCISES[name].run(right, seed=seed)
+        assert result.status == "passed", (seed, result.message)
 
 
 @pytest.mark.parametrize("name", sorted(EXERCISES))
