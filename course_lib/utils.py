@@ -1,10 +1,10 @@
-"""Small shared helpers: device choice, progress bars, an environment report, showing code."""
+"""Small shared helpers: device choice, progress bars, an environment report, showing code,
+gluing a computed number into the book's text."""
 
 from __future__ import annotations
 
 import os
 import platform
-
 
 
 def torch_device():
@@ -53,3 +53,23 @@ def show_code(obj):
     from IPython.display import Markdown
 
     return Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```")
+
+
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def glue(name: str, value) -> None:
+    """Store ``value`` under ``name`` in the cell's output, for the book's text to show.
+
+    The same output as ``myst_nb.glue(name, value, display=False)``, without needing myst-nb
+    in the kernel (Colab has none): the text writes ``{glue:text}`name:.3f``` and the built
+    page shows the number this run computed. Nothing is displayed in the notebook itself.
+    NumPy and torch scalars are stored as Python numbers, so that a format spec applies."""
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display
+
+    if hasattr(value, "item") and tuple(getattr(value, "shape", (1,))) == ():
+        value = value.item()
+    bundle, metadata = format_display_data(value)
+    metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
+    display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
