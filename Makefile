@@ -45,19 +45,20 @@ site-check: setup
 # Two workers: the notebooks and the grader's kernels run two at a time (each notebook stays on
 # one worker, its cells in order; tests/conftest.py orders the files longest first). One OpenMP
 # thread per process: two processes that each spin two threads on two cores slow PyG's scatter
-# operations down by an order of magnitude. No progress bars under test: a
+# operations down by an order of magnitude (course_lib.settings.TORCH_THREADS: the book's
+# results are made with 2). No progress bars under test: a
 # bar's widget messages can overflow the kernel's output queue, which nbval reads only after a
 # cell has finished.
 TEST_WORKERS ?= 2
 test: setup
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} COURSE_NO_PROGRESS=1 \
-	  python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} COURSE_TORCH_THREADS=$${COURSE_TORCH_THREADS:-1} \
+	  COURSE_NO_PROGRESS=1 python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The library's fast tests alone: no notebook, no training on MovieLens, no Jupyter kernel; the
 # checkers under one or two check seeds and one correct variant each (`make test`: 50 seeds, all).
 test-fast: setup
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} python -m pytest -n $(TEST_WORKERS) --dist loadfile \
-	  tests -m "not kernel and not seeds" $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} COURSE_TORCH_THREADS=$${COURSE_TORCH_THREADS:-1} \
+	  python -m pytest -n $(TEST_WORKERS) --dist loadfile tests -m "not kernel and not seeds" $(PYTEST_ARGS)
 
 # Re-execute the notebooks in place, refreshing the stored outputs nbval compares against. No
 # progress bars in stored outputs: the book shows text and figures, not widget state (a live

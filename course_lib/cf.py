@@ -10,7 +10,8 @@ per movie and propagate them over the interaction graph; what both frameworks sh
 * :func:`normalized_adjacency` - the symmetric-normalised bipartite adjacency
   ``L = D^-1/2 A D^-1/2`` as a sparse edge list (never an ``N x N`` dense matrix);
 * :func:`bpr_batches` - (user, positive movie, negative movie) triples, the negative drawn
-  uniformly among the movies the user has not interacted with in training;
+  uniformly among the movies the user has not interacted with in training
+  (:func:`draw_negatives`, chapter 6's exercise, or any sampler with its signature);
 * :func:`popularity_scores` and :func:`evaluate_scores` - the popularity ranker and full-ranking
   evaluation (:func:`course_lib.metrics.ranking_metrics`) with the right interactions excluded.
 
@@ -55,12 +56,30 @@ def normalized_adjacency(edge_index, num_users: int, num_movies: int
     return symmetric_weights(senders, receivers, num_users + num_movies)
 
 
-def bpr_batches(graph: BipartiteGraph, edge_ids, batch_size: int, rng: np.random.Generator):
+def draw_negatives(users, seen, num_movies: int, rng: np.random.Generator) -> np.ndarray:
+    """One negative movie per entry of ``users``, uniform among the movies that user has not
+    interacted with: ``seen`` holds the sorted codes ``user * num_movies + movie`` of the
+    interactions. Draws every movie at once, then again only where the draw was seen."""
+    users = np.asarray(users)
+    negatives = rng.integers(0, num_movies, len(users))
+    redraw = np.arange(len(users))                  # the negatives still to check
+    while len(redraw):
+        codes = users[redraw] * num_movies + negatives[redraw]
+        pos = np.searchsorted(seen, codes).clip(max=max(len(seen) - 1, 0))
+        hit = seen[pos] == codes if len(seen) else np.zeros(len(redraw), bool)
+        redraw = redraw[hit]                        # seen by that user: draw again
+        negatives[redraw] = rng.integers(0, num_movies, len(redraw))
+    return negatives
+
+
+def bpr_batches(graph: BipartiteGraph, edge_ids, batch_size: int, rng: np.random.Generator,
+                sampler=draw_negatives):
     """One epoch of BPR training triples: yields ``(users, positives, negatives)`` int64 arrays.
 
     Every interaction ``edge_ids`` is a positive once per epoch (shuffled; the last, smaller
-    batch is dropped so compiled steps see one shape). Each negative is a movie drawn uniformly
-    among those the user has *not* interacted with in ``edge_ids`` (redrawn until it is).
+    batch is dropped so compiled steps see one shape). ``sampler(users, seen, num_movies, rng)``
+    draws the negatives; :func:`draw_negatives`, uniform among the movies the user has *not*
+    interacted with in ``edge_ids``, unless another is given.
     """
     ei = graph.edge_index[:, np.asarray(edge_ids)]
     seen = np.sort(graph.pair_codes(ei))
@@ -68,13 +87,7 @@ def bpr_batches(graph: BipartiteGraph, edge_ids, batch_size: int, rng: np.random
     for b in range(ei.shape[1] // batch_size):
         idx = order[b * batch_size:(b + 1) * batch_size]
         users, positives = ei[0, idx], ei[1, idx]
-        negatives = rng.integers(0, graph.num_movies, batch_size)
-        redraw = np.arange(batch_size)              # the negatives still to check
-        while len(redraw):
-            codes = users[redraw] * graph.num_movies + negatives[redraw]
-            pos = np.searchsorted(seen, codes).clip(max=len(seen) - 1)
-            redraw = redraw[seen[pos] == codes]     # seen by that user: draw again
-            negatives[redraw] = rng.integers(0, graph.num_movies, len(redraw))
+        negatives = np.asarray(sampler(users, seen, graph.num_movies, rng), dtype=np.int64)
         yield users, positives, negatives
 
 

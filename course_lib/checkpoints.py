@@ -8,7 +8,11 @@ Every ``fit`` of chapters 3 to 7 hands :func:`course_lib.training.fit_loop` a
   them trains again, so a checkpoint never outlives the code that made it, while a change to an
   exercise, a plot or another model's module leaves it valid;
 * the **settings**: the chapter's ``SETTINGS`` with the fit's overrides (``lr``, ``seed``, ...);
-* the **data**: a hash of the arrays the fit trains on (the graph, the split, a starting point).
+* the **data**: a hash of the arrays the fit trains on (the graph, the split, a starting point)
+  and of the functions handed to it (an epoch loop, a negative sampler): by name for the
+  course's own, by their source for any other (one defined in a notebook), and never reused
+  when the source cannot be read, so a model changed in a notebook never loads a stale
+  checkpoint.
 
 When a checkpoint with that key exists and is intact, ``fit_loop`` loads the best weights and the
 training history from it instead of training, and says so; otherwise it trains and saves one.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -150,6 +155,14 @@ def _feed(h, obj) -> None:
         _feed(h, dict(obj.items()))
     elif obj is None or isinstance(obj, (str, int, float, bool, np.generic)):
         h.update(repr(obj).encode())
+    elif callable(obj) and hasattr(obj, "__qualname__"):            # a function or a class
+        module = getattr(obj, "__module__", None) or ""
+        h.update(f"{module}.{obj.__qualname__}".encode())
+        if module.split(".")[0] != "course_lib":     # the course's code is in the key already
+            try:
+                h.update(inspect.getsource(obj).encode())
+            except (OSError, TypeError):             # no source to compare: never the same key
+                h.update(os.urandom(16))
     elif hasattr(obj, "__dict__"):                                  # other records (HeteroData)
         _feed(h, {k: v for k, v in vars(obj).items() if not k.startswith("__")})
     else:

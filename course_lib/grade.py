@@ -92,12 +92,31 @@ PASTE_IMPORTS = "import numpy as np, pandas as pd, torch, jax, jax.numpy as jnp,
 def paste_function(nb: dict, name: str, function) -> None:
     """Replace exercise ``name``'s cell in ``nb`` by ``function``'s source, renamed to the
     exercise, and the check line, as a learner who typed it in would have it (instructors: a
-    notebook with every reference pasted in is a solution notebook; the tests use it)."""
-    source = textwrap.dedent(inspect.getsource(function))
-    source = re.sub(r"^def \w+\(", f"def {name}(", source, count=1, flags=re.M)
+    notebook with every reference pasted in is a solution notebook; the tests use it). A class
+    (a layer written as a module) comes with its module's imports and its base classes from
+    that module."""
+    if inspect.isclass(function):
+        source = _class_source(function, name)
+    else:
+        source = textwrap.dedent(inspect.getsource(function))
+        source = re.sub(r"^def \w+\(", f"def {name}(", source, count=1, flags=re.M)
     cell = exercise_cells(nb)[name]
     nb["cells"][cell]["source"] = (f"{PASTE_IMPORTS}{source}\n\n"
                                    f'{name} = check("{name}", {name})\n')
+
+
+def _class_source(cls: type, name: str) -> str:
+    module = inspect.getmodule(cls)
+    text = inspect.getsource(module)
+    imports = [ast.get_source_segment(text, node) for node in ast.parse(text).body
+               if isinstance(node, ast.Import)
+               or (isinstance(node, ast.ImportFrom) and node.level == 0
+                   and node.module != "__future__")]
+    bases = [textwrap.dedent(inspect.getsource(base)) for base in reversed(cls.__mro__[1:])
+             if base.__module__ == cls.__module__]
+    own = re.sub(r"^class \w+", f"class {name}", textwrap.dedent(inspect.getsource(cls)),
+                 count=1, flags=re.M)
+    return "\n".join(imports) + "\n\n\n" + "\n\n".join([*bases, own])
 
 
 def _source(cell: dict) -> str:

@@ -211,6 +211,26 @@ def _check_part(part: str) -> str:
 SPLIT_ORDERS = ("random", "time")
 
 
+def leak_free_split(perm, val_ratio: float, test_ratio: float,
+                    supervision_ratio: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """For each part, ``(message edges, target edges)``: the edges a model may pass messages
+    over when it predicts that part, and the edges it is trained or scored on (sorted ids).
+
+    ``perm`` lists every edge id once, shuffled. Its first ``n_train`` ids train, the next
+    ``floor(E * val_ratio)`` validate, the last ``floor(E * test_ratio)`` test; of the training
+    ids, the first ``floor(n_train * supervision_ratio)`` are supervision targets only.
+    """
+    perm = np.asarray(perm)
+    n_val, n_test = int(len(perm) * val_ratio), int(len(perm) * test_ratio)
+    n_train = len(perm) - n_val - n_test
+    n_sup = int(n_train * supervision_ratio)
+    train, val, test = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    supervision, message = train[:n_sup], train[n_sup:]
+    return {"train": (np.sort(message), np.sort(supervision)),   # targets never in the graph
+            "val": (np.sort(train), np.sort(val)),                 # training edges all seen
+            "test": (np.sort(np.concatenate([train, val])), np.sort(test))}
+
+
 def split_edges(graph: BipartiteGraph, val_ratio: float = 0.1, test_ratio: float = 0.1,
                 disjoint_train_ratio: float = 0.3, neg_ratio: float = 2.0,
                 seed: int = 42, order: str = "random") -> EdgeSplit:
@@ -240,21 +260,20 @@ def split_edges(graph: BipartiteGraph, val_ratio: float = 0.1, test_ratio: float
     n_val = int(num_edges * val_ratio)
     n_test = int(num_edges * test_ratio)
     n_train = num_edges - n_val - n_test
-    n_sup = int(n_train * disjoint_train_ratio)
 
     perm = rng.permutation(num_edges)
     if order == "time":       # stable sort of the shuffled ids: ties stay in shuffled order
         perm = perm[np.argsort(graph.timestamp[perm], kind="stable")]
         train = perm[:n_train]
         perm = np.concatenate([rng.permutation(train), perm[n_train:]])   # random supervision
-    train, val, test = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    parts = leak_free_split(perm, val_ratio, test_ratio, disjoint_train_ratio)
     n_val_neg, n_test_neg = int(round(n_val * neg_ratio)), int(round(n_test * neg_ratio))
     neg = sample_negatives(graph, n_val_neg + n_test_neg, rng)
     return EdgeSplit(
-        train_message=np.sort(train[n_sup:]),
-        train_supervision=np.sort(train[:n_sup]),
-        val=np.sort(val),
-        test=np.sort(test),
+        train_message=parts["train"][0],
+        train_supervision=parts["train"][1],
+        val=parts["val"][1],
+        test=parts["test"][1],
         val_negatives=neg[:, :n_val_neg],
         test_negatives=neg[:, n_val_neg:],
         seed=seed,

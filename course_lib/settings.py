@@ -11,6 +11,16 @@ that every record names the settings below.
 
 from __future__ import annotations
 
+import os
+
+#: PyTorch's CPU threads. On a CPU, PyG's scatter sums and torch's matrix products add in an
+#: order that depends on the number of threads, so a PyG run is reproducible bit for bit only
+#: at a fixed count: every PyG result in the book and in ``course_lib/records`` is made with 2
+#: threads (the cores of a Colab CPU runtime), set when :mod:`course_lib.pyg` is imported.
+#: ``COURSE_TORCH_THREADS`` overrides it (the test runner uses 1: its two processes share two
+#: cores). On a GPU the count does not matter, and GPU scatter sums are not reproducible anyway.
+TORCH_THREADS = int(os.environ.get("COURSE_TORCH_THREADS", "2"))
+
 #: Chapter 1: one dict per task. Every task trains for a fixed number of epochs (no early
 #: stopping) and keeps the last weights.
 GRAPH_TASKS = {

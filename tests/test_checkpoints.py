@@ -182,3 +182,32 @@ def test_a_checkpoint_depends_on_its_module_and_everything_it_imports():
     everything = checkpoints.code_files(None)
     assert len(everything) > len(files) and checkpoints.code_version("course_lib.jax.bpr") != \
         checkpoints.code_version(None)
+
+
+def test_a_function_handed_to_fit_is_part_of_the_key(tmp_path):
+    """The course's own functions count by name (their code is in the key already); a function
+    from elsewhere (a notebook) by its source; one whose source cannot be read never matches."""
+    import importlib.util
+
+    from course_lib.cf import draw_negatives
+    from course_lib.checkpoints import fingerprint
+
+    assert fingerprint(draw_negatives) == fingerprint(draw_negatives)
+
+    def load(source):
+        path = tmp_path / f"mine_{abs(hash(source))}.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.sampler
+
+    one = load("def sampler(users, seen, n, rng):\n    return rng.integers(0, n, len(users))\n")
+    same = load("def sampler(users, seen, n, rng):\n    return rng.integers(0, n, len(users))\n")
+    other = load("def sampler(users, seen, n, rng):\n    return rng.integers(1, n, len(users))\n")
+    assert fingerprint(one) == fingerprint(same) != fingerprint(other)
+    assert fingerprint(one) != fingerprint(draw_negatives)
+
+    namespace: dict = {}
+    exec("def sampler(users, seen, n, rng):\n    return users\n", namespace)  # no source file
+    assert fingerprint(namespace["sampler"]) != fingerprint(namespace["sampler"])

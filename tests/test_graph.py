@@ -273,3 +273,46 @@ def test_supervision_batches_are_reproducible_and_cover_the_supervision_edges(gr
     codes = graph.pair_codes(positives)
     assert len(np.unique(codes)) == positives.shape[1]          # each positive once
     assert np.isin(codes, graph.pair_codes(graph.edge_index[:, split.train_supervision])).all()
+
+
+def test_leak_free_split_is_the_cut_split_edges_makes():
+    """split_edges shuffles with its seed and cuts with leak_free_split; no part ever passes
+    messages over its own targets, and each part sees every edge known before it."""
+    from course_lib.graph import leak_free_split
+
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 7, 15, 100):
+        perm = rng.permutation(n)
+        parts = leak_free_split(perm, 0.1, 0.2, 0.3)
+        message, targets = parts["train"]
+        val_message, val_targets = parts["val"]
+        test_message, test_targets = parts["test"]
+        for msg, tgt in parts.values():
+            assert not np.intersect1d(msg, tgt).size
+            assert np.all(np.diff(msg) > 0) and np.all(np.diff(tgt) > 0)
+        assert np.array_equal(val_message, np.union1d(message, targets))
+        assert np.array_equal(test_message, np.union1d(val_message, val_targets))
+        assert np.array_equal(np.union1d(test_message, test_targets), np.arange(n))
+        assert len(val_targets) == int(n * 0.1) and len(test_targets) == int(n * 0.2)
+        assert len(targets) == int((n - int(n * 0.1) - int(n * 0.2)) * 0.3)
+
+
+def test_bpr_batches_draws_negatives_with_the_sampler_it_is_given():
+    from course_lib.cf import bpr_batches, draw_negatives
+    from course_lib.graph import BipartiteGraph
+
+    graph = BipartiteGraph(num_users=3, num_movies=4,
+                           edge_index=np.array([[0, 0, 1, 2, 2], [0, 1, 2, 0, 3]]),
+                           rating=np.full(5, 4.0, np.float32), timestamp=np.arange(5),
+                           movie_x=np.zeros((4, 1), np.float32))
+    calls = []
+
+    def always_last(users, seen, num_movies, rng):
+        calls.append(len(users))
+        return np.full(len(users), num_movies - 1)
+
+    batches = list(bpr_batches(graph, np.arange(5), 2, np.random.default_rng(0), always_last))
+    assert calls == [2, 2] and all((neg == 3).all() for _, _, neg in batches)
+    default = list(bpr_batches(graph, np.arange(5), 2, np.random.default_rng(0)))
+    again = list(bpr_batches(graph, np.arange(5), 2, np.random.default_rng(0), draw_negatives))
+    assert all(np.array_equal(a, b) for x, y in zip(default, again) for a, b in zip(x, y))

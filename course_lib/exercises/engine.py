@@ -4,6 +4,7 @@ of every chapter's exercises, and :func:`check`, what a notebook calls."""
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import inspect
 import json
@@ -95,6 +96,11 @@ class Exercise:
       one-sided derivative (JAX's ``|x|`` takes +1 at 0) is accepted, since ``abs(a - b)`` and
       ``abs(b - a)`` are equally right there.
 
+    * ``call``: for an exercise whose answer is a class (a layer written as a module), how one
+      case uses it: ``call(cls, *args)`` builds the layer, loads the case's weights and returns
+      its output. The reference is then the course's class; the case's arguments, the jit and
+      gradient checks are those of ``call``'s other parameters.
+
     ``mistakes`` are plausible wrong answers the checker must reject, ``variants`` correct but
     different answers it must accept; the tests run both.
     """
@@ -120,6 +126,7 @@ class Exercise:
     view: Callable | None = None
     op_by_op: bool = True
     kinks: Callable | None = None
+    call: Callable | None = None
     mistakes: list[Callable] = field(default_factory=list)
     variants: list[Callable] = field(default_factory=list)
     chapter: str = ""
@@ -130,7 +137,11 @@ class Exercise:
 
     @property
     def parameters(self) -> list[str]:
-        return list(inspect.signature(self.reference).parameters)
+        return list(inspect.signature(self._use(self.reference)).parameters)
+
+    def _use(self, answer: Any) -> Callable:
+        """The function a case calls: the answer itself, or ``call`` bound to a class."""
+        return answer if self.call is None else _bound(self.call, answer)
 
     # ------------------------------------------------------------------ building the cases
 
@@ -146,7 +157,7 @@ class Exercise:
 
     def _positional(self, case: Case) -> list:
         """The case's arguments in the reference's parameter order (defaults filled in)."""
-        bound = inspect.signature(self.reference).bind(*case.args, **case.kwargs)
+        bound = inspect.signature(self._use(self.reference)).bind(*case.args, **case.kwargs)
         bound.apply_defaults()
         return list(bound.arguments.values())
 
@@ -170,6 +181,7 @@ class Exercise:
             return Result("failed", f"{self.name}: expected a function, got "
                           f"{describe_type(fn)} {safe_repr(fn, 80)}.")
         seed = secrets.randbits(31) if seed is None else int(seed)
+        answer, fn = fn, self._use(fn)
         output = Capture()
         cases = self.all_cases(seed)
         for i, case in enumerate(cases):
@@ -194,7 +206,7 @@ class Exercise:
             except Overrun:
                 return self._fail(case, expected, None, self._overrun(), seed, output, i)
             except NotImplementedError as e:
-                if i == 0 and is_untouched_stub(fn, e):
+                if i == 0 and is_untouched_stub(answer, e):
                     return Result("not attempted", "not attempted yet", seed=seed)
                 problem = (describe_error(e) + ". Only the stub's own `raise "
                            "NotImplementedError` counts as 'not attempted'")
@@ -225,11 +237,11 @@ class Exercise:
 
     def _run_reference(self, args: list):
         if self.framework != "jax":
-            return self.reference(*args)
+            return self._use(self.reference)(*args)
         import jax  # one compiled call instead of one compile per operation and shape
 
         static = tuple(self.parameters.index(n) for n in self.static_argnames)
-        return jax.jit(self.reference, static_argnums=static)(*args)
+        return jax.jit(self._use(self.reference), static_argnums=static)(*args)
 
     def _view(self, result):
         """What the checker compares and shows of a result (``view``; the result itself when
@@ -288,7 +300,7 @@ class Exercise:
                        if self.parameters[p] in self.static_argnames)
         traced = [None if self.parameters[p] in self.static_argnames else copy.deepcopy(v)
                   for p, v in enumerate(values)]
-        expected_grad = jax_grad(self.reference, tuple(positions), static, traced)
+        expected_grad = jax_grad(self._use(self.reference), tuple(positions), static, traced)
         try:
             with learner_call(self, output, disable_jit=False):
                 got_grad = jax_grad(fn, tuple(positions), static, traced, compiled=not eager)
@@ -366,8 +378,8 @@ class Exercise:
     def _report(self, case: Case, expected, got, problem: str, seed: int | None = None,
                 printed: str = "") -> str:
         try:
-            args = inspect.signature(self.reference).bind_partial(*case.args,
-                                                                  **case.kwargs).arguments
+            args = inspect.signature(self._use(self.reference)).bind_partial(
+                *case.args, **case.kwargs).arguments
         except TypeError:
             args = {f"arg{i}": v for i, v in enumerate(case.args)}
         lines = [f"{self.name}: wrong on the case '{case.description}'.", "  input:"]
@@ -384,6 +396,12 @@ class Exercise:
             lines.append("  your function printed:")
             lines += ["    " + line for line in printed.splitlines()]
         return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=64)
+def _bound(call: Callable, answer: Any) -> Callable:
+    """One function object per (call, class): JAX compiles a function once per shape."""
+    return functools.partial(call, answer)
 
 
 REGISTRY: dict[str, Exercise] = {}

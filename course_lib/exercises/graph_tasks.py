@@ -3,21 +3,29 @@
 Each exercise lists plausible wrong answers (``_wrong_*``, which the checker must reject) and
 correct but different answers (``_right_*``, which it must accept). They are self-contained: a
 test pastes their source into the notebook cell, where only ``np``, ``pd``, ``torch``, ``jax``,
-``jnp``, ``jraph`` and the notebook's imports (``cross_entropy``, ``TrainState``) exist.
+``jnp``, ``jraph`` and the notebook's imports (``cross_entropy``, ``TrainState``) exist; a class
+(a layer written as a module) comes with this module's own imports (``linen``, ``tnn``,
+``MessagePassing``).
 """
 
 from __future__ import annotations
 
 import functools
 
+import flax.linen as linen
 import jax
 import jax.numpy as jnp
 import jraph
 import numpy as np
+import torch
+from torch import nn as tnn
+from torch_geometric.nn import MessagePassing
 
 from ..jax.graph_tasks import node_train_step
+from ..jax.message_passing import GraphConvLayer as JaxGraphConvLayer
 from ..jax.nn import cross_entropy
 from ..message_passing import aggregate_sum, mean_readout, symmetric_norm
+from ..pyg.message_passing import GraphConvLayer as PygGraphConvLayer
 from . import Case, Exercise, listed, register
 
 
@@ -505,6 +513,383 @@ register(Exercise(
               _wrong_readout_unique_counts, _wrong_readout_reduceat, _wrong_readout_list,
               _wrong_readout_memorised],
     variants=[_right_readout_loop, _right_readout_matrix],
+))
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 3: a layer from its formula, as a module in both frameworks (GraphConvPyG, a PyG
+# MessagePassing subclass; GraphConvFlax, a flax module over a GraphsTuple): Morris et al.'s
+# x_i' = x_i W_root + (sum over edges j -> i of w_ji x_j) W_rel + b. The checker builds the
+# learner's layer, loads the case's weights under the names the stub gives (lin_rel with its
+# bias, lin_root without) and compares the outputs and their gradients with the reference's.
+# ------------------------------------------------------------------------------------------------
+
+
+def _use_pyg_layer(layer_class, x, edge_index, edge_weight, w_rel, b_rel, w_root):
+    """Build the layer, load the case's weights by name, run it on the case's graph."""
+    import torch
+
+    layer = layer_class(int(x.shape[1]), int(w_rel.shape[1]))
+    names = sorted(name for name, _ in layer.named_parameters())
+    if names != ["lin_rel.bias", "lin_rel.weight", "lin_root.weight"]:
+        raise AttributeError(f"the layer's parameters are {names}; name them as the stub says: "
+                             "a Linear lin_rel with its bias and a Linear lin_root without one")
+    layer.load_state_dict({"lin_rel.weight": torch.as_tensor(w_rel.T.copy()),
+                           "lin_rel.bias": torch.as_tensor(b_rel),
+                           "lin_root.weight": torch.as_tensor(w_root.T.copy())})
+    return layer(x, edge_index, edge_weight)
+
+
+def _use_flax_layer(layer_class, x, senders, receivers, edge_weight, w_rel, b_rel, w_root):
+    """Build the layer, apply it with the case's weights on the case's ``GraphsTuple``."""
+    graph = jraph.GraphsTuple(nodes=x, edges=edge_weight, senders=senders, receivers=receivers,
+                              n_node=jnp.array([x.shape[0]]), n_edge=jnp.array([len(senders)]),
+                              globals=None)
+    params = {"params": {"lin_rel": {"kernel": w_rel, "bias": b_rel},
+                         "lin_root": {"kernel": w_root}}}
+    return layer_class(out_channels=int(w_rel.shape[1])).apply(params, graph)
+
+
+def _layer_graphs(rng: np.random.Generator | None = None):
+    """(description, x, senders, receivers, weights, f_out): hand-written graphs, or one drawn."""
+    if rng is None:
+        f = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, -1.0], [2.0, 0.5]])
+        return [
+            ("a path 0 -> 1 -> 2, unit weights; nodes 3 and 4 receive nothing (node 4 is "
+             "the last)", f, [0, 1], [1, 2], [1.0, 1.0], 3),
+            ("one directed edge 0 -> 1: node 1 hears node 0, node 0 hears nobody", f[:2],
+             [0], [1], [2.0], 2),
+            ("a repeated edge 2 -> 0 (both count), a self loop 1 -> 1, weights 0.5, 1.5, 2, "
+             "and a zero weight", f[:3], [2, 2, 1, 0], [0, 0, 1, 2], [0.5, 1.5, 2.0, 0.0], 2),
+            ("negative weights on a star into node 0", f, [1, 2, 3, 4], [0, 0, 0, 0],
+             [-1.0, 0.5, -2.0, 1.0], 1),
+            ("no edges: every node keeps only its own term", f[:3], [], [], [], 2),
+        ]
+    # few shapes (each costs JAX a compile): 3 or 6 nodes, 8 edges (or none)
+    n = int(rng.choice([3, 6]))
+    e = 0 if rng.random() < 0.1 else 8
+    targets = n - 1 if rng.random() < 0.5 else n       # often the last node hears nobody
+    senders, receivers = rng.integers(0, n, e), rng.integers(0, targets, e)
+    weights = rng.choice([-1.0, 0.0, 0.5, 1.0, 2.0], e) if rng.random() < 0.5 \
+        else rng.normal(size=e).round(2)
+    x = rng.normal(size=(n, 3)).round(2)
+    idle = np.setdiff1d(np.arange(n), receivers)
+    return (f"{n} nodes, edges (sender -> receiver) "
+            f"{np.stack([senders, receivers]).T.tolist()}, weights {list(weights)}; nodes "
+            f"receiving nothing: {listed(idle)}", x, senders, receivers, weights, 2)
+
+
+def _layer_weights(x, f_out: int, seed: int):
+    rng = np.random.default_rng(seed)
+    f_in = x.shape[1]
+    return (rng.normal(size=(f_in, f_out)).round(2).astype(np.float32),
+            rng.normal(size=f_out).round(2).astype(np.float32),
+            rng.normal(size=(f_in, f_out)).round(2).astype(np.float32))
+
+
+def _pyg_layer_case(description, x, senders, receivers, weights, f_out, seed=0) -> Case:
+    import torch
+
+    x = np.asarray(x, np.float32)
+    edge_index = torch.as_tensor(np.stack([np.asarray(senders, np.int64),
+                                           np.asarray(receivers, np.int64)]).reshape(2, -1))
+    return Case(description, (torch.as_tensor(x), edge_index,
+                              torch.as_tensor(np.asarray(weights, np.float32)),
+                              *_layer_weights(x, f_out, seed)))
+
+
+def _flax_layer_case(description, x, senders, receivers, weights, f_out, seed=0) -> Case:
+    x = np.asarray(x, np.float32)
+    return Case(description, (jnp.asarray(x), jnp.asarray(senders, jnp.int32),
+                              jnp.asarray(receivers, jnp.int32),
+                              jnp.asarray(weights, jnp.float32),
+                              *map(jnp.asarray, _layer_weights(x, f_out, seed))))
+
+
+def _pyg_layer_cases() -> list[Case]:
+    return [_pyg_layer_case(*g, seed=i) for i, g in enumerate(_layer_graphs())]
+
+
+def _pyg_layer_random(rng: np.random.Generator) -> Case:
+    return _pyg_layer_case(*_layer_graphs(rng), seed=int(rng.integers(1 << 20)))
+
+
+def _flax_layer_cases() -> list[Case]:
+    return [_flax_layer_case(*g, seed=i) for i, g in enumerate(_layer_graphs())]
+
+
+def _flax_layer_random(rng: np.random.Generator) -> Case:
+    return _flax_layer_case(*_layer_graphs(rng), seed=int(rng.integers(1 << 20)))
+
+
+# PyG: mean instead of sum
+class _WrongPygMean(MessagePassing):
+    def __init__(self, in_channels, out_channels):
+        super().__init__(aggr="mean")
+        self.lin_rel = tnn.Linear(in_channels, out_channels)
+        self.lin_root = tnn.Linear(in_channels, out_channels, bias=False)
+
+    def forward(self, x, edge_index, edge_weight):
+        out = self.propagate(edge_index, x=x, edge_weight=edge_weight)
+        return self.lin_rel(out) + self.lin_root(x)
+
+    def message(self, x_j, edge_weight):
+        return edge_weight.view(-1, 1) * x_j
+
+
+# PyG: the receiver's own features in the message (x_i instead of x_j)
+class _WrongPygReceiver(_WrongPygMean):
+    def __init__(self, in_channels, out_channels):
+        MessagePassing.__init__(self, aggr="add")
+        self.lin_rel = tnn.Linear(in_channels, out_channels)
+        self.lin_root = tnn.Linear(in_channels, out_channels, bias=False)
+
+    def message(self, x_i, edge_weight):
+        return edge_weight.view(-1, 1) * x_i
+
+
+# PyG: the edge weights ignored
+class _WrongPygUnweighted(_WrongPygReceiver):
+    def message(self, x_j, edge_weight):
+        return x_j
+
+
+# PyG: lin_rel (with its bias) inside the messages: the bias is summed once per edge
+class _WrongPygBiasPerEdge(_WrongPygReceiver):
+    def forward(self, x, edge_index, edge_weight):
+        out = self.propagate(edge_index, x=self.lin_rel(x), edge_weight=edge_weight)
+        return out + self.lin_root(x)
+
+    def message(self, x_j, edge_weight):
+        return edge_weight.view(-1, 1) * x_j
+
+
+# PyG: no root term: a node forgets its own features
+class _WrongPygNoRoot(_WrongPygBiasPerEdge):
+    def forward(self, x, edge_index, edge_weight):
+        return self.lin_rel(self.propagate(edge_index, x=x, edge_weight=edge_weight))
+
+
+# PyG: one matrix for both terms
+class _WrongPygSharedWeight(_WrongPygBiasPerEdge):
+    def forward(self, x, edge_index, edge_weight):
+        return self.lin_rel(self.propagate(edge_index, x=x, edge_weight=edge_weight) + x)
+
+
+# PyG: messages flow against the edges (edge_index flipped)
+class _WrongPygFlipped(_WrongPygBiasPerEdge):
+    def forward(self, x, edge_index, edge_weight):
+        out = self.propagate(edge_index.flip(0), x=x, edge_weight=edge_weight)
+        return self.lin_rel(out) + self.lin_root(x)
+
+
+# PyG: an activation the formula does not have
+class _WrongPygRelu(_WrongPygBiasPerEdge):
+    def forward(self, x, edge_index, edge_weight):
+        out = self.propagate(edge_index, x=x, edge_weight=edge_weight)
+        return torch.relu(self.lin_rel(out) + self.lin_root(x))
+
+
+# PyG: max instead of sum
+class _WrongPygMax(_WrongPygMean):
+    def __init__(self, in_channels, out_channels):
+        MessagePassing.__init__(self, aggr="max")
+        self.lin_rel = tnn.Linear(in_channels, out_channels)
+        self.lin_root = tnn.Linear(in_channels, out_channels, bias=False)
+
+
+# PyG: the product taken outside torch (no gradient reaches x)
+class _WrongPygDetached(_WrongPygBiasPerEdge):
+    def forward(self, x, edge_index, edge_weight):
+        out = self.propagate(edge_index, x=x.detach(), edge_weight=edge_weight)
+        return self.lin_rel(out) + self.lin_root(x)
+
+
+# correct: the features transformed before the sum, the bias added once after it
+class _RightPygTransformFirst(_WrongPygBiasPerEdge):
+    def forward(self, x, edge_index, edge_weight):
+        h = x @ self.lin_rel.weight.T
+        out = self.propagate(edge_index, x=h, edge_weight=edge_weight)
+        return out + self.lin_rel.bias + self.lin_root(x)
+
+
+# correct: the sum by index_add, without propagate
+class _RightPygIndexAdd(_WrongPygBiasPerEdge):
+    def forward(self, x, edge_index, edge_weight):
+        senders, receivers = edge_index
+        messages = edge_weight[:, None] * x[senders]
+        out = torch.zeros_like(x).index_add(0, receivers, messages)
+        return self.lin_rel(out) + self.lin_root(x)
+
+
+register(Exercise(
+    name="GraphConvPyG",
+    reference=PygGraphConvLayer,
+    call=_use_pyg_layer,
+    cases=_pyg_layer_cases,
+    random_case=_pyg_layer_random,
+    framework="torch",
+    returns=("torch",),
+    grad_argnames=("x", "edge_weight"),
+    rtol=1e-4,
+    atol=1e-5,
+    time_limit=10.0,
+    hint="propagate sums what message returns per edge; message gets x_j, the sender's "
+         "features, one row per edge, and the edge weights as the keyword you passed to "
+         "propagate. W_rel applies to the sum, W_root to the node's own x.",
+    mistakes=[_WrongPygMean, _WrongPygReceiver, _WrongPygUnweighted, _WrongPygBiasPerEdge,
+              _WrongPygNoRoot, _WrongPygSharedWeight, _WrongPygFlipped, _WrongPygRelu,
+              _WrongPygMax, _WrongPygDetached],
+    variants=[_RightPygTransformFirst, _RightPygIndexAdd],
+))
+
+
+# Flax: senders and receivers swapped
+class _WrongFlaxSwapped(linen.Module):
+    out_channels: int
+
+    @linen.compact
+    def __call__(self, graph):
+        x = graph.nodes
+        messages = graph.edges[:, None] * x[graph.receivers]
+        out = jax.ops.segment_sum(messages, graph.senders, num_segments=x.shape[0])
+        return (linen.Dense(self.out_channels, name="lin_rel")(out)
+                + linen.Dense(self.out_channels, use_bias=False, name="lin_root")(x))
+
+
+# Flax: segment_sum without num_segments: as many rows as the largest receiver + 1
+class _WrongFlaxNoNumSegments(_WrongFlaxSwapped):
+    @linen.compact
+    def __call__(self, graph):
+        x = graph.nodes
+        messages = graph.edges[:, None] * x[graph.senders]
+        out = jax.ops.segment_sum(messages, graph.receivers)
+        return (linen.Dense(self.out_channels, name="lin_rel")(out)
+                + linen.Dense(self.out_channels, use_bias=False, name="lin_root")(x))
+
+
+# Flax: the edge weights ignored
+class _WrongFlaxUnweighted(_WrongFlaxSwapped):
+    @linen.compact
+    def __call__(self, graph):
+        x = graph.nodes
+        out = jax.ops.segment_sum(x[graph.senders], graph.receivers, num_segments=x.shape[0])
+        return (linen.Dense(self.out_channels, name="lin_rel")(out)
+                + linen.Dense(self.out_channels, use_bias=False, name="lin_root")(x))
+
+
+# Flax: the mean of the weighted messages
+class _WrongFlaxMean(_WrongFlaxSwapped):
+    @linen.compact
+    def __call__(self, graph):
+        x = graph.nodes
+        n = x.shape[0]
+        messages = graph.edges[:, None] * x[graph.senders]
+        total = jax.ops.segment_sum(messages, graph.receivers, num_segments=n)
+        count = jax.ops.segment_sum(jnp.ones(len(graph.receivers)), graph.receivers,
+                                    num_segments=n)
+        out = total / jnp.maximum(count, 1.0)[:, None]
+        return (linen.Dense(self.out_channels, name="lin_rel")(out)
+                + linen.Dense(self.out_channels, use_bias=False, name="lin_root")(x))
+
+
+# Flax: the bias of lin_rel inside every message
+class _WrongFlaxBiasPerEdge(_WrongFlaxSwapped):
+    @linen.compact
+    def __call__(self, graph):
+        x = graph.nodes
+        h = linen.Dense(self.out_channels, name="lin_rel")(x)
+        messages = graph.edges[:, None] * h[graph.senders]
+        out = jax.ops.segment_sum(messages, graph.receivers, num_segments=x.shape[0])
+        return out + linen.Dense(self.out_channels, use_bias=False, name="lin_root")(x)
+
+
+# Flax: no root term
+class _WrongFlaxNoRoot(_WrongFlaxSwapped):
+    @linen.compact
+    def __call__(self, graph):
+        x = graph.nodes
+        messages = graph.edges[:, None] * x[graph.senders]
+        out = jax.ops.segment_sum(messages, graph.receivers, num_segments=x.shape[0])
+        return linen.Dense(self.out_channels, name="lin_rel")(out)
+
+
+# Flax: .at[].set keeps one message per receiver (the last), not their sum
+class _WrongFlaxSet(_WrongFlaxSwapped):
+    @linen.compact
+    def __call__(self, graph):
+        x = graph.nodes
+        messages = graph.edges[:, None] * x[graph.senders]
+        out = jnp.zeros_like(x).at[graph.receivers].set(messages)
+        return (linen.Dense(self.out_channels, name="lin_rel")(out)
+                + linen.Dense(self.out_channels, use_bias=False, name="lin_root")(x))
+
+
+# Flax: an activation the formula does not have
+class _WrongFlaxRelu(_WrongFlaxSwapped):
+    @linen.compact
+    def __call__(self, graph):
+        x = graph.nodes
+        messages = graph.edges[:, None] * x[graph.senders]
+        out = jax.ops.segment_sum(messages, graph.receivers, num_segments=x.shape[0])
+        return linen.relu(linen.Dense(self.out_channels, name="lin_rel")(out)
+                          + linen.Dense(self.out_channels, use_bias=False, name="lin_root")(x))
+
+
+# Flax: the weights multiply the receiving node's features
+class _WrongFlaxWeightsOnReceiver(_WrongFlaxSwapped):
+    @linen.compact
+    def __call__(self, graph):
+        x = graph.nodes
+        n = x.shape[0]
+        weight_in = jax.ops.segment_sum(graph.edges, graph.receivers, num_segments=n)
+        count = jax.ops.segment_sum(x[graph.senders], graph.receivers, num_segments=n)
+        out = count * jnp.sign(weight_in)[:, None]
+        return (linen.Dense(self.out_channels, name="lin_rel")(out)
+                + linen.Dense(self.out_channels, use_bias=False, name="lin_root")(x))
+
+
+# correct: .at[].add instead of segment_sum
+class _RightFlaxAtAdd(_WrongFlaxSwapped):
+    @linen.compact
+    def __call__(self, graph):
+        x = graph.nodes
+        messages = graph.edges[:, None] * x[graph.senders]
+        out = jnp.zeros_like(x).at[graph.receivers].add(messages)
+        return (linen.Dense(self.out_channels, name="lin_rel")(out)
+                + linen.Dense(self.out_channels, use_bias=False, name="lin_root")(x))
+
+
+# correct: a dense weighted adjacency matrix, receivers by senders
+class _RightFlaxDense(_WrongFlaxSwapped):
+    @linen.compact
+    def __call__(self, graph):
+        x = graph.nodes
+        n = x.shape[0]
+        adjacency = jnp.zeros((n, n)).at[graph.receivers, graph.senders].add(graph.edges)
+        return (linen.Dense(self.out_channels, name="lin_rel")(adjacency @ x)
+                + linen.Dense(self.out_channels, use_bias=False, name="lin_root")(x))
+
+
+register(Exercise(
+    name="GraphConvFlax",
+    reference=JaxGraphConvLayer,
+    call=_use_flax_layer,
+    cases=_flax_layer_cases,
+    random_case=_flax_layer_random,
+    framework="jax",
+    returns=("jax",),
+    grad_argnames=("x", "edge_weight"),
+    rtol=1e-4,
+    atol=1e-5,
+    time_limit=10.0,
+    hint="gather the senders' rows of graph.nodes, scale them by graph.edges, sum them per "
+         "receiver with jax.ops.segment_sum (say how many nodes there are: num_segments); "
+         "then the two nn.Dense layers, named as in the stub.",
+    mistakes=[_WrongFlaxSwapped, _WrongFlaxNoNumSegments, _WrongFlaxUnweighted, _WrongFlaxMean,
+              _WrongFlaxBiasPerEdge, _WrongFlaxNoRoot, _WrongFlaxSet, _WrongFlaxRelu,
+              _WrongFlaxWeightsOnReceiver],
+    variants=[_RightFlaxAtAdd, _RightFlaxDense],
 ))
 
 

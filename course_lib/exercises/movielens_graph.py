@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..graph import bipartite_to_directed, node_degrees, to_edge_index
+from ..graph import bipartite_to_directed, leak_free_split, node_degrees, to_edge_index
 from . import Case, Exercise, listed, register
 
 
@@ -481,4 +481,205 @@ register(Exercise(
               _wrong_dir_counts_users, _wrong_dir_unique, _wrong_dir_in_place, _wrong_dir_lists,
               _wrong_dir_memorised],
     variants=[_right_dir_copy, _right_dir_flip],
+))
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 4: leak_free_split. For each part, the edges a model may see (message edges) and the
+# edges it learns or is scored on (targets), from one shuffled order of the edge ids.
+# ------------------------------------------------------------------------------------------------
+
+
+def _split_cases() -> list[Case]:
+    perm10 = np.array([7, 2, 9, 0, 4, 8, 1, 6, 3, 5])
+    perm15 = np.random.default_rng(1).permutation(15)
+    return [
+        Case("10 edges: 8 train (2 of them supervision), 1 validation, 1 test",
+             (perm10, 0.1, 0.1, 0.3)),
+        Case("15 edges, 10 % validation: 1.5 rounds down to 1 (and 2 test)",
+             (perm15, 0.1, 0.15, 0.3)),
+        Case("no validation edges (val_ratio 0)", (perm10, 0.0, 0.2, 0.5)),
+        Case("no supervision-only edges: training targets are none", (perm10, 0.2, 0.2, 0.0)),
+        Case("a single edge: it trains, as a message edge", (np.array([0]), 0.1, 0.1, 0.3)),
+        Case("no edges at all", (np.zeros(0, dtype=np.int64), 0.1, 0.1, 0.3)),
+        Case("ids that are not 0..E-1 in order: 20 edges, half of training supervision",
+             (np.random.default_rng(2).permutation(20), 0.25, 0.25, 0.5)),
+    ]
+
+
+def _split_random(rng: np.random.Generator) -> Case:
+    n = int(rng.integers(0, 61))
+    val, test = (float(v) for v in rng.choice([0.0, 0.05, 0.1, 0.15, 0.2, 0.25], 2))
+    sup = float(rng.choice([0.0, 0.2, 0.3, 0.5]))
+    perm = rng.permutation(n).astype(np.int64)
+    return Case(f"{n} edges, val_ratio {val}, test_ratio {test}, supervision_ratio {sup}",
+                (perm, val, test, sup))
+
+
+def _sorted_parts(result):
+    """Each part's arrays in increasing order (the order of the ids does not matter)."""
+    return {part: tuple(ids[np.argsort(np.asarray(ids), kind="stable")] for ids in pair)
+            for part, pair in result.items()}
+
+
+def _split_sizes(perm, val_ratio, test_ratio, supervision_ratio):
+    n = len(perm)
+    n_val, n_test = int(n * val_ratio), int(n * test_ratio)
+    n_train = n - n_val - n_test
+    return n_val, n_test, n_train, int(n_train * supervision_ratio)
+
+
+# the supervision edges stay in the training graph: the model sees the edges it must predict
+def _wrong_split_train_sees_targets(perm, val_ratio, test_ratio, supervision_ratio):
+    perm = np.asarray(perm)
+    n_val, n_test, n_train, n_sup = _split_sizes(perm, val_ratio, test_ratio, supervision_ratio)
+    train, val, test = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    return {"train": (np.sort(train), np.sort(train[:n_sup])),
+            "val": (np.sort(train), np.sort(val)),
+            "test": (np.sort(np.concatenate([train, val])), np.sort(test))}
+
+
+# validation predicts over the message edges only (the supervision edges are not leaks there)
+def _wrong_split_val_message_only(perm, val_ratio, test_ratio, supervision_ratio):
+    perm = np.asarray(perm)
+    n_val, n_test, n_train, n_sup = _split_sizes(perm, val_ratio, test_ratio, supervision_ratio)
+    train, val, test = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    return {"train": (np.sort(train[n_sup:]), np.sort(train[:n_sup])),
+            "val": (np.sort(train[n_sup:]), np.sort(val)),
+            "test": (np.sort(np.concatenate([train, val])), np.sort(test))}
+
+
+# test propagates over training edges only, though the validation edges are known by then
+def _wrong_split_test_without_val(perm, val_ratio, test_ratio, supervision_ratio):
+    perm = np.asarray(perm)
+    n_val, n_test, n_train, n_sup = _split_sizes(perm, val_ratio, test_ratio, supervision_ratio)
+    train, val, test = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    return {"train": (np.sort(train[n_sup:]), np.sort(train[:n_sup])),
+            "val": (np.sort(train), np.sort(val)),
+            "test": (np.sort(train), np.sort(test))}
+
+
+# the test graph holds every edge, the test targets included
+def _wrong_split_test_sees_all(perm, val_ratio, test_ratio, supervision_ratio):
+    perm = np.asarray(perm)
+    n_val, n_test, n_train, n_sup = _split_sizes(perm, val_ratio, test_ratio, supervision_ratio)
+    train, val, test = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    return {"train": (np.sort(train[n_sup:]), np.sort(train[:n_sup])),
+            "val": (np.sort(train), np.sort(val)),
+            "test": (np.sort(perm), np.sort(test))}
+
+
+# round() instead of rounding down
+def _wrong_split_round(perm, val_ratio, test_ratio, supervision_ratio):
+    perm = np.asarray(perm)
+    n_val, n_test = round(len(perm) * val_ratio), round(len(perm) * test_ratio)
+    n_train = len(perm) - n_val - n_test
+    n_sup = round(n_train * supervision_ratio)
+    train, val, test = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    return {"train": (np.sort(train[n_sup:]), np.sort(train[:n_sup])),
+            "val": (np.sort(train), np.sort(val)),
+            "test": (np.sort(np.concatenate([train, val])), np.sort(test))}
+
+
+# the supervision share taken of all edges, not of the training ones
+def _wrong_split_sup_of_all(perm, val_ratio, test_ratio, supervision_ratio):
+    perm = np.asarray(perm)
+    n_val, n_test, n_train, _ = _split_sizes(perm, val_ratio, test_ratio, supervision_ratio)
+    n_sup = int(len(perm) * supervision_ratio)
+    train, val, test = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    return {"train": (np.sort(train[n_sup:]), np.sort(train[:n_sup])),
+            "val": (np.sort(train), np.sort(val)),
+            "test": (np.sort(np.concatenate([train, val])), np.sort(test))}
+
+
+# the parts cut from the front: test first, then validation, then training
+def _wrong_split_test_first(perm, val_ratio, test_ratio, supervision_ratio):
+    perm = np.asarray(perm)
+    n_val, n_test, n_train, n_sup = _split_sizes(perm, val_ratio, test_ratio, supervision_ratio)
+    test, val, train = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+    return {"train": (np.sort(train[n_sup:]), np.sort(train[:n_sup])),
+            "val": (np.sort(train), np.sort(val)),
+            "test": (np.sort(np.concatenate([train, val])), np.sort(test))}
+
+
+# the supervision edges taken from the end of the training ids
+def _wrong_split_sup_last(perm, val_ratio, test_ratio, supervision_ratio):
+    perm = np.asarray(perm)
+    n_val, n_test, n_train, n_sup = _split_sizes(perm, val_ratio, test_ratio, supervision_ratio)
+    train, val, test = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    cut = n_train - n_sup
+    return {"train": (np.sort(train[:cut]), np.sort(train[cut:])),
+            "val": (np.sort(train), np.sort(val)),
+            "test": (np.sort(np.concatenate([train, val])), np.sort(test))}
+
+
+# sizes of the val and test parts from 1 - ratio: the rest of the float rounding goes astray
+def _wrong_split_train_ratio(perm, val_ratio, test_ratio, supervision_ratio):
+    perm = np.asarray(perm)
+    n_train = int(len(perm) * (1 - val_ratio - test_ratio))
+    n_val = int(len(perm) * val_ratio)
+    n_sup = int(n_train * supervision_ratio)
+    train, val, test = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    return {"train": (np.sort(train[n_sup:]), np.sort(train[:n_sup])),
+            "val": (np.sort(train), np.sort(val)),
+            "test": (np.sort(np.concatenate([train, val])), np.sort(test))}
+
+
+# validation targets in the validation graph
+def _wrong_split_val_sees_targets(perm, val_ratio, test_ratio, supervision_ratio):
+    perm = np.asarray(perm)
+    n_val, n_test, n_train, n_sup = _split_sizes(perm, val_ratio, test_ratio, supervision_ratio)
+    train, val, test = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    return {"train": (np.sort(train[n_sup:]), np.sort(train[:n_sup])),
+            "val": (np.sort(np.concatenate([train, val])), np.sort(val)),
+            "test": (np.sort(np.concatenate([train, val])), np.sort(test))}
+
+
+# correct: np.split at the cut points, the parts built with set operations
+def _right_split_sets(perm, val_ratio, test_ratio, supervision_ratio):
+    perm = np.asarray(perm)
+    n = len(perm)
+    n_val, n_test = int(n * val_ratio), int(n * test_ratio)
+    n_train = n - n_val - n_test
+    train, val, test = np.split(perm, [n_train, n_train + n_val])
+    supervision = train[:int(n_train * supervision_ratio)]
+    seen_by_test = np.setdiff1d(perm, test)
+    return {"train": (np.setdiff1d(train, supervision), np.sort(supervision)),
+            "val": (np.sort(train), np.sort(val)),
+            "test": (seen_by_test, np.sort(test))}
+
+
+# correct: unsorted ids (the order does not matter), math.floor for the sizes
+def _right_split_unsorted(perm, val_ratio, test_ratio, supervision_ratio):
+    import math
+
+    perm = np.asarray(perm)
+    n_val = math.floor(len(perm) * val_ratio)
+    n_test = math.floor(len(perm) * test_ratio)
+    n_train = len(perm) - n_val - n_test
+    n_sup = math.floor(n_train * supervision_ratio)
+    train = perm[:n_train]
+    return {"train": (train[n_sup:], train[:n_sup]),
+            "val": (train, perm[n_train:n_train + n_val]),
+            "test": (perm[:n_train + n_val], perm[n_train + n_val:])}
+
+
+register(Exercise(
+    name="leak_free_split",
+    reference=leak_free_split,
+    cases=_split_cases,
+    random_case=_split_random,
+    framework="numpy",
+    returns=("numpy",),
+    integers="indices",
+    canonical=_sorted_parts,
+    hint="cut perm into train, validation and test by the sizes the docstring gives (int() "
+         "rounds down); split the training ids into supervision and message edges. Then ask, "
+         "for each part: which edges are known when it is predicted, and which are its targets? "
+         "A target is never among the message edges of its own part.",
+    mistakes=[_wrong_split_train_sees_targets, _wrong_split_val_message_only,
+              _wrong_split_test_without_val, _wrong_split_test_sees_all, _wrong_split_round,
+              _wrong_split_sup_of_all, _wrong_split_test_first, _wrong_split_sup_last,
+              _wrong_split_train_ratio, _wrong_split_val_sees_targets],
+    variants=[_right_split_sets, _right_split_unsorted],
 ))

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..cf import normalized_adjacency
+from ..cf import draw_negatives, normalized_adjacency
 from ..jax.bpr import bpr_loss
 from ..jax.lightgcn import layer_mean
 from ..metrics import ndcg_at_k
@@ -397,6 +397,233 @@ register(Exercise(
               _wrong_bpr_clipped, _wrong_bpr_reg_over_rows, _wrong_bpr_reg_mean, _wrong_bpr_sum,
               _wrong_bpr_float, _wrong_bpr_memorised],
     variants=[_right_bpr_softplus, _right_bpr_logaddexp, _right_bpr_double_where],
+))
+
+# -------------------------------------------------------------------------------------------------
+# draw_negatives: course_lib.cf.bpr_batches calls it once per batch with the batch's users
+# (int64 [B], repeated, unsorted), the sorted codes user * num_movies + movie of the training
+# interactions, the number of movies and the epoch's numpy Generator. A sampler is random, so the
+# checker compares what it must guarantee, on batches where each user appears hundreds of times:
+# the shape and integer type; no id out of range; no false negative (a movie the user has seen);
+# draws taken from the Generator it is given (its state moves on) and the same draws again from
+# an equally seeded one (the training is reproducible from its seed); and, by a
+# chi-square test per case, draws uniform over each user's unseen movies (p > 1e-6: a correct
+# sampler fails it about once in a million cases; the wrong ones below reach p < 1e-20).
+# -------------------------------------------------------------------------------------------------
+
+
+def _use_sampler(sampler, users, seen, num_movies, seed):
+    """What the checker compares of a sampler: a summary of its draws on this batch."""
+    from scipy.stats import chi2
+
+    rng = np.random.default_rng(seed)
+    first = sampler(users, seen, num_movies, rng)
+    advanced = rng.bit_generator.state != np.random.default_rng(seed).bit_generator.state
+    again = sampler(users.copy(), seen.copy(), num_movies, np.random.default_rng(seed))
+    negatives, users = np.asarray(first), np.asarray(users)
+    summary = {"shape": np.array(negatives.shape),
+               "integer movie ids": bool(np.issubdtype(negatives.dtype, np.integer))}
+    if negatives.shape != users.shape:
+        return summary
+    inside = (negatives >= 0) & (negatives < num_movies)
+    codes = users * num_movies + np.where(inside, negatives, 0).astype(np.int64)
+    false = inside & np.isin(codes, seen)
+    summary["ids outside 0 .. num_movies - 1"] = int((~inside).sum())
+    summary["false negatives (movies the user has seen)"] = int(false.sum())
+    # (a batch whose users each have one unseen movie needs no randomness: nothing to take)
+    forced = all(num_movies - np.sum(seen // num_movies == user) == 1 for user in np.unique(users))
+    summary["draws taken from the rng it is given"] = bool(advanced or forced)
+    summary["the same draws again from an equally seeded rng"] = bool(
+        np.array_equal(negatives, np.asarray(again)))
+    stat, df = 0.0, 0
+    for user in np.unique(users):
+        unseen = np.setdiff1d(np.arange(num_movies), seen[seen // num_movies == user] % num_movies)
+        drawn = negatives[(users == user) & inside & ~false]
+        counts = (drawn[:, None] == unseen[None, :]).sum(axis=0)
+        expected = (users == user).sum() / len(unseen)
+        stat += float(((counts - expected) ** 2 / expected).sum())
+        df += len(unseen) - 1
+    uniform = bool(false.sum() == 0 and inside.all()
+                   and (stat < 1e-9 if df == 0 else chi2.sf(stat, df) > 1e-6))
+    summary["uniform over each user's unseen movies (chi-square p > 1e-6)"] = uniform
+    return summary
+
+
+def _sampler_case(description, seen_lists, num_movies, repeats, seed) -> Case:
+    """Users 0 .. U-1, user u having seen seen_lists[u]; each user ``repeats[u]`` times in a
+    shuffled batch."""
+    rng = np.random.default_rng(seed)
+    users = rng.permutation(np.repeat(np.arange(len(seen_lists)), repeats)).astype(np.int64)
+    seen = np.sort(np.array([u * num_movies + m for u, movies in enumerate(seen_lists)
+                             for m in movies], dtype=np.int64))
+    return Case(description, (users, seen, num_movies, seed))
+
+
+def _sampler_cases() -> list[Case]:
+    return [
+        _sampler_case("3 users, 6 movies: user 0 saw movies 0 and 1, user 1 movie 5, user 2 "
+                      "none; each user 600 times in the batch",
+                      [[0, 1], [5], []], 6, [600, 600, 600], 0),
+        _sampler_case("user 0 saw every movie but movie 3: all its negatives are movie 3",
+                      [[0, 1, 2, 4], [0]], 5, [50, 500], 1),
+        _sampler_case("the last movie (4) is the only one user 1 has not seen",
+                      [[2], [0, 1, 2, 3]], 5, [500, 50], 2),
+        _sampler_case("one user, 10 movies, the first three seen", [[0, 1, 2]], 10, [1400], 3),
+        _sampler_case("an empty batch", [[0], [1]], 3, [0, 0], 4),
+        _sampler_case("users 0 and 2 in the batch, user 1 not (it has seen movie 0)",
+                      [[1, 2], [0], [3]], 4, [400, 0, 400], 5),
+    ]
+
+
+def _sampler_random(rng: np.random.Generator) -> Case:
+    num_users, num_movies = int(rng.integers(1, 5)), int(rng.integers(3, 11))
+    seen = [sorted(rng.choice(num_movies, int(rng.integers(0, num_movies)), replace=False))
+            for _ in range(num_users)]
+    repeats = [150 * (num_movies - len(s)) if rng.random() < 0.9 else 0 for s in seen]
+    shown = ", ".join(f"user {u}: {[int(m) for m in s]}" for u, s in enumerate(seen))
+    return _sampler_case(f"{num_users} users, {num_movies} movies, seen: {shown}; batch of "
+                         f"{sum(repeats)}", seen, num_movies, repeats, int(rng.integers(1 << 20)))
+
+
+# no check at all: some negatives are movies the user has seen
+def _wrong_neg_unchecked(users, seen, num_movies, rng):
+    return rng.integers(0, num_movies, len(users))
+
+
+# checked once, redrawn once: a second draw can hit a seen movie again
+def _wrong_neg_redraw_once(users, seen, num_movies, rng):
+    negatives = rng.integers(0, num_movies, len(users))
+    hit = np.isin(users * num_movies + negatives, seen)
+    negatives[hit] = rng.integers(0, num_movies, int(hit.sum()))
+    return negatives
+
+
+# a seen movie replaced by the next unseen one: movies after a seen block are drawn too often
+def _wrong_neg_next_movie(users, seen, num_movies, rng):
+    negatives = rng.integers(0, num_movies, len(users))
+    for i, user in enumerate(users):
+        while user * num_movies + negatives[i] in seen:
+            negatives[i] = (negatives[i] + 1) % num_movies
+    return negatives
+
+
+# integers' upper bound is exclusive: num_movies - 1 never draws the last movie
+def _wrong_neg_high_minus_one(users, seen, num_movies, rng):
+    negatives = rng.integers(0, num_movies - 1, len(users))
+    redraw = np.isin(users * num_movies + negatives, seen)
+    while redraw.any():
+        negatives[redraw] = rng.integers(0, num_movies - 1, int(redraw.sum()))
+        redraw = np.isin(users * num_movies + negatives, seen)
+    return negatives
+
+
+# the code of a pair computed the other way round: the wrong pairs are excluded
+def _wrong_neg_code_swapped(users, seen, num_movies, rng):
+    negatives = rng.integers(0, num_movies, len(users))
+    redraw = np.isin(negatives * num_movies + users, seen)
+    while redraw.any():
+        negatives[redraw] = rng.integers(0, num_movies, int(redraw.sum()))
+        redraw = np.isin(negatives * num_movies + users, seen)
+    return negatives
+
+
+# numpy's global generator instead of rng: training cannot be reproduced from its seed
+def _wrong_neg_global_rng(users, seen, num_movies, rng):
+    negatives = np.random.randint(0, num_movies, len(users))
+    redraw = np.isin(users * num_movies + negatives, seen)
+    while redraw.any():
+        negatives[redraw] = np.random.randint(0, num_movies, int(redraw.sum()))
+        redraw = np.isin(users * num_movies + negatives, seen)
+    return negatives
+
+
+# a Generator of its own, seeded once: every batch of every epoch gets the same stream
+def _wrong_neg_own_seed(users, seen, num_movies, rng):
+    mine = np.random.default_rng(42)
+    negatives = mine.integers(0, num_movies, len(users))
+    redraw = np.isin(users * num_movies + negatives, seen)
+    while redraw.any():
+        negatives[redraw] = mine.integers(0, num_movies, int(redraw.sum()))
+        redraw = np.isin(users * num_movies + negatives, seen)
+    return negatives
+
+
+# one negative per distinct user, repeated: the batch's negatives are not independent
+def _wrong_neg_per_user(users, seen, num_movies, rng):
+    choice = {}
+    for user in np.unique(users):
+        unseen = np.setdiff1d(np.arange(num_movies), seen[seen // num_movies == user] % num_movies)
+        choice[int(user)] = rng.choice(unseen)
+    return np.array([choice[int(u)] for u in users], dtype=np.int64)
+
+
+# movies seen by anyone in the batch excluded for everyone
+def _wrong_neg_seen_by_anyone(users, seen, num_movies, rng):
+    batch = np.isin(seen // num_movies, users)
+    unseen = np.setdiff1d(np.arange(num_movies), seen[batch] % num_movies)
+    if len(unseen) == 0:
+        unseen = np.arange(num_movies)
+    return rng.choice(unseen, len(users))
+
+
+# movie 0 never drawn (a 1-based habit)
+def _wrong_neg_from_one(users, seen, num_movies, rng):
+    negatives = rng.integers(1, num_movies + 1, len(users)) % num_movies
+    negatives[negatives == 0] = num_movies - 1
+    redraw = np.isin(users * num_movies + negatives, seen)
+    while redraw.any():
+        fresh = rng.integers(1, num_movies + 1, int(redraw.sum())) % num_movies
+        negatives[redraw] = np.where(fresh == 0, num_movies - 1, fresh)
+        redraw = np.isin(users * num_movies + negatives, seen)
+    return negatives
+
+
+# a positive instead of a negative: a movie the user has seen
+def _wrong_neg_positives(users, seen, num_movies, rng):
+    out = rng.integers(0, num_movies, len(users))
+    for i, user in enumerate(users):
+        mine = seen[seen // num_movies == user] % num_movies
+        if len(mine):
+            out[i] = rng.choice(mine)
+    return out
+
+
+# correct: per row, a choice among that user's unseen movies
+def _right_neg_choice(users, seen, num_movies, rng):
+    out = np.empty(len(users), dtype=np.int64)
+    for i, user in enumerate(users):
+        unseen = np.setdiff1d(np.arange(num_movies), seen[seen // num_movies == user] % num_movies)
+        out[i] = rng.choice(unseen)
+    return out
+
+
+# correct: redraw with np.isin until none is seen
+def _right_neg_isin(users, seen, num_movies, rng):
+    negatives = rng.integers(0, num_movies, len(users))
+    redraw = np.isin(users * num_movies + negatives, seen)
+    while redraw.any():
+        negatives[redraw] = rng.integers(0, num_movies, int(redraw.sum()))
+        redraw = np.isin(users * num_movies + negatives, seen)
+    return negatives
+
+
+register(Exercise(
+    name="draw_negatives",
+    reference=draw_negatives,
+    call=_use_sampler,
+    cases=_sampler_cases,
+    random_case=_sampler_random,
+    framework="numpy",
+    returns=("numpy",),
+    time_limit=10.0,
+    hint="draw every negative with rng.integers(0, num_movies, ...), find the drawn pairs "
+         "whose code user * num_movies + movie is in seen (np.isin, or np.searchsorted on the "
+         "sorted codes), draw those again, and repeat until none is left.",
+    mistakes=[_wrong_neg_unchecked, _wrong_neg_redraw_once, _wrong_neg_next_movie,
+              _wrong_neg_high_minus_one, _wrong_neg_code_swapped, _wrong_neg_global_rng,
+              _wrong_neg_per_user, _wrong_neg_seen_by_anyone, _wrong_neg_from_one,
+              _wrong_neg_positives, _wrong_neg_own_seed],
+    variants=[_right_neg_choice, _right_neg_isin],
 ))
 
 # -------------------------------------------------------------------------------------------------

@@ -91,14 +91,29 @@ def learner_call(exercise: Exercise, output: Capture, disable_jit: bool = True):
 
 def is_untouched_stub(fn, error: NotImplementedError) -> bool:
     """True when ``error`` comes from the stub's own ``raise NotImplementedError`` line: raised
-    directly in ``fn`` (not in a helper or a library), whose body is nothing else."""
-    fn = inspect.unwrap(fn)
-    code = getattr(fn, "__code__", None)
+    directly in ``fn`` (not in a helper or a library), whose body is nothing else. For a class
+    (a layer written as a module), raised in one of the methods written in its body, all of
+    which are still nothing but that line."""
     tb = error.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    if code is None or tb is None or tb.tb_frame.f_code is not code:
+    if tb is None:
         return False
+    if inspect.isclass(fn):
+        methods = [inspect.unwrap(m) for m in vars(fn).values() if callable(m)]
+        methods = [m for m in methods if getattr(getattr(m, "__code__", None), "co_filename",
+                                                 "<string>") != "<string>"]
+        return (tb.tb_frame.f_code in {m.__code__ for m in methods}
+                and all(_stub_only(m, error) for m in methods))
+    fn = inspect.unwrap(fn)
+    code = getattr(fn, "__code__", None)
+    if code is None or tb.tb_frame.f_code is not code:
+        return False
+    return _stub_only(fn, error)
+
+
+def _stub_only(fn, error: NotImplementedError) -> bool:
+    """``fn``'s body is nothing but ``raise NotImplementedError`` (and a docstring)."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
         body = [node for node in tree.body[0].body

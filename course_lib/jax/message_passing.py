@@ -1,8 +1,10 @@
-"""A GCN layer written by hand over a jraph ``GraphsTuple`` (PyG twin: ``course_lib/pyg/message_passing.py``).
+"""Layers written by hand over a jraph ``GraphsTuple`` (PyG twin: ``course_lib/pyg/message_passing.py``).
 
-It computes what :func:`course_lib.message_passing.gcn_layer` computes in numpy and what the
+``GCNLayer`` computes what :func:`course_lib.message_passing.gcn_layer` computes in numpy and what the
 library layer :class:`course_lib.jax.nn.GCNConv` (``jraph.GraphConvolution`` with symmetric
 normalisation and self edges, plus a bias) computes: ``D^-1/2 (A + I) D^-1/2 X W + b``.
+``GraphConvLayer`` is chapter 1's exercise: the layer of Morris et al. (PyG's ``GraphConv``),
+``x_i W_root + (sum_j w_ji x_j) W_rel + b``, with the edge weights in ``graph.edges``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,21 @@ class GCNLayer(nn.Module):
                             (graph.nodes.shape[-1], self.out_channels))
         bias = self.param("bias", nn.initializers.zeros, (self.out_channels,))
         return gcn_layer(graph.nodes, graph.senders, graph.receivers, weight, bias)
+
+
+class GraphConvLayer(nn.Module):
+    """x_i' = x_i W_root + (sum over edges j -> i of w_ji x_j) W_rel + b; the weights w_ji
+    are ``graph.edges``."""
+
+    out_channels: int
+
+    @nn.compact
+    def __call__(self, graph: jraph.GraphsTuple) -> jnp.ndarray:
+        x = graph.nodes
+        messages = graph.edges[:, None] * x[graph.senders]  # one row per edge
+        aggregated = jax.ops.segment_sum(messages, graph.receivers, num_segments=x.shape[0])
+        return (nn.Dense(self.out_channels, name="lin_rel")(aggregated)  # W_rel and b
+                + nn.Dense(self.out_channels, use_bias=False, name="lin_root")(x))  # W_root
 
 
 def gcn_params(weight: np.ndarray, bias: np.ndarray, library: bool = False) -> dict:

@@ -207,7 +207,8 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None,
         state, train_epoch, lambda state: evaluate(state, parts["val"], val_pairs, val_labels),
         snapshot=lambda state: state.params,  # immutable: no copy needed
         max_epochs=s["max_epochs"], patience=s["patience"], desc="JAX SAGE", loop=loop,
-        checkpoint=Checkpoint.for_fit("jax-sage", s, graph, split, module=__name__))
+        checkpoint=Checkpoint.for_fit("jax-sage", s, graph, split, loop,
+                                      module=__name__))
     return Fit(state.replace(params=best), history, history["best_epoch"])
 
 

@@ -22,6 +22,8 @@ scatter on every layer of every step: mf: 138 + 77 ms before, 112 + 65 ms after;
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import copy
 
 import numpy as np
@@ -30,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import settings
-from ..cf import bpr_batches, evaluate_scores, interaction_edges
+from ..cf import bpr_batches, draw_negatives, evaluate_scores, interaction_edges
 from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..training import Fit, fit_loop, settings_for
@@ -157,7 +159,7 @@ def create_state(graph: BipartiteGraph, adj: Adjacency, *, start: dict | None = 
 
 
 def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, start: dict | None = None,
-        **overrides) -> Fit:
+        sampler: Callable = draw_negatives, **overrides) -> Fit:
     """Train ``model`` (``'mf'``, ``'ngcf'`` or ``'lightgcn'``) with BPR; early stopping on
     validation recall@20 (best weights restored).
 
@@ -178,7 +180,8 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, start: dict | N
 
     def train_epoch(state):
         losses = []
-        for users, pos, neg in bpr_batches(graph, train_edges, batch_size, rng):
+        for users, pos, neg in bpr_batches(graph, train_edges, batch_size, rng,
+                                                 sampler):
             batch = [torch.from_numpy(ids).to(device)
                      for ids in (users, pos + graph.num_users, neg + graph.num_users)]
             state, loss = train_step(state, adj["train"], batch, s["weight_decay"])
@@ -194,7 +197,7 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None, start: dict | N
         max_epochs=s["max_epochs"], patience=s["patience"], mode="max", metric="val_recall@20",
         eval_every=s["eval_every"], desc=f"PyG {s['model']}",
         checkpoint=Checkpoint.for_fit(f"pyg-bpr-{s['model']}", s, graph, split, start,
-                                      module=__name__))
+                                      sampler, module=__name__))
     state.model.load_state_dict(best)
     return Fit(state, history, history["best_epoch"])
 

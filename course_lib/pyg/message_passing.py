@@ -1,7 +1,9 @@
-"""A GCN layer written by hand with PyG's ``MessagePassing`` (JAX twin: ``course_lib/jax/message_passing.py``).
+"""Layers written by hand with PyG's ``MessagePassing`` (JAX twin: ``course_lib/jax/message_passing.py``).
 
-It computes what :func:`course_lib.message_passing.gcn_layer` computes in numpy and what PyG's
-``GCNConv`` (re-exported by :mod:`course_lib.pyg.nn`) computes: ``D^-1/2 (A + I) D^-1/2 X W + b``.
+``GCNLayer`` computes what :func:`course_lib.message_passing.gcn_layer` computes in numpy and
+what PyG's ``GCNConv`` (re-exported by :mod:`course_lib.pyg.nn`) computes:
+``D^-1/2 (A + I) D^-1/2 X W + b``. ``GraphConvLayer`` is chapter 1's exercise: the layer of
+Morris et al. (PyG's ``GraphConv``), ``x_i W_root + (sum_j w_ji x_j) W_rel + b``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,24 @@ class GCNLayer(MessagePassing):
     def message(self, x_j: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
         # x_j: the transformed features of each edge's sender
         return norm.view(-1, 1) * x_j
+
+
+class GraphConvLayer(MessagePassing):
+    """x_i' = x_i W_root + (sum over edges j -> i of w_ji x_j) W_rel + b."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(aggr="add")  # the weighted messages are summed
+        self.lin_rel = nn.Linear(in_channels, out_channels)  # W_rel and the bias b
+        self.lin_root = nn.Linear(in_channels, out_channels, bias=False)  # W_root
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor,
+                edge_weight: torch.Tensor) -> torch.Tensor:
+        aggregated = self.propagate(edge_index, x=x, edge_weight=edge_weight)
+        return self.lin_rel(aggregated) + self.lin_root(x)
+
+    def message(self, x_j: torch.Tensor, edge_weight: torch.Tensor) -> torch.Tensor:
+        # x_j: the sender's features, one row per edge
+        return edge_weight.view(-1, 1) * x_j
 
 
 @torch.no_grad()

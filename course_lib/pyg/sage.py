@@ -264,7 +264,8 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None,
         state, train_epoch, lambda state: evaluate(state, parts["val"], val_pairs, val_labels),
         snapshot=lambda state: copy.deepcopy(state.model.state_dict()),
         max_epochs=s["max_epochs"], patience=s["patience"], desc="PyG SAGE", loop=loop,
-        checkpoint=Checkpoint.for_fit("pyg-sage", s, graph, split, module=__name__))
+        checkpoint=Checkpoint.for_fit("pyg-sage", s, graph, split, loop,
+                                      module=__name__))
     state.model.load_state_dict(best)
     return Fit(state, history, history["best_epoch"])
 
