@@ -56,10 +56,11 @@ def normalized_adjacency(edge_index, num_users: int, num_movies: int
     return symmetric_weights(senders, receivers, num_users + num_movies)
 
 
-def draw_negatives(users, seen, num_movies: int, rng: np.random.Generator) -> np.ndarray:
-    """One negative movie per entry of ``users``, uniform among the movies that user has not
-    interacted with: ``seen`` holds the sorted codes ``user * num_movies + movie`` of the
-    interactions. Draws every movie at once, then again only where the draw was seen."""
+def draw_negatives(users, seen, num_movies: int, rng: np.random.Generator
+                   ) -> np.ndarray:
+    """One negative movie per entry of ``users``, uniform among the movies that user
+    has not interacted with: ``seen`` holds the sorted codes ``user * num_movies +
+    movie`` of the interactions. Draws all at once, then again where a draw was seen."""
     users = np.asarray(users)
     negatives = rng.integers(0, num_movies, len(users))
     redraw = np.arange(len(users))                  # the negatives still to check

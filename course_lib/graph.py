@@ -212,22 +212,24 @@ SPLIT_ORDERS = ("random", "time")
 
 
 def leak_free_split(perm, val_ratio: float, test_ratio: float,
-                    supervision_ratio: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """For each part, ``(message edges, target edges)``: the edges a model may pass messages
-    over when it predicts that part, and the edges it is trained or scored on (sorted ids).
+                    supervision_ratio: float) -> dict[str, tuple]:
+    """For each part, ``(message edges, target edges)``: the edges a model may pass
+    messages over when it predicts that part, and the edges it learns or is scored on.
 
-    ``perm`` lists every edge id once, shuffled. Its first ``n_train`` ids train, the next
-    ``floor(E * val_ratio)`` validate, the last ``floor(E * test_ratio)`` test; of the training
-    ids, the first ``floor(n_train * supervision_ratio)`` are supervision targets only.
+    ``perm`` lists every edge id once, shuffled. Its first ``n_train`` ids train, the
+    next ``floor(E * val_ratio)`` validate, the last ``floor(E * test_ratio)`` test; of
+    the training ids, the first ``floor(n_train * supervision_ratio)`` are supervision
+    targets only. The ids come back sorted.
     """
     perm = np.asarray(perm)
     n_val, n_test = int(len(perm) * val_ratio), int(len(perm) * test_ratio)
     n_train = len(perm) - n_val - n_test
     n_sup = int(n_train * supervision_ratio)
-    train, val, test = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    train = perm[:n_train]
+    val, test = perm[n_train:n_train + n_val], perm[n_train + n_val:]
     supervision, message = train[:n_sup], train[n_sup:]
-    return {"train": (np.sort(message), np.sort(supervision)),   # targets never in the graph
-            "val": (np.sort(train), np.sort(val)),                 # training edges all seen
+    return {"train": (np.sort(message), np.sort(supervision)),  # targets never seen
+            "val": (np.sort(train), np.sort(val)),                # all training edges
             "test": (np.sort(np.concatenate([train, val])), np.sort(test))}
 
 

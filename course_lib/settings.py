@@ -16,7 +16,9 @@ import os
 #: PyTorch's CPU threads. On a CPU, PyG's scatter sums and torch's matrix products add in an
 #: order that depends on the number of threads, so a PyG run is reproducible bit for bit only
 #: at a fixed count: every PyG result in the book and in ``course_lib/records`` is made with 2
-#: threads (the cores of a Colab CPU runtime), set when :mod:`course_lib.pyg` is imported.
+#: threads (the cores of a Colab CPU runtime), set when :mod:`course_lib.pyg` is imported, but
+#: chapter 3's sampled GraphSAGE, whose steps repeat bit for bit on one thread only and which
+#: trains on one.
 #: ``COURSE_TORCH_THREADS`` overrides it (the test runner uses 1: its two processes share two
 #: cores). On a GPU the count does not matter, and GPU scatter sums are not reproducible anyway.
 TORCH_THREADS = int(os.environ.get("COURSE_TORCH_THREADS", "2"))

@@ -3,6 +3,7 @@ gluing a computed number into the book's text."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 
@@ -12,6 +13,19 @@ def torch_device():
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextlib.contextmanager
+def torch_threads(count: int):
+    """PyTorch's CPU thread count set to ``count`` inside the block, restored after it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def progress(iterable=None, **kwargs):

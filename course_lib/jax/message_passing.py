@@ -47,8 +47,8 @@ class GCNLayer(nn.Module):
 
 
 class GraphConvLayer(nn.Module):
-    """x_i' = x_i W_root + (sum over edges j -> i of w_ji x_j) W_rel + b; the weights w_ji
-    are ``graph.edges``."""
+    """x_i' = x_i W_root + (sum over edges j -> i of w_ji x_j) W_rel + b, with the
+    weights w_ji in ``graph.edges``."""
 
     out_channels: int
 
@@ -56,9 +56,11 @@ class GraphConvLayer(nn.Module):
     def __call__(self, graph: jraph.GraphsTuple) -> jnp.ndarray:
         x = graph.nodes
         messages = graph.edges[:, None] * x[graph.senders]  # one row per edge
-        aggregated = jax.ops.segment_sum(messages, graph.receivers, num_segments=x.shape[0])
-        return (nn.Dense(self.out_channels, name="lin_rel")(aggregated)  # W_rel and b
-                + nn.Dense(self.out_channels, use_bias=False, name="lin_root")(x))  # W_root
+        aggregated = jax.ops.segment_sum(messages, graph.receivers,
+                                         num_segments=x.shape[0])
+        rel = nn.Dense(self.out_channels, name="lin_rel")  # W_rel and b
+        root = nn.Dense(self.out_channels, use_bias=False, name="lin_root")  # W_root
+        return rel(aggregated) + root(x)
 
 
 def gcn_params(weight: np.ndarray, bias: np.ndarray, library: bool = False) -> dict:

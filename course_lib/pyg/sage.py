@@ -40,7 +40,7 @@ from ..checkpoints import Checkpoint
 from ..graph import BipartiteGraph, EdgeSplit
 from ..metrics import roc_auc
 from ..training import Fit, early_stopping_loop, fit_loop, settings_for
-from ..utils import progress, torch_device
+from ..utils import progress, torch_device, torch_threads
 from .data import RATES, REV_RATES, split_heterodata
 from .nn import SAGEConv, bce_loss
 from .state import TrainState
@@ -260,12 +260,16 @@ def fit(graph: BipartiteGraph, split: EdgeSplit, *, device=None,
             sizes.append(store.edge_label.numel())
         return state, np.average(losses, weights=sizes)  # per labelled pair
 
-    state, history, best = fit_loop(
-        state, train_epoch, lambda state: evaluate(state, parts["val"], val_pairs, val_labels),
-        snapshot=lambda state: copy.deepcopy(state.model.state_dict()),
-        max_epochs=s["max_epochs"], patience=s["patience"], desc="PyG SAGE", loop=loop,
-        checkpoint=Checkpoint.for_fit("pyg-sage", s, graph, split, loop,
-                                      module=__name__))
+    # on a CPU the sampled steps repeat bit for bit on one thread only (two runs on two threads
+    # part in the ninth digit of the first epoch's loss); the full-graph models do on two
+    with torch_threads(1):
+        state, history, best = fit_loop(
+            state, train_epoch,
+            lambda state: evaluate(state, parts["val"], val_pairs, val_labels),
+            snapshot=lambda state: copy.deepcopy(state.model.state_dict()),
+            max_epochs=s["max_epochs"], patience=s["patience"], desc="PyG SAGE", loop=loop,
+            checkpoint=Checkpoint.for_fit("pyg-sage", s, graph, split, loop,
+                                          module=__name__))
     state.model.load_state_dict(best)
     return Fit(state, history, history["best_epoch"])
 
