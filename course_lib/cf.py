@@ -8,7 +8,7 @@ per movie and propagate them over the interaction graph; what both frameworks sh
   and BPR positives of training are all training interactions; validation ranks against them;
   test propagates over training and validation interactions and ranks against both;
 * :func:`normalized_adjacency` - the symmetric-normalised bipartite adjacency
-  ``L = D^-1/2 A D^-1/2`` as a sparse edge list (never an ``N x N`` dense matrix);
+  ``Ã = D^-1/2 A D^-1/2`` as a sparse edge list (never an ``N x N`` dense matrix);
 * :func:`bpr_batches` - (user, positive movie, negative movie) triples, the negative drawn
   uniformly among the movies the user has not interacted with in training
   (:func:`draw_negatives`, chapter 6's exercise, or any sampler with its signature);
@@ -41,13 +41,13 @@ def interaction_edges(split: EdgeSplit, part: str) -> np.ndarray:
 
 def normalized_adjacency(edge_index, num_users: int, num_movies: int
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(senders, receivers, weights)`` of ``L = D^-1/2 A D^-1/2`` for the bipartite
+    """``(senders, receivers, weights)`` of ``Ã = D^-1/2 A D^-1/2`` for the bipartite
     graph.
 
     ``edge_index`` ``[2, E]`` holds (user, movie) interactions; the result has ``2E``
     directed edges on the ``U + M`` nodes (user -> movie first, then movie -> user),
     each weighted ``1 / sqrt(deg(sender) * deg(receiver))``. No self loops. Nodes
-    without interactions have no edges (their rows of ``L`` are zero).
+    without interactions have no edges (their rows of ``Ã`` are zero).
     """
     ei = np.asarray(edge_index, dtype=np.int64)
     users, movies = ei[0], ei[1] + num_users

@@ -80,8 +80,8 @@ def top_k_indices(scores, k: int) -> np.ndarray:
 def ndcg_at_k(hits, num_relevant, k: int) -> np.ndarray:
     """Per-user NDCG@k ``[U]`` from ranked hits.
 
-    ``hits`` ``[U, L]`` (bool): ``hits[u, r]`` says whether the user's item at rank
-    ``r + 1`` is relevant (``L`` may be shorter than ``k``; ranks past ``L`` count as
+    ``hits`` ``[U, n]`` (bool): ``hits[u, r]`` says whether the user's item at rank
+    ``r + 1`` is relevant (``n`` may be shorter than ``k``; ranks past ``n`` count as
     misses). ``num_relevant`` ``[U]``: how many relevant items the user has. DCG sums
     ``1 / log2(rank + 1)`` over the hits in the top ``k``; the ideal DCG puts
     ``min(num_relevant, k)`` hits first. Users without relevant items get 0.

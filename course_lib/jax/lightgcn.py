@@ -1,7 +1,8 @@
 """LightGCN and matrix factorisation in JAX (PyG twin: ``course_lib/pyg/lightgcn.py``).
 
 LightGCN: no weights besides the ego embeddings, no non-linearity, no self loops. Each layer is
-``E(l+1) = L E(l)`` over the sparse :class:`~course_lib.jax.data.Adjacency` and the final
+``E(l+1) = Ã E(l)`` (``Ã``: the normalised adjacency, a sparse
+:class:`~course_lib.jax.data.Adjacency`) and the final
 embedding is the mean of the layers, ``(E(0) + ... + E(L)) / (L + 1)`` (PyG's ``LightGCN`` with
 its default ``alpha``). Matrix factorisation is the same module with zero layers.
 """
@@ -32,7 +33,7 @@ class LightGCN(nn.Module):
 def layer_mean(ego: jax.Array, propagate, num_layers: int) -> jax.Array:
     """LightGCN's final embeddings, the mean of its layers:
     ``(E0 + E1 + ... + EL) / (L + 1)`` with ``E0 = ego``, ``E(l+1) = propagate(El)``
-    (``propagate(x)`` computes ``L @ x``, the normalised adjacency times ``x``) and
+    (``propagate(x)`` computes ``Ã @ x``, the normalised adjacency times ``x``) and
     ``L = num_layers``. With no layer it returns the ego embeddings (matrix
     factorisation). Chapter 6's exercise."""
     x, total = ego, ego

@@ -3,7 +3,7 @@
 The same layer, ``E(l+1) = LeakyReLU((L + I) E(l) W1 + (L E(l) ⊙ E(l)) W2)``, in flax over the
 sparse :class:`~course_lib.jax.data.Adjacency` (``L @ E`` is a sparse CSR product, never a
 dense ``N x N`` matrix), final embedding ``[E(0) | E(1) | ... | E(L)]``.
-Message dropout on each layer's output and node dropout on the entries of ``L``, in training
+Message dropout on each layer's output and node dropout on the entries of ``Ã``, in training
 only (``train=True`` and a ``'dropout'`` rng).
 """
 

@@ -1,7 +1,8 @@
 """LightGCN and matrix factorisation in PyG (JAX twin: ``course_lib/jax/lightgcn.py``).
 
 LightGCN (He et al., SIGIR 2020) keeps only what NGCF's ablations showed to matter: no weight
-matrices, no non-linearity, no self loops. Each layer is one propagation ``E(l+1) = L E(l)`` and
+matrices, no non-linearity, no self loops. Each layer is one propagation ``E(l+1) = Ã E(l)``
+(``Ã``: the normalised adjacency) and
 the final embedding is the mean of all layers, ``(E(0) + ... + E(L)) / (L + 1)``. PyG ships it
 as ``torch_geometric.nn.models.LightGCN`` (layers are ``LGConv``); :class:`LightGCN` is PyG's
 model with one change: it propagates over the course's pre-normalised, cached
@@ -36,7 +37,7 @@ class LightGCN(models.LightGCN):
 def layer_mean(ego: torch.Tensor, propagate: Callable, num_layers: int) -> torch.Tensor:
     """LightGCN's final embeddings, the mean of its layers:
     ``(E0 + E1 + ... + EL) / (L + 1)`` with ``E0 = ego``, ``E(l+1) = propagate(El)``
-    (``propagate(x)`` computes ``L @ x``, the normalised adjacency times ``x``) and
+    (``propagate(x)`` computes ``Ã @ x``, the normalised adjacency times ``x``) and
     ``L = num_layers``: what PyG's ``LightGCN`` computes with its default ``alpha``.
     With no layer it returns the ego embeddings (matrix factorisation)."""
     x, total = ego, ego

@@ -11,7 +11,7 @@ layers, ``[E(0) | E(1) | ... | E(L)]``. The first term passes neighbours' featur
 own) through ``W1``; the second lets a message depend on how alike sender and receiver are.
 
 Optional dropout as in the paper, during training only: *message dropout* on each layer's
-output, *node dropout* on the entries of ``L`` (rescaled by ``1 / (1 - p)``).
+output, *node dropout* on the entries of ``Ã`` (rescaled by ``1 / (1 - p)``).
 
 Same interface as PyG's ``LightGCN`` (``embedding``, ``get_embedding(adj)``), so
 :mod:`course_lib.pyg.bpr` trains both.
