@@ -263,9 +263,11 @@ class Exercise:
                     f"{type(e).__name__}: {first_line(e)}")
         if problem is not None and self.canonical is not None:
             try:
-                if compare(self.canonical(expected), self.canonical(got), self.rtol, self.atol,
-                           where, returns=self.returns, integers=self.integers) is None:
-                    return None
+                # where the order does not matter, the difference worth showing is the one
+                # that remains in canonical order
+                problem = compare(self.canonical(expected), self.canonical(got), self.rtol,
+                                  self.atol, where, returns=self.returns,
+                                  integers=self.integers)
             except Exception:  # noqa: BLE001 - not of the expected type: report the raw problem
                 pass
         return problem

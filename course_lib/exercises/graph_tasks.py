@@ -885,7 +885,7 @@ register(Exercise(
     time_limit=10.0,
     hint="gather the senders' rows of graph.nodes, scale them by graph.edges, sum them per "
          "receiver with jax.ops.segment_sum (say how many nodes there are: num_segments); "
-         "then the two nn.Dense layers, named as in the stub.",
+         "then the two nn.Dense layers, named as the exercise says (lin_root without bias).",
     mistakes=[_WrongFlaxSwapped, _WrongFlaxNoNumSegments, _WrongFlaxUnweighted, _WrongFlaxMean,
               _WrongFlaxBiasPerEdge, _WrongFlaxNoRoot, _WrongFlaxSet, _WrongFlaxRelu,
               _WrongFlaxWeightsOnReceiver],

@@ -673,7 +673,7 @@ register(Exercise(
     returns=("numpy",),
     integers="indices",
     canonical=_sorted_parts,
-    hint="cut perm into train, validation and test by the sizes the docstring gives (int() "
+    hint="cut perm into train, validation and test by the sizes the exercise gives (int() "
          "rounds down); split the training ids into supervision and message edges. Then ask, "
          "for each part: which edges are known when it is predicted, and which are its targets? "
          "A target is never among the message edges of its own part.",

@@ -616,9 +616,9 @@ register(Exercise(
     framework="numpy",
     returns=("numpy",),
     time_limit=10.0,
-    hint="draw every negative with rng.integers(0, num_movies, ...), find the drawn pairs "
-         "whose code user * num_movies + movie is in seen (np.isin, or np.searchsorted on the "
-         "sorted codes), draw those again, and repeat until none is left.",
+    hint="a user has seen a movie when user * num_movies + movie is in seen; a draw that "
+         "lands on one must be drawn again, from rng, until none does, and each draw must be "
+         "uniform over all the movies.",
     mistakes=[_wrong_neg_unchecked, _wrong_neg_redraw_once, _wrong_neg_next_movie,
               _wrong_neg_high_minus_one, _wrong_neg_code_swapped, _wrong_neg_global_rng,
               _wrong_neg_per_user, _wrong_neg_seen_by_anyone, _wrong_neg_from_one,
