@@ -92,6 +92,14 @@ def bpr_batches(graph: BipartiteGraph, edge_ids, batch_size: int, rng: np.random
         yield users, positives, negatives
 
 
+def interaction_mask(graph: BipartiteGraph, edge_ids) -> np.ndarray:
+    """``[U, M]`` (bool): True where user and movie share one of the edges ``edge_ids``."""
+    mask = np.zeros((graph.num_users, graph.num_movies), dtype=bool)
+    users, movies = graph.edge_index[:, np.asarray(edge_ids, dtype=np.int64)]
+    mask[users, movies] = True
+    return mask
+
+
 def popularity_scores(graph: BipartiteGraph, edge_ids) -> np.ndarray:
     """``[U, M]`` scores of the popularity ranker: every user gets each movie's number of
     interactions among ``edge_ids``."""

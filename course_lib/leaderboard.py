@@ -65,13 +65,29 @@ def seed_runs(chapter: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def seed_stats(chapter: str, metrics) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(mean, std)``: each model's (rows) mean and sample standard deviation (ddof 1) of each
+    of ``metrics`` (columns) over ``chapter``'s recorded seeds."""
+    groups = seed_runs(chapter).groupby("model")[list(metrics)]
+    return groups.mean(), groups.std()
+
+
+def seed_gap(stats: tuple[pd.DataFrame, pd.DataFrame], metric: str, better: str, worse: str
+             ) -> tuple[float, float]:
+    """``(gap, gap / sd)``: model ``better``'s mean ``metric`` minus model ``worse``'s, and that
+    gap in units of the larger of their two standard deviations (``stats`` from
+    :func:`seed_stats`). A gap of several standard deviations is beyond seed noise."""
+    mean, std = stats
+    gap = float(mean.loc[better, metric] - mean.loc[worse, metric])
+    return gap, gap / float(max(std.loc[better, metric], std.loc[worse, metric]))
+
+
 def seed_table(chapter: str, metrics, digits: int = 4) -> pd.DataFrame:
     """One row per model of ``chapter``'s comparison, best mean of the first metric first: each
     of ``metrics`` as "mean ± standard deviation" over the recorded seeds (sample standard
     deviation, ddof 1), and the number of seeds."""
-    runs = seed_runs(chapter)
-    groups = runs.groupby("model")
-    mean, std = groups[list(metrics)].mean(), groups[list(metrics)].std()
+    groups = seed_runs(chapter).groupby("model")
+    mean, std = seed_stats(chapter, metrics)
     table = pd.DataFrame({m: [f"{mean.loc[i, m]:.{digits}f} ± {std.loc[i, m]:.{digits}f}"
                               for i in mean.index] for m in metrics}, index=mean.index)
     table["seeds"] = groups["seed"].nunique()

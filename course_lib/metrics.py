@@ -94,6 +94,28 @@ def ndcg_at_k(hits, num_relevant, k: int) -> np.ndarray:
     return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
 
 
+def full_ranking_recall(scores, seen, held_out, k: int) -> float:
+    """Recall@k of full rankings, averaged over the users with a held-out movie.
+
+    ``scores`` ``[U, M]``: a score for every (user, movie). ``seen`` ``[U, M]``
+    (bool): the movies each user interacted with in training, never ranked.
+    ``held_out`` ``[U, M]`` (bool, disjoint from ``seen``): the movies to find.
+    Per user: the share of the held-out movies among the ``k`` best-scoring
+    unseen movies (ties go to the lower index). Users without a held-out movie
+    are left out; ``nan`` if none is left. The dense form of
+    :func:`ranking_metrics`' recall.
+    """
+    held_out = np.asarray(held_out, dtype=bool)
+    masked = np.where(np.asarray(seen, dtype=bool), -np.inf, _floating(scores))
+    top = top_k_indices(masked, k)                      # best first, ties: lower index
+    hits = np.take_along_axis(held_out, top, axis=1).sum(axis=1)
+    num_held_out = held_out.sum(axis=1)
+    users = num_held_out > 0
+    if not users.any():
+        return float("nan")
+    return float((hits[users] / num_held_out[users]).mean())
+
+
 def ranking_metrics(scores, relevant, exclude=None, ks=(10, 20), candidates=None,
                     chunk: int = 1024) -> dict[str, float]:
     """Recall@K, precision@K and NDCG@K of full rankings, averaged over users.

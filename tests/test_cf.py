@@ -78,3 +78,15 @@ def test_popularity_scores_rank_by_training_interactions(graph, split):
         f"{x}@{k}" for x in ("recall", "precision", "ndcg") for k in (10, 20)}
     with pytest.raises(ValueError, match="part must be"):
         evaluate_scores(scores, graph, split, "train")
+
+
+def test_interaction_mask_marks_exactly_the_given_edges(graph, split):
+    from course_lib.cf import interaction_mask
+
+    mask = interaction_mask(graph, split.test)
+    users, movies = graph.edge_index[:, split.test]
+    assert mask.shape == (graph.num_users, graph.num_movies) and mask.dtype == bool
+    assert mask[users, movies].all()
+    assert mask.sum() == len(set(zip(users.tolist(), movies.tolist())))
+    seen = interaction_mask(graph, interaction_edges(split, "test"))
+    assert not (seen & mask).any()          # the test pairs are not among the seen ones

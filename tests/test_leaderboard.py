@@ -265,3 +265,16 @@ def test_chapter_5_ablation_holds_over_three_seeds():
     for label, model in (("JAX HeteroSAGE, plain", name["plain"]),
                          ("JAX HeteroSAGE, KG", name["all"])):
         assert abs(seed0.loc[model, "auc"] - ch5[label]["auc"]) < 0.002, label
+
+
+def test_seed_gap_is_the_mean_gap_over_the_larger_deviation():
+    from course_lib.leaderboard import seed_gap, seed_runs, seed_stats
+
+    runs = seed_runs("ch6")
+    stats = seed_stats("ch6", ["recall@20"])
+    better, worse = "JAX LightGCN", "JAX MF-BPR"
+    a = runs.loc[runs["model"] == better, "recall@20"].to_numpy()
+    b = runs.loc[runs["model"] == worse, "recall@20"].to_numpy()
+    gap, ratio = seed_gap(stats, "recall@20", better, worse)
+    assert gap == pytest.approx(a.mean() - b.mean())
+    assert ratio == pytest.approx(gap / max(a.std(ddof=1), b.std(ddof=1)))

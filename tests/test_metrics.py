@@ -111,3 +111,37 @@ def test_ranking_metrics_on_movielens_size(graph, split):
     assert 0.5 * 20 / 9742 < m["recall@20"] < 2 * 20 / 9500
     chunked = ranking_metrics(scores, graph.edge_index[:, split.test], seen, ks=(20,), chunk=97)
     assert chunked == pytest.approx(m, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_full_ranking_recall_is_ranking_metrics_recall_on_dense_masks(seed):
+    """The chapter 7 exercise's reference (dense masks) and the protocol every chapter uses
+    (edge lists) give the same recall@k, ties included."""
+    from course_lib.metrics import full_ranking_recall, ranking_metrics
+
+    rng = np.random.default_rng(seed)
+    num_users, num_movies = int(rng.integers(1, 8)), int(rng.integers(3, 30))
+    scores = (rng.integers(0, 3, (num_users, num_movies)).astype(float) if seed % 2
+              else rng.normal(size=(num_users, num_movies)))
+    draw = rng.random((num_users, num_movies))
+    seen, held_out = draw < 0.3, (draw >= 0.3) & (draw < 0.5)
+    k = int(rng.integers(1, 8))
+    got = full_ranking_recall(scores, seen, held_out, k)
+    if not held_out.any():
+        assert np.isnan(got)
+        return
+    expected = ranking_metrics(scores, np.stack(np.nonzero(held_out)),
+                               np.stack(np.nonzero(seen)), ks=(k,))[f"recall@{k}"]
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_full_ranking_recall_by_hand():
+    from course_lib.metrics import full_ranking_recall
+
+    scores = np.array([[3.0, 2.0, 1.0, 1.0, 0.0], [-1.0, -2.0, -3.0, -4.0, -5.0]])
+    seen = np.array([[1, 0, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=bool)
+    held_out = np.array([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]], dtype=bool)
+    # user 0: top 2 unseen = movies 1, 2 (2 before 3 on the tie): no hit; user 1 has none
+    assert full_ranking_recall(scores, seen, held_out, 2) == 0.0
+    assert full_ranking_recall(scores, seen, held_out, 3) == 0.5
+    assert full_ranking_recall(scores, seen, held_out, 10) == 1.0

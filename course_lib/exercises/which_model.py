@@ -7,8 +7,244 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..jax.serving import masked_top_k
+from ..metrics import full_ranking_recall
 from ..serving import fold_in, recall_vs_exact
 from . import Case, Exercise, listed, register
+
+# -------------------------------------------------------------------------------------------------
+# full_ranking_recall (numpy): the chapter's protocol. The next cell passes popularity's scores
+# (float64 [U, M], every user the same row), the dense masks of the users' training and
+# validation interactions (seen) and of their test interactions (held_out), both bool [U, M]
+# and disjoint, and k = 20, and compares the result with the leaderboard's popularity row.
+# -------------------------------------------------------------------------------------------------
+
+
+def _masks(rows: list[list[int]]) -> np.ndarray:
+    return np.array(rows, dtype=bool)
+
+
+def _protocol_cases() -> list[Case]:
+    tied = [1.0] * 20 + [0.5, 3.0, 0.2, 0.1]  # 20 movies tied at 1.0, movie 21 the best
+    return [
+        Case("user 0's two best movies are seen: they take no place in the top 2",
+             (np.array([[0.9, 0.8, 0.3, 0.5, 0.1]]), _masks([[1, 1, 0, 0, 0]]),
+              _masks([[0, 0, 1, 0, 0]]), 2)),
+        Case("negative scores: a seen movie scored 0 would beat every unseen one",
+             (np.array([[-3.0, -1.0, -2.0, -5.0, -4.0]]), _masks([[0, 1, 0, 0, 1]]),
+              _masks([[0, 0, 1, 1, 0]]), 2)),
+        Case("scores of +-1000: a seen movie set to -100 would still beat the unseen ones",
+             (np.array([[-500.0, 800.0, -300.0, -900.0, 200.0]]), _masks([[0, 1, 0, 0, 1]]),
+              _masks([[0, 0, 0, 1, 0]]), 3)),
+        Case("user 1 has 3 held-out movies and k = 2: at most 2 of 3 can be found (recall "
+             "divides by 3, not by k)",
+             (np.array([[0.1, 0.9, 0.8, 0.2, 0.3], [0.7, 0.6, 0.1, 0.5, 0.9]]),
+              _masks([[0, 0, 0, 0, 1], [0, 0, 0, 0, 1]]),
+              _masks([[0, 1, 0, 0, 0], [1, 1, 0, 1, 0]]), 2)),
+        Case("user 1 has no held-out movie: it is left out of the mean (not counted as 0)",
+             (np.array([[0.5, 0.4, 0.3, 0.2], [0.1, 0.2, 0.3, 0.4], [0.4, 0.1, 0.2, 0.3]]),
+              _masks([[0, 0, 0, 1], [1, 0, 0, 0], [0, 1, 0, 0]]),
+              _masks([[1, 0, 1, 0], [0, 0, 0, 0], [0, 0, 1, 1]]), 1)),
+        Case("users with 1 and 4 held-out movies: the mean of the users' recalls, not all "
+             "hits over all held-out movies",
+             (np.array([[0.9, 0.1, 0.2, 0.3, 0.4, 0.5], [0.9, 0.8, 0.1, 0.2, 0.3, 0.4]]),
+              _masks([[0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]]),
+              _masks([[1, 0, 0, 0, 0, 0], [0, 0, 1, 1, 1, 1]]), 2)),
+        Case("24 movies, 20 tied at 1.0, movie 0 seen, k = 5: ties go to the lower index, so "
+             "movies 2 and 4 are in the top 5 (behind movie 21) and movie 19 is not (a sort "
+             "that is not stable reorders ties beyond 16 items)",
+             (np.array([tied]), _masks([[1] + [0] * 23]),
+              _masks([[0, 0, 1, 0, 1] + [0] * 14 + [1] + [0] * 4]), 5)),
+        Case("user 0 has only 2 unseen movies and k = 3: both are in its top 3",
+             (np.array([[0.1, 0.9, 0.2, 0.8], [0.3, 0.2, 0.4, 0.1]]),
+              _masks([[0, 1, 0, 1], [0, 0, 0, 0]]), _masks([[1, 0, 1, 0], [0, 0, 0, 1]]), 3)),
+        Case("no user has a held-out movie: the recall is undefined (nan)",
+             (np.array([[0.2, 0.1, 0.3]]), _masks([[1, 0, 0]]), _masks([[0, 0, 0]]), 2)),
+    ]
+
+
+def _protocol_random(rng: np.random.Generator) -> Case:
+    users = int(rng.integers(1, 5))
+    movies = int(rng.choice([6, 9, 24]))
+    k = int(rng.integers(1, 6))
+    if movies == 24:  # many ties: only a stable order gives the lower index first
+        scores = rng.integers(0, 3, (users, movies)).astype(np.float64)
+    else:
+        scores = rng.integers(-8, 9, (users, movies)) * float(rng.choice([0.25, 100.0]))
+    if rng.random() < 0.5:
+        scores = -np.abs(scores) - 1.0  # all negative
+    draw = rng.random((users, movies))
+    seen = draw < 0.3
+    held_out = (draw >= 0.3) & (draw < rng.uniform(0.4, 0.7))
+    what = []
+    if rng.random() < 0.4:  # each user has seen their best movie
+        np.put_along_axis(seen, np.argmax(scores, axis=1)[:, None], True, axis=1)
+        held_out &= ~seen
+        what.append("the best movie seen")
+    if rng.random() < 0.3:  # one user without a held-out movie
+        held_out[int(rng.integers(users))] = False
+        what.append("a user without held-out movies")
+    n = held_out.sum(axis=1).tolist()
+    return Case(f"{users} user{'s' if users > 1 else ''}, {movies} movies, k = {k}, held-out "
+                f"movies per user {n}, {(seen.sum(axis=1)).tolist()} seen"
+                + "".join(f", {w}" for w in what), (scores, seen, held_out, k))
+
+
+def _recall_of(top, held_out):
+    hits = np.take_along_axis(held_out, top, axis=1).sum(axis=1)
+    n = held_out.sum(axis=1)
+    return float((hits[n > 0] / n[n > 0]).mean()) if (n > 0).any() else float("nan")
+
+
+def _stable_top(masked, k):
+    return np.argsort(-masked, axis=1, kind="stable")[:, :k]
+
+
+# forgets the mask: seen movies take places in the top k
+def _wrong_protocol_no_mask(scores, seen, held_out, k):
+    return _recall_of(_stable_top(scores, k), held_out)
+
+
+# multiplies by ~seen: a seen movie scores 0, which beats every negative unseen score
+def _wrong_protocol_zero_mask(scores, seen, held_out, k):
+    return _recall_of(_stable_top(scores * ~seen, k), held_out)
+
+
+# masks with -100: scores can be lower than that
+def _wrong_protocol_minus_100(scores, seen, held_out, k):
+    return _recall_of(_stable_top(np.where(seen, -100.0, scores), k), held_out)
+
+
+# divides the hits by k (that is precision@k)
+def _wrong_protocol_divide_by_k(scores, seen, held_out, k):
+    top = _stable_top(np.where(seen, -np.inf, scores), k)
+    hits = np.take_along_axis(held_out, top, axis=1).sum(axis=1)
+    n = held_out.sum(axis=1)
+    return float((hits[n > 0] / k).mean()) if (n > 0).any() else float("nan")
+
+
+# divides by min(held-out, k): another definition of recall, not the chapter's
+def _wrong_protocol_min_k(scores, seen, held_out, k):
+    top = _stable_top(np.where(seen, -np.inf, scores), k)
+    hits = np.take_along_axis(held_out, top, axis=1).sum(axis=1)
+    n = held_out.sum(axis=1)
+    keep = n > 0
+    return float((hits[keep] / np.minimum(n[keep], k)).mean()) if keep.any() else float("nan")
+
+
+# pools the users: all hits over all held-out movies
+def _wrong_protocol_pooled(scores, seen, held_out, k):
+    top = _stable_top(np.where(seen, -np.inf, scores), k)
+    total = held_out.sum()
+    hits = np.take_along_axis(held_out, top, axis=1).sum()
+    return float(hits / total) if total else float("nan")
+
+
+# counts a user without held-out movies as recall 0
+def _wrong_protocol_empty_as_zero(scores, seen, held_out, k):
+    top = _stable_top(np.where(seen, -np.inf, scores), k)
+    hits = np.take_along_axis(held_out, top, axis=1).sum(axis=1)
+    return float((hits / np.maximum(held_out.sum(axis=1), 1)).mean())
+
+
+# np.argsort's default sort, which does not keep ties in index order
+def _wrong_protocol_unstable(scores, seen, held_out, k):
+    return _recall_of(np.argsort(-np.where(seen, -np.inf, scores), axis=1)[:, :k], held_out)
+
+
+# argpartition: the right k best, but a tie at the k-th place is broken arbitrarily
+def _wrong_protocol_argpartition(scores, seen, held_out, k):
+    masked = np.where(seen, -np.inf, scores)
+    return _recall_of(np.argpartition(-masked, k - 1, axis=1)[:, :k], held_out)
+
+
+# an ascending sort's last k: ties go to the higher index
+def _wrong_protocol_ascending(scores, seen, held_out, k):
+    masked = np.where(seen, -np.inf, scores)
+    return _recall_of(np.argsort(masked, axis=1, kind="stable")[:, -k:], held_out)
+
+
+# the top k + 1: one place too many
+def _wrong_protocol_off_by_one(scores, seen, held_out, k):
+    return _recall_of(_stable_top(np.where(seen, -np.inf, scores), k + 1), held_out)
+
+
+# returns each user's recall: the next cell compares one number with the leaderboard
+def _wrong_protocol_per_user(scores, seen, held_out, k):
+    top = _stable_top(np.where(seen, -np.inf, scores), k)
+    hits = np.take_along_axis(held_out, top, axis=1).sum(axis=1)
+    n = held_out.sum(axis=1)
+    return hits[n > 0] / n[n > 0]
+
+
+# sets the seen scores to -inf in place: the caller's score table is changed
+def _wrong_protocol_in_place(scores, seen, held_out, k):
+    scores[seen] = -np.inf
+    return _recall_of(_stable_top(scores, k), held_out)
+
+
+# right on the examples' sizes only (up to 6 movies); forgets the mask otherwise
+def _wrong_protocol_memorised(scores, seen, held_out, k):
+    if scores.shape[1] <= 6:
+        return _recall_of(_stable_top(np.where(seen, -np.inf, scores), k), held_out)
+    return _recall_of(_stable_top(scores, k), held_out)
+
+
+# lexsort on (index, -score): ties broken by index explicitly
+def _right_protocol_lexsort(scores, seen, held_out, k):
+    masked = np.where(seen, -np.inf, scores)
+    recalls = []
+    for row, found in zip(masked, held_out):
+        if found.any():
+            top = np.lexsort((np.arange(len(row)), -row))[:k]
+            recalls.append(found[top].sum() / found.sum())
+    return float(np.mean(recalls)) if recalls else float("nan")
+
+
+# a Python loop over users with sorted() and sets
+def _right_protocol_python(scores, seen, held_out, k):
+    recalls = []
+    for u in range(len(scores)):
+        truth = set(np.flatnonzero(held_out[u]).tolist())
+        if not truth:
+            continue
+        unseen = [m for m in range(scores.shape[1]) if not seen[u, m]]
+        top = sorted(unseen, key=lambda m: (-scores[u, m], m))[:k]
+        recalls.append(len(truth & set(top)) / len(truth))
+    return sum(recalls) / len(recalls) if recalls else float("nan")
+
+
+# torch: scores - inf where seen, a stable sort
+def _right_protocol_torch(scores, seen, held_out, k):
+    import torch
+
+    s = torch.as_tensor(scores, dtype=torch.float64).masked_fill(torch.as_tensor(seen),
+                                                                  float("-inf"))
+    top = torch.sort(s, dim=1, descending=True, stable=True).indices[:, :k]
+    found = torch.as_tensor(held_out).gather(1, top).sum(1).double()
+    n = torch.as_tensor(held_out).sum(1)
+    keep = n > 0
+    return (found[keep] / n[keep]).mean().item() if keep.any() else float("nan")
+
+
+register(Exercise(
+    name="full_ranking_recall",
+    reference=full_ranking_recall,
+    cases=_protocol_cases,
+    random_case=_protocol_random,
+    returns=("numpy",),
+    hint="a seen movie must rank below every unseen one whatever the scores (they can be "
+         "large and negative), without changing the caller's array; on a tie the lower movie "
+         "index comes first, which takes a stable sort. A user's recall divides the hits by "
+         "that user's number of held-out movies; average over the users who have one (nan "
+         "if none does).",
+    mistakes=[_wrong_protocol_no_mask, _wrong_protocol_zero_mask, _wrong_protocol_minus_100,
+              _wrong_protocol_divide_by_k, _wrong_protocol_min_k, _wrong_protocol_pooled,
+              _wrong_protocol_empty_as_zero, _wrong_protocol_unstable,
+              _wrong_protocol_argpartition, _wrong_protocol_ascending,
+              _wrong_protocol_off_by_one, _wrong_protocol_per_user, _wrong_protocol_in_place,
+              _wrong_protocol_memorised],
+    variants=[_right_protocol_lexsort, _right_protocol_python, _right_protocol_torch],
+))
 
 # -------------------------------------------------------------------------------------------------
 # Exercise 1: fold_in (numpy). The next cell passes the trained model's movie embeddings
