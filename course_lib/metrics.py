@@ -106,8 +106,11 @@ def full_ranking_recall(scores, seen, held_out, k: int) -> float:
     :func:`ranking_metrics`' recall.
     """
     held_out = np.asarray(held_out, dtype=bool)
-    masked = np.where(np.asarray(seen, dtype=bool), -np.inf, _floating(scores))
-    top = top_k_indices(masked, k)                      # best first, ties: lower index
+    scores = np.asarray(scores)
+    scores = scores if scores.dtype.kind == "f" else scores.astype(np.float64)
+    masked = np.where(np.asarray(seen, dtype=bool), -np.inf, scores)  # a new array
+    # a stable sort of the negated scores: best first, ties keep the lower index first
+    top = np.argsort(-masked, axis=1, kind="stable")[:, :k]
     hits = np.take_along_axis(held_out, top, axis=1).sum(axis=1)
     num_held_out = held_out.sum(axis=1)
     users = num_held_out > 0

@@ -14,7 +14,7 @@ from course_lib.exercises import NOTEBOOKS, all_exercises, chapter_exercises
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
-pytestmark = pytest.mark.kernel  # each grading starts a Jupyter kernel (seconds each)
+pytestmark = pytest.mark.kernel  # each grading starts a sandbox (seconds each)
 def _write(tmp_path: Path, nb: dict, stem: str) -> Path:
     path = tmp_path / f"{stem}.ipynb"
     path.write_text(json.dumps(nb), encoding="utf-8")
@@ -33,16 +33,19 @@ def test_grader_on_each_chapter_notebook(chapter, tmp_path):
     stored = json.loads((BOOK / f"{stem}.ipynb").read_text())
     assert sorted(grade.exercise_cells(stored)) == sorted(names)
 
-    # Two kernels per chapter (each costs about 10 s): every exercise but the first solved,
-    # the first left as shipped (tests/test_book.py checks that every stub ships unsolved);
-    # then every exercise wrong.
+    # as shipped: nothing attempted (decided from the source, nothing runs)
+    report = grade.grade_notebook(_write(tmp_path, stored, f"{stem}-stored"))
+    assert report["status"] == "graded" and report["chapter"] == chapter
+    assert _statuses(report) == {n: "not attempted" for n in names}, report
+    assert report["flags"] == [] and not any(e["flags"] for e in report["exercises"])
+
+    # every reference solution pasted in, as a learner who copied them would have it
     solved = json.loads(json.dumps(stored))
-    for name in names[1:]:
+    for name in names:
         grade.paste_function(solved, name, exercises[name].reference)
     report = grade.grade_notebook(_write(tmp_path, solved, f"{stem}-solved"))
-    assert report["status"] == "graded" and report["chapter"] == chapter
-    assert _statuses(report) == {n: "not attempted" if n == names[0] else "passed"
-                                 for n in names}, report
+    assert _statuses(report) == {n: "passed" for n in names}, report
+    assert not any(e["flags"] for e in report["exercises"]), report
 
     wrong = json.loads(json.dumps(stored))
     for i, name in enumerate(names):  # a different kind of mistake in each chapter
@@ -62,8 +65,11 @@ def test_grader_reports_broken_notebooks_without_a_stack_trace(tmp_path, capsys)
     broken = json.loads(json.dumps(stored))
     broken["cells"][cells["to_edge_index"]]["source"] = (
         "def to_edge_index(:\n    pass\n\nto_edge_index = check('to_edge_index', to_edge_index)\n")
-    broken["cells"][cells["node_degrees"]]["source"] = (
+    broken["cells"][cells["node_degrees"]]["source"] = (  # never run: no function to grade
         "while True:\n    pass\nnode_degrees = check('node_degrees', node_degrees)\n")
+    broken["cells"][cells["leak_free_split"]]["source"] = (
+        "def leak_free_split(*args, **kwargs):\n    while True:\n        pass\n\n\n"
+        "leak_free_split = check('leak_free_split', leak_free_split)\n")
     del broken["cells"][cells["bipartite_to_directed"]]
     not_json = tmp_path / "truncated.ipynb"
     not_json.write_text(json.dumps(stored)[:500])
@@ -81,8 +87,33 @@ def test_grader_reports_broken_notebooks_without_a_stack_trace(tmp_path, capsys)
     assert by_name["to_edge_index"]["status"] == "failed"
     assert "SyntaxError" in by_name["to_edge_index"]["message"]
     assert by_name["node_degrees"]["status"] == "failed"
-    assert "did not finish" in by_name["node_degrees"]["message"]
+    assert "defines no function" in by_name["node_degrees"]["message"]
+    assert by_name["leak_free_split"]["status"] == "failed"
+    assert "did not finish" in by_name["leak_free_split"]["message"]
     assert by_name["bipartite_to_directed"]["status"] == "missing"
     assert truncated["status"] == "error" and "not valid JSON" in truncated["error"]
     assert empty["status"] == "error" and "no exercise cells" in empty["error"]
     assert missing["status"] == "error" and "no such file" in missing["error"]
+
+
+def test_a_class_graded_in_parallel_keeps_its_order(tmp_path):
+    exercises = all_exercises()
+    paths = []
+    for i, (chapter, solved) in enumerate([("graph_tasks", "aggregate_sum"),
+                                           ("movielens_graph", None),
+                                           ("movielens_graph", "to_edge_index")]):
+        nb = json.loads((BOOK / f"{NOTEBOOKS[chapter]}.ipynb").read_text())
+        if solved:
+            grade.paste_function(nb, solved, exercises[solved].reference)
+        paths.append(str(_write(tmp_path, nb, f"learner{i}-{NOTEBOOKS[chapter]}")))
+    code = grade.main([*paths, "--jobs", "2", "--seed", "7", "--report",
+                       str(tmp_path / "class.json")])
+    assert code == 1  # not everything passed
+    report = json.loads((tmp_path / "class.json").read_text())
+    assert [r["notebook"] for r in report["notebooks"]] == paths
+    passed = [[e["exercise"] for e in r["exercises"] if e["status"] == "passed"]
+              for r in report["notebooks"]]
+    assert passed == [["aggregate_sum"], [], ["to_edge_index"]]
+    assert all(e["seed"] == 7 for r in report["notebooks"] for e in r["exercises"]
+               if e["status"] == "passed")
+    assert report["sandbox"]["workdir"].endswith("(deleted after)")

@@ -36,11 +36,11 @@ filled notebook.
 from __future__ import annotations
 
 from .compare import compare, to_numpy
-from .engine import (CHAPTER_MODULES, NOTEBOOKS, REPORT_ENV, Case, Exercise, ExerciseFailed,
+from .engine import (CHAPTER_MODULES, NOTEBOOKS, Case, Exercise, ExerciseFailed,
                      Result, all_exercises, chapter_exercises, check, get, listed, register)
 from .sandbox import OUTPUT_LIMIT
 from .solutions import Solution, show_solution, solution_source
 
-__all__ = ["CHAPTER_MODULES", "NOTEBOOKS", "OUTPUT_LIMIT", "REPORT_ENV", "Case", "Exercise",
+__all__ = ["CHAPTER_MODULES", "NOTEBOOKS", "OUTPUT_LIMIT", "Case", "Exercise",
            "ExerciseFailed", "Result", "Solution", "all_exercises", "chapter_exercises", "check",
            "compare", "get", "listed", "register", "show_solution", "solution_source", "to_numpy"]

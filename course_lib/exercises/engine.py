@@ -7,8 +7,6 @@ import copy
 import functools
 import importlib
 import inspect
-import json
-import os
 import secrets
 import sys
 import textwrap
@@ -29,8 +27,6 @@ NOTEBOOKS = {"graph_tasks": "01_graph_tasks", "movielens_graph": "02_movielens_g
              "link_prediction_sage": "03_link_prediction_sage", "gcn_ratings": "04_gcn_ratings",
              "hetero_kg": "05_hetero_kg", "ngcf_lightgcn": "06_ngcf_lightgcn",
              "which_model": "07_which_model"}
-# When set (by the grader), every check appends its result to this JSON-lines file.
-REPORT_ENV = "COURSE_GRADE_REPORT"
 
 
 class ExerciseFailed(AssertionError):
@@ -462,7 +458,6 @@ def check(name: str, fn: Callable, *, seed: int | None = None) -> Callable:
     except BaseException as e:  # noqa: BLE001 - check raises nothing but ExerciseFailed
         result = Result("failed", f"{name}: the checker could not run your function: "
                         f"{type(e).__name__}: {first_line(e)}")
-    _record(name, exercise, result)
     if result.status == "not attempted":
         print(f"⏳ {name}: not attempted yet. The reference solution\n"
               f"   {exercise.reference_path}\n"
@@ -475,13 +470,3 @@ def check(name: str, fn: Callable, *, seed: int | None = None) -> Callable:
     if result.output:
         print("   It printed (shown truncated):\n" + textwrap.indent(result.output, "     "))
     return fn
-
-
-def _record(name: str, exercise: Exercise, result: Result) -> None:
-    path = os.environ.get(REPORT_ENV)
-    if not path:
-        return
-    entry = {"exercise": name, "chapter": exercise.chapter, "status": result.status,
-             "message": result.message, "seed": result.seed, "cases_run": result.cases_run}
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry) + "\n")
