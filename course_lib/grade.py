@@ -66,7 +66,11 @@ _REACH_NAMES = {"sys", "builtins", "__builtins__", "gc", "ctypes", "importlib", 
                 "os", "subprocess", "socket", "signal", "resource", "open", "threading",
                 "multiprocessing", "shutil", "pathlib", "atexit"}
 _REACH_ATTRS = {"__globals__", "__dict__", "__subclasses__", "__code__", "__builtins__",
-                "__bases__", "__mro__", "f_back", "f_globals", "f_locals", "modules"}
+                "__bases__", "__base__", "__mro__", "__class__", "__setattr__", "__delattr__",
+                "__getattribute__", "__traceback__", "__closure__", "cell_contents",
+                "__defaults__", "__kwdefaults__", "__self__", "__func__", "tb_frame",
+                "gi_frame", "f_back", "f_globals", "f_locals", "modules"}
+_ATTRIBUTE_CALLS = {"getattr", "setattr", "delattr", "hasattr"}
 _CHECKER_WORDS = re.compile(r"course_lib\.exercises|\bExercise\b|COURSE_GRADE_REPORT|"
                             r"\bcheck\s*=|grade_sandbox|\bREGISTRY\b")
 
@@ -275,11 +279,22 @@ def rebuild(nb: dict, name: str, cell: int) -> Attempt:
         needed[attempt.target] = target_def
         todo.append(target_def[2])
     reach: set[str] = set()
+    literal: set[int] = set()  # getattr(x, "name") calls: fine
+    indirect: set[ast.Name] = set()
     while todo:
         node = todo.pop()
         for child in ast.walk(node):
             if isinstance(child, ast.Attribute) and child.attr in _REACH_ATTRS:
                 reach.add(f".{child.attr}")
+            if (isinstance(child, ast.Call) and isinstance(child.func, ast.Name)
+                    and child.func.id in _ATTRIBUTE_CALLS):
+                if len(child.args) > 1 and isinstance(child.args[1], ast.Constant):
+                    literal.add(id(child.func))
+                else:
+                    reach.add(f"{child.func.id}(..., <a computed name>)")
+            if (isinstance(child, ast.Name) and child.id in _ATTRIBUTE_CALLS
+                    and id(child) not in literal):
+                indirect.add(child)
             if not isinstance(child, ast.Name):
                 continue
             if child.id in _REACH_NAMES:
@@ -304,6 +319,7 @@ def rebuild(nb: dict, name: str, cell: int) -> Attempt:
         chunks.append(f"__answer__ = {ast.unparse(answer)}")
     attempt.source = "\n\n".join(chunks) + "\n"
     attempt.flags += _reference_flags(needed, name)
+    reach |= {f"{n.id}(..., <a computed name>)" for n in indirect if id(n) not in literal}
     if reach:
         attempt.flags.append("the function reaches outside itself: "
                              + ", ".join(sorted(reach)))

@@ -260,12 +260,15 @@ def snapshot() -> dict:
             if isinstance(value, types.FunctionType):
                 seen[(f"{name}.{key}", "__code__")] = _code(value)
             if isinstance(value, type) and getattr(value, "__module__", None) == name:
+                if name.startswith("course_lib"):
+                    seen[(f"{name}.{key}", "__keys__")] = frozenset(vars(value))
                 for attr, member in list(vars(value).items()):
                     if attr != "__dict__" and not attr.startswith("__abstract"):
                         seen[(f"{name}.{key}", attr)] = member
                         if isinstance(member, types.FunctionType):
                             seen[(f"{name}.{key}.{attr}", "__code__")] = _code(member)
     for name, exercise in engine.REGISTRY.items():
+        seen[(f"exercise {name}", "__keys__")] = frozenset(vars(exercise))
         for key, value in vars(exercise).items():
             seen[(f"exercise {name}", key)] = value
     return seen
@@ -281,6 +284,12 @@ def changed(before: dict) -> list[str]:
 
     out = []
     for (owner, key), value in before.items():
+        if key == "__keys__":
+            holder = (engine.REGISTRY.get(owner.removeprefix("exercise "))
+                      if owner.startswith("exercise ") else _resolve(owner))
+            added = set(vars(holder)) - value - _CACHES if hasattr(holder, "__dict__") else set()
+            out += [f"{owner}.{k} (added)" for k in sorted(added)]
+            continue
         if key == "__code__":
             holder = _resolve(owner)
             if isinstance(holder, types.FunctionType) and _code(holder) != value:
@@ -305,6 +314,7 @@ def changed(before: dict) -> list[str]:
 
 
 _MISSING = object()
+_CACHES = {"__slotnames__"}  # what Python adds to a class by itself (copyreg, on a deepcopy)
 
 
 def _resolve(dotted: str):
@@ -320,6 +330,83 @@ def _resolve(dotted: str):
                     return None
             return obj
     return None
+
+
+# ---------------------------------------------------------------- the interpreter guard
+
+GUARDED_EVENTS = ("sys._getframe", "sys._current_frames", "object.__getattr__",
+                  "object.__setattr__", "object.__delattr__", "gc.get_objects",
+                  "gc.get_referrers", "gc.get_referents", "sys.settrace", "sys.setprofile",
+                  "sys.addaudithook", "code.__new__", "function.__new__", "cpython.",
+                  "ctypes.", "sys._debugmallocstats")
+
+
+FRAME_ATTRIBUTES = ("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back", "f_locals",
+                    "f_globals")
+
+
+def install_guard(blocked: list) -> None:
+    """An audit hook (PEP 578; it cannot be removed) that refuses, to the learner's code, what
+    would let it read the checker's frames or memory: frames (``sys._getframe``, a traceback's
+    ``tb_frame``...), the garbage collector's object lists, ``ctypes``, tracing, new code
+    objects, replacing a class's or a function's attributes. "The learner's code" is code
+    compiled from a string (the rebuilt function, and anything it ``exec`` s), and ``inspect``
+    or ``traceback`` called by such code. Each refusal is recorded in ``blocked``; the exercise
+    then fails."""
+    import inspect as _inspect
+    import traceback as _traceback
+
+    proxies = {_inspect.__file__, _traceback.__file__}
+    getframe, busy = sys._getframe, [False]
+    trusted = set()  # the code running now (the sandbox's own "<string>" start-up included)
+    frame = getframe()
+    while frame is not None:
+        trusted.add(frame.f_code)
+        frame = frame.f_back
+
+    def learner_code(frame) -> bool:
+        name = frame.f_code.co_filename
+        return (name.startswith("<") and not name.startswith("<frozen")
+                and frame.f_code not in trusted)
+
+    def hook(event: str, args: tuple) -> None:
+        if busy[0] or not event.startswith(GUARDED_EVENTS):
+            return
+        frames = (event in ("sys._getframe", "sys._current_frames")
+                  or (event == "object.__getattr__" and len(args) > 1
+                      and args[1] in FRAME_ATTRIBUTES))
+        if event == "object.__getattr__" and not frames:
+            return  # reading __code__ and the like reveals nothing of the checker
+        busy[0] = True
+        try:
+            frame = getframe(1)
+            refuse = learner_code(frame)
+            if not refuse and frames and frame.f_code.co_filename in proxies:
+                # inspect or traceback on behalf of whoever called them
+                outer = frame.f_back
+                while outer is not None and outer.f_code.co_filename in proxies:
+                    outer = outer.f_back
+                refuse = outer is not None and learner_code(outer)
+        finally:
+            busy[0] = False
+        if refuse:
+            detail = f" ({args[1]})" if event.startswith("object.") and len(args) > 1 else ""
+            blocked.append(event + detail)
+            raise RuntimeError(f"the grader does not let a graded function use {event}"
+                               f"{detail}")
+
+    sys.addaudithook(hook)
+
+
+def _after_call_check(critical: dict, found: list, changed=changed):
+    """What :func:`~course_lib.exercises.sandbox.learner_call` runs after each call of the
+    learner's code: a patch of the checker installed during the call (even one that would
+    restore itself later) is seen before the checker uses it."""
+
+    def check() -> None:
+        found.extend(changed(critical))
+
+    return check
 
 
 # ---------------------------------------------------------------- the child: one exercise
@@ -358,6 +445,12 @@ def _child(task: dict, job: dict, write_fd: int) -> None:
 
             jnp.zeros(1).block_until_ready()  # the backend starts before the limits apply
         run = exercise.run
+        try:  # the reference once, so that what libraries set up lazily is in place (PyG
+            # completes a MessagePassing class on its first instance) before the snapshot
+            case = exercise.cases()[0]
+            exercise._run_reference(exercise._prepare(exercise._positional(case)))
+        except Exception:  # noqa: BLE001 - the check itself will say what is wrong
+            pass
         timing["setup"] = time.monotonic()
         before = snapshot()
         builtin_names = vars(builtins)
@@ -376,7 +469,17 @@ def _child(task: dict, job: dict, write_fd: int) -> None:
         os._exit(0)
 
     flags: list[str] = []
+    blocked: list[str] = []
+    tampered: list[str] = []  # found right after a call of the learner's function
     try:
+        install_guard(blocked)
+        from course_lib.exercises import sandbox as exercise_sandbox
+
+        critical = {k: v for k, v in before.items()
+                    if k[0].startswith(("course_lib.exercises", "course_lib.grade_sandbox",
+                                        "exercise ", "sys.modules"))
+                    and (k[0] != "sys.modules" or k[1].startswith("course_lib"))}
+        exercise_sandbox.AFTER_CALL.append(_after_call_check(critical, tampered))
         source, filename = task["source"], task["filename"]
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         module = types.ModuleType("__learner__")
@@ -418,8 +521,15 @@ def _child(task: dict, job: dict, write_fd: int) -> None:
     try:
         replaced = replaced_builtins + [r for r in changed(before)
                                         if not r.startswith("builtins.")]
+        replaced += [r for r in dict.fromkeys(tampered) if r not in replaced]
     except BaseException as e:  # noqa: BLE001
         replaced = [f"(the check itself failed: {type(e).__name__})"]
+    if blocked:
+        shown = ", ".join(sorted(set(blocked)))
+        status = "failed"
+        message = (f"your function tried to reach into the grader ({shown}), which it refused; "
+                   "a graded function needs only its arguments")
+        flags.append(f"tried to inspect the interpreter: {shown}")
     if replaced:
         shown = ", ".join(replaced[:12]) + (f" and {len(replaced) - 12} more"
                                               if len(replaced) > 12 else "")

@@ -117,3 +117,15 @@ def test_a_class_graded_in_parallel_keeps_its_order(tmp_path):
     assert all(e["seed"] == 7 for r in report["notebooks"] for e in r["exercises"]
                if e["status"] == "passed")
     assert report["sandbox"]["workdir"].endswith("(deleted after)")
+
+
+def test_correct_answers_that_use_jax_control_flow_pass_in_the_sandbox(tmp_path):
+    """A ``lax.scan`` version of ``layer_mean`` (JAX raises inside it when run op by op, and
+    its traceback handling must not be mistaken for the learner inspecting frames)."""
+    exercises = all_exercises()
+    nb = json.loads((BOOK / f"{NOTEBOOKS['ngcf_lightgcn']}.ipynb").read_text())
+    scan = next(v for v in exercises["layer_mean"].variants if "scan" in v.__name__)
+    grade.paste_function(nb, "layer_mean", scan)
+    report = grade.grade_notebook(_write(tmp_path, nb, "scan"))
+    entry = next(e for e in report["exercises"] if e["exercise"] == "layer_mean")
+    assert entry["status"] == "passed", entry

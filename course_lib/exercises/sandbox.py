@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 
 OUTPUT_LIMIT = 1500  # characters of the learner's printed output shown in a report
+# Functions run after each call of the learner's code (the grader's integrity check); taken
+# when the call starts, before any learner code runs.
+AFTER_CALL: list = []
 
 
 class Overrun(BaseException):
@@ -78,7 +81,10 @@ def time_limit(seconds: float | None):
 def learner_call(exercise: Exercise, output: Capture, disable_jit: bool = True):
     """Time limit and captured output around a call of the learner's code. JAX runs op by op
     (``jax.disable_jit``) so that ``lax.while_loop`` loops in Python, where the limit reaches it."""
+    checks = tuple(AFTER_CALL)
     with contextlib.ExitStack() as stack:
+        for check in checks:
+            stack.callback(check)
         if exercise.framework == "jax" and disable_jit and exercise.op_by_op:
             import jax
 
