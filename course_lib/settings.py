@@ -86,3 +86,9 @@ BPR = {
                  "weight_decay": 1e-4, "batch_size": None, "max_epochs": 1000, "patience": 50,
                  "eval_every": 5, "seed": 0},
 }
+
+#: Chapter 8: LightGCN trained data-parallel and row-sharded, BPR over ``batch_size``
+#: interactions per step (the global batch, split over the processes or devices);
+#: ``num_chunks`` slices of the edges per propagation (:func:`course_lib.jax.nn.chunked_propagate`).
+DISTRIBUTED = {"model": "lightgcn", "embedding_dim": 64, "num_layers": 3, "lr": 0.01,
+               "weight_decay": 1e-4, "batch_size": 8192, "num_chunks": 8, "seed": 0}

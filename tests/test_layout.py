@@ -69,6 +69,26 @@ ALLOWED: dict[tuple[str, str], str] = {
     **{("sage", name): "PyG's sampler needs pyg-lib or torch-sparse (Colab may lack both); "
                        "JAX trains full-graph and samples nothing"
        for name in ("neighbour_sampler", "require_neighbour_sampler")},
+    **{("distributed", name): "DDP wraps a torch module and keeps the copies in step itself "
+                              "(the module it wraps, its construction, the process group's "
+                              "end, the process's GPU); JAX's step is a function of an "
+                              "explicit state"
+       for name in ("BPRObjective", "create_ddp", "teardown", "process_device")},
+    ("distributed", "create_state"): "JAX's training state (flax TrainState); PyG's is the DDP "
+                                     "module and its optimizer (create_ddp)",
+    ("distributed", "setup"): "torchrun passes the rendezvous in environment variables and "
+                              "PyG picks the backend; jax.distributed.initialize takes the "
+                              "coordinator's address and the process count and index",
+    ("distributed", "train_step"): "DDP all-reduces inside backward(); the JAX step names its "
+                                   "mesh and the all-reduce it runs (data_parallel_grads)",
+    **{("distributed", name): "the mesh, the batch placed on it and the collective written "
+                              "out: JAX's data parallelism is explicit; DDP does these inside"
+       for name in ("make_mesh", "shard_batch", "data_parallel_grads")},
+    **{("distributed", name): "the row-sharded table runs on simulated devices in one process "
+                              "with shard_map; in PyTorch it needs one process per shard "
+                              "(torchrun), which a notebook cannot show"
+       for name in ("gather_rows", "memory_per_device", "shard_blocks", "shard_state",
+                    "sharded_loss_fn", "sharded_propagate", "sharded_train_step")},
     ("serving", "ivf_index"): "the approximate index: faiss's inverted-file index as a PyG "
                               "MIPSKNNIndex; JAX's approx_max_k needs no index",
     ("serving", "exact_top_k"): "jitted retrieval (compiled once per shape); PyG calls "

@@ -21,12 +21,12 @@ from .contracts import changed_arguments, jax_grad, weighted_sum
 from .sandbox import Capture, Overrun, describe_error, first_line, is_untouched_stub, learner_call
 
 CHAPTER_MODULES = ("graph_tasks", "movielens_graph", "link_prediction_sage", "gcn_ratings",
-                   "hetero_kg", "ngcf_lightgcn", "which_model")
+                   "hetero_kg", "ngcf_lightgcn", "which_model", "beyond_one_machine")
 # chapter module -> notebook (book/<stem>.ipynb)
 NOTEBOOKS = {"graph_tasks": "01_graph_tasks", "movielens_graph": "02_movielens_graph",
              "link_prediction_sage": "03_link_prediction_sage", "gcn_ratings": "04_gcn_ratings",
              "hetero_kg": "05_hetero_kg", "ngcf_lightgcn": "06_ngcf_lightgcn",
-             "which_model": "07_which_model"}
+             "which_model": "07_which_model", "beyond_one_machine": "08_beyond_one_machine"}
 
 
 class ExerciseFailed(AssertionError):

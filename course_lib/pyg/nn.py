@@ -19,7 +19,7 @@ from torch_geometric.utils import scatter
 
 __all__ = ["BilinearBasisDecoder", "GCMCConv", "GCNConv", "GCNLayer", "GraphConv",
            "HeteroGraphConv", "InputLayer", "MLP", "SAGEConv", "bce_loss", "cross_entropy",
-           "dropout", "mean_aggregate", "node_dropout", "numpy_weights", "ordinal_weights",
+           "chunked_propagate", "dropout", "mean_aggregate", "node_dropout", "numpy_weights", "ordinal_weights",
            "pair_scores", "partial_outputs"]
 
 
@@ -54,6 +54,25 @@ def mean_aggregate(x_src: torch.Tensor, senders: torch.Tensor, receivers: torch.
     for a receiver without edges): what ``SAGEConv(aggr='mean')`` aggregates.
     Flax twin: :func:`course_lib.jax.nn.mean_aggregate`."""
     return scatter(x_src[senders], receivers, dim=0, dim_size=num_dst, reduce="mean")
+
+
+def chunked_propagate(x: torch.Tensor, senders: torch.Tensor, receivers: torch.Tensor,
+                      weights: torch.Tensor, num_rows: int, num_chunks: int = 1) -> torch.Tensor:
+    """``[num_rows, D]``: ``A @ x`` for the weighted edges ``senders -> receivers``
+    (``A[receivers[e], senders[e]] += weights[e]``), ``num_chunks`` slices of the edges at a
+    time. Chapter 8.
+
+    Edge by edge, one product gathers an ``[E, D]`` array of messages (on MovieLens-25M, 50 M
+    directed edges at D = 64, 12.8 GB). Here each slice's messages are gathered, weighted and
+    added into the ``[num_rows, D]`` result, and freed before the next slice: the
+    temporaries fall to ``[E / num_chunks, D]``. Autograd keeps no messages either way (the
+    gather's backward needs only the indices, the product's only the weights). JAX twin:
+    :func:`course_lib.jax.nn.chunked_propagate`."""
+    out = x.new_zeros(num_rows, x.shape[1])
+    for s, r, w in zip(senders.tensor_split(num_chunks), receivers.tensor_split(num_chunks),
+                       weights.tensor_split(num_chunks)):
+        out = out.index_add(0, r, x[s] * w.to(x.dtype)[:, None])
+    return out
 
 
 def _csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: int

@@ -1,0 +1,135 @@
+"""Data-parallel training, framework-neutral (chapter 8): which interactions each process
+trains on.
+
+In data-parallel training every process (PyTorch: one ``torchrun`` worker; JAX: one device
+of a mesh) holds a full copy of the model and computes the gradient of its own part of each
+step's batch; an all-reduce then averages the gradients, and every copy takes the same step.
+If the parts of one step together form exactly the batch a single process would have drawn,
+the average of the parts' mean gradients is that batch's mean gradient, and training on ``W``
+processes follows training on one step for step.
+
+* :func:`shard_epoch` - this process's interaction ids for each step of an epoch (chapter 8's
+  exercise): one shuffle, the same on every process, cut into global batches, each cut into
+  ``world_size`` equal parts;
+* :func:`epoch_batches` - this process's ``(users, positives, negatives)`` for each step, the
+  negatives drawn for the whole global batch (the same on every process) so that 1 and ``W``
+  processes see the same triples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .cf import draw_negatives
+from .graph import BipartiteGraph
+
+
+def shard_epoch(num_interactions: int, batch_size: int, world_size: int, rank: int,
+                rng: np.random.Generator) -> list[np.ndarray]:
+    """This process's interaction ids (``0 .. num_interactions-1``) for each step of one
+    epoch of data-parallel training, a list with one int64 array per step.
+
+    ``rng`` is seeded alike on every process. Shuffle the ids once with
+    ``rng.permutation``; the epoch has ``num_interactions // batch_size`` steps (the last,
+    smaller batch is dropped); step ``s``'s global batch is the shuffled ids
+    ``s * batch_size .. (s+1) * batch_size - 1``, and process ``rank`` takes the
+    ``rank``-th of its ``world_size`` equal, consecutive parts. So the processes' parts are
+    disjoint, together they are the global batch, and with ``world_size=1`` the one part is
+    the whole batch. ``batch_size`` must be a multiple of ``world_size``.
+    """
+    if batch_size % world_size:
+        raise ValueError(f"batch_size {batch_size} is not a multiple of world_size "
+                         f"{world_size}: the processes' parts would differ in size")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is not in 0 .. {world_size - 1}")
+    order = rng.permutation(num_interactions)
+    part = batch_size // world_size
+    return [order[s * batch_size + rank * part:s * batch_size + (rank + 1) * part]
+            for s in range(num_interactions // batch_size)]
+
+
+def epoch_batches(graph: BipartiteGraph, edge_ids, batch_size: int, world_size: int,
+                  rank: int, seed: int, epoch: int, shard=shard_epoch,
+                  sampler=draw_negatives):
+    """Yields this process's ``(users, positives, negatives)`` int64 arrays (movie
+    indices, not node ids) for each step of epoch ``epoch``: the positives are the
+    interactions ``edge_ids`` that ``shard`` (:func:`shard_epoch`) gives this process, with
+    an rng seeded ``(seed, epoch)``; the negatives (``sampler``, uniform among the movies a
+    user has not interacted with) are drawn for the whole global batch with an rng seeded
+    ``(seed, epoch, step)``, the same on every process, and this process keeps its part.
+    So every process count sees the same global triples."""
+    edge_ids = np.asarray(edge_ids)
+    ei = graph.edge_index[:, edge_ids]
+    seen = np.sort(graph.pair_codes(ei))
+    mine = shard(len(edge_ids), batch_size, world_size, rank,
+                 np.random.default_rng([seed, epoch]))
+    every = shard(len(edge_ids), batch_size, 1, 0, np.random.default_rng([seed, epoch]))
+    part = batch_size // world_size
+    for step, (ids, global_ids) in enumerate(zip(mine, every)):
+        negatives = sampler(ei[0, global_ids], seen, graph.num_movies,
+                            np.random.default_rng([seed, epoch, step]))
+        negatives = np.asarray(negatives, dtype=np.int64)[rank * part:(rank + 1) * part]
+        yield ei[0, ids], ei[1, ids], negatives
+
+
+# --------------------------------------------------------------------------------------------------
+# The graph split by rows, for the embedding table and the adjacency sharded over devices
+# --------------------------------------------------------------------------------------------------
+
+
+def rows_per_shard(num_nodes: int, num_shards: int) -> int:
+    """How many rows of the embedding table each of ``num_shards`` devices holds: the
+    table is padded with zero rows to ``num_shards * rows_per_shard`` (a mesh splits an
+    array into equal blocks)."""
+    return -(-num_nodes // num_shards)
+
+
+def row_partition(senders, receivers, weights, num_nodes: int, num_shards: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The weighted edges ``senders -> receivers`` of a matrix over ``num_nodes`` nodes,
+    split by receiver into the row blocks of ``num_shards`` devices: device ``d`` holds the
+    rows ``d * R .. (d+1) * R - 1`` (``R``: :func:`rows_per_shard`), so the edges that end
+    there. Returns ``(senders, receivers, weights)``, each ``[num_shards, E_max]``: senders
+    as node ids (any device's rows), receivers counted within the block, each block sorted
+    by receiver and padded to the largest block's count with edges of weight 0."""
+    senders, receivers = np.asarray(senders, np.int64), np.asarray(receivers, np.int64)
+    weights = np.asarray(weights, np.float32)
+    rows = rows_per_shard(num_nodes, num_shards)
+    order = np.lexsort((senders, receivers))
+    senders, receivers, weights = senders[order], receivers[order], weights[order]
+    block = receivers // rows
+    counts = np.bincount(block, minlength=num_shards)
+    size = max(int(counts.max(initial=0)), 1)
+    out_s = np.zeros((num_shards, size), np.int32)
+    out_r = np.zeros((num_shards, size), np.int32)
+    out_w = np.zeros((num_shards, size), np.float32)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for d in range(num_shards):
+        part = slice(starts[d], starts[d + 1])
+        n = counts[d]
+        out_s[d, :n], out_r[d, :n] = senders[part], receivers[part] - d * rows
+        out_w[d, :n] = weights[part]
+    return out_s, out_r, out_w
+
+
+def load_graph(name: str = "small", fraction: float = 0.01, seed: int = 0
+               ) -> tuple[BipartiteGraph, np.ndarray]:
+    """``(graph, edge_ids)``: the graph the command lines of
+    :mod:`course_lib.pyg.distributed` and :mod:`course_lib.jax.distributed` train on, and
+    its training interactions. ``'small'``: ml-latest-small, the training interactions of
+    the course's split (:func:`course_lib.graph.split_edges`, seed 42); ``'synthetic'``:
+    :func:`course_lib.scale.synthetic_graph` of MovieLens-25M's shape, ``fraction`` of its
+    size, every interaction."""
+    if name == "small":
+        from .cf import interaction_edges
+        from .data import load_movielens
+        from .graph import build_graph, split_edges
+
+        graph = build_graph(load_movielens())
+        return graph, interaction_edges(split_edges(graph, seed=42), "train")
+    if name == "synthetic":
+        from .scale import synthetic_graph
+
+        graph = synthetic_graph("ml-25m", fraction=fraction, seed=seed)
+        return graph, np.arange(graph.num_edges)
+    raise ValueError(f"graph must be 'small' or 'synthetic', got {name!r}")

@@ -1,0 +1,299 @@
+"""Data-parallel LightGCN in PyG with PyTorch's own engine, ``torch.distributed`` and
+``DistributedDataParallel`` (chapter 8; JAX twin: ``course_lib/jax/distributed.py``).
+
+Every process holds the whole model and the whole normalised training adjacency, and
+propagates over all of it on every step (LightGCN's embeddings of a batch depend on the
+whole graph); the interactions are what is split. Each step's global batch of BPR triples
+(:func:`course_lib.distributed.epoch_batches`) is cut into one equal part per process; each
+process computes the BPR loss of its part, and ``DistributedDataParallel`` (DDP) averages
+the gradients across the processes while ``backward()`` runs (an all-reduce of buckets of
+gradients, overlapped with the rest of the backward pass). Every process then takes the
+same Adam step from the same gradient, so the copies stay identical, and ``W`` processes
+follow one process step for step (up to float rounding): the mean of the parts' mean
+gradients is the global batch's mean gradient.
+
+Run on one machine with ``N`` processes (gloo on CPUs, nccl when CUDA is available, one
+GPU per process)::
+
+    torchrun --standalone --nproc-per-node N -m course_lib.pyg.distributed \\
+        --steps 20 --batch-size 8192 --out ddp.npz [--graph synthetic --fraction 0.01]
+
+On several machines, the same command on each, with the node count, this machine's rank
+among the nodes and one address every node can reach (node 0's, any free port)::
+
+    torchrun --nnodes 2 --node-rank R --nproc-per-node N \\
+        --rdzv-backend c10d --rdzv-endpoint HOST:29400 --rdzv-id ddp-lightgcn \\
+        -m course_lib.pyg.distributed --steps 20 --batch-size 8192 --out ddp.npz
+
+(``R`` is 0 on ``HOST`` and 1 on the other; with the static rendezvous, ``--master-addr
+HOST --master-port PORT`` in place of the three ``--rdzv-*`` options, works too.) Each
+machine needs the same code and data; the global batch size must be a multiple of the
+total process count. torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+``LOCAL_WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` in every process, which
+:func:`setup` reads.
+
+* :func:`setup` / :func:`teardown` - join (or create) the process group;
+* :class:`BPRObjective` - the module DDP wraps: its ``forward`` propagates and returns the
+  BPR loss of this process's part of the step;
+* :func:`train_step` - one data-parallel Adam step;
+* :func:`fit_data_parallel` - training for a number of steps or epochs: final weights,
+  losses and speed;
+* :func:`main` - the command line above (rank 0 writes ``--out``).
+
+``torch_geometric.distributed`` (PyG's own, now deprecated, partitioned training) is not
+used: nothing here is specific to graphs but the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import time
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from .. import settings
+from ..distributed import epoch_batches, load_graph
+from ..graph import BipartiteGraph
+from .bpr import batch_ego, bpr_loss
+from .data import Adjacency, to_normalized_adjacency
+from .lightgcn import build_lightgcn
+from .nn import numpy_weights, pair_scores
+
+#: Chapter 8's settings (:data:`course_lib.settings.DISTRIBUTED`, read by the JAX twin too).
+SETTINGS = settings.DISTRIBUTED
+
+
+def setup(backend: str | None = None) -> tuple[int, int]:
+    """Join the process group; returns ``(rank, world_size)``.
+
+    Under ``torchrun`` (``RANK`` and ``WORLD_SIZE`` set) ``torch.distributed``'s
+    ``init_process_group`` reads the rendezvous address from ``MASTER_ADDR`` and
+    ``MASTER_PORT``. Without torchrun the process is a world of its own: a real gloo (or
+    nccl) group of one process, whose store lives in memory (``HashStore``: no port, no
+    socket), so that the same code, DDP included, runs in a notebook or a test. If the group
+    exists already, nothing is done. ``backend``: ``'nccl'`` when CUDA is available (each
+    process then uses GPU ``LOCAL_RANK``), else ``'gloo'``.
+
+    Each process gets an equal share of the machine's cores for PyTorch's threads,
+    ``max(1, cores // LOCAL_WORLD_SIZE)``, so that processes on one machine do not fight
+    over them.
+    """
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(max(1, (cores or 1) // local_world))
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    timeout = datetime.timedelta(minutes=10)
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        dist.init_process_group(backend, init_method="env://", timeout=timeout)
+    else:
+        dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1,
+                                timeout=timeout)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def teardown() -> None:
+    """Leave the process group (if any)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def process_device(backend: str | None = None) -> torch.device:
+    """The device of this process: its GPU (``LOCAL_RANK``) under nccl, else the CPU."""
+    backend = backend or (dist.get_backend() if dist.is_initialized() else None)
+    if backend == "nccl":
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+class BPRObjective(nn.Module):
+    """LightGCN and its BPR loss as one module, so that DDP sees the propagation: DDP's
+    gradient hooks fire during ``backward()`` of what its ``forward`` returned.
+
+    ``forward(adj, users, positives, negatives)`` (node ids ``[b]`` of this process's part
+    of the step; a movie's node id is its index plus the number of users) propagates the
+    ego embeddings over the whole ``adj`` and returns the loss of the part, as
+    :func:`course_lib.pyg.bpr.train_step` computes it: the mean of
+    ``-log sigmoid(s(u, i) - s(u, j))`` plus ``weight_decay`` times the part's ego sum of
+    squares over ``2 b``. Both terms are means over the part, so the average of the
+    processes' gradients (DDP's) is the gradient of the whole step's loss."""
+
+    def __init__(self, model: nn.Module, weight_decay: float):
+        super().__init__()
+        self.model = model
+        self.weight_decay = weight_decay
+
+    def forward(self, adj: Adjacency, users, positives, negatives) -> torch.Tensor:
+        z = self.model.get_embedding(adj)
+        ego = batch_ego(self.model.embedding.weight, torch.cat([users, positives, negatives]))
+        return bpr_loss(pair_scores(z, users, positives), pair_scores(z, users, negatives),
+                        ego, self.weight_decay)
+
+
+def create_ddp(graph: BipartiteGraph, *, seed: int = SETTINGS["seed"],
+               embedding_dim: int = SETTINGS["embedding_dim"],
+               num_layers: int = SETTINGS["num_layers"],
+               weight_decay: float = SETTINGS["weight_decay"], start: dict | None = None,
+               device=None) -> DistributedDataParallel:
+    """:class:`BPRObjective` over LightGCN wrapped in DDP (the process group must exist).
+
+    The ego embeddings are Xavier-uniform, seeded with ``seed`` as in
+    :func:`course_lib.pyg.bpr.create_state` (or ``start``'s weights, numpy arrays under
+    PyG's names), so every process builds the same model; DDP broadcasts rank 0's weights
+    anyway when it wraps them."""
+    torch.manual_seed(seed)
+    model = build_lightgcn(graph.num_nodes, embedding_dim, num_layers)
+    if start is not None:
+        model.load_state_dict({k: torch.as_tensor(v) for k, v in start.items()})
+    device = device or process_device()
+    objective = BPRObjective(model, weight_decay).to(device)
+    return DistributedDataParallel(objective,
+                                   device_ids=[device] if device.type == "cuda" else None)
+
+
+def train_step(ddp: DistributedDataParallel, optimizer: torch.optim.Optimizer,
+               adj: Adjacency, batch) -> torch.Tensor:
+    """One data-parallel Adam step on this process's part ``(users, positives, negatives)``
+    (node id tensors) of the step's batch; returns this process's loss, a 0-d tensor (not
+    ``.item()``, which would wait for the step to finish)."""
+    ddp.train()
+    optimizer.zero_grad()
+    loss = ddp(adj, *batch)
+    loss.backward()          # DDP all-reduces (averages) the gradients here
+    optimizer.step()
+    return loss.detach()
+
+
+def fit_data_parallel(graph: BipartiteGraph, edge_ids, *, steps: int | None = None,
+                      epochs: int | None = None, batch_size: int = SETTINGS["batch_size"],
+                      seed: int = SETTINGS["seed"], lr: float = SETTINGS["lr"],
+                      embedding_dim: int = SETTINGS["embedding_dim"],
+                      num_layers: int = SETTINGS["num_layers"],
+                      weight_decay: float = SETTINGS["weight_decay"],
+                      start: dict | None = None, progress: bool = False) -> dict:
+    """Train LightGCN with BPR on the interactions ``edge_ids``, data-parallel over the
+    process group (:func:`setup` is called, and the group left again, if none exists).
+
+    ``batch_size`` is the **global** batch: each of the ``W`` processes trains on
+    ``batch_size / W`` triples per step (a multiple of ``W``), the triples of
+    :func:`course_lib.distributed.epoch_batches` (the same for any ``W``). Training stops
+    after ``steps`` steps, or after ``epochs`` epochs (each ``len(edge_ids) // batch_size``
+    steps), whichever comes first (one epoch if neither is given). Every process propagates
+    over the normalised adjacency of all ``edge_ids``.
+
+    Returns, on every process, a dict: ``params`` (the final weights, numpy arrays under
+    PyG's names: ``'embedding.weight'`` ``[N, D]``), ``losses`` (per step, the mean of the
+    processes' losses: the global batch's loss), ``seconds_per_step`` (the median of the
+    steps after the first, which warms up, as rank 0 saw them: drawing the batch, the
+    step and its all-reduce), ``interactions_per_second`` (``batch_size`` over that),
+    ``world_size``, ``steps`` and ``batch_size``.
+    """
+    owns_group = not dist.is_initialized()
+    rank, world = setup()
+    try:
+        device = process_device()
+        adj = to_normalized_adjacency(graph, edge_ids).to(device)
+        ddp = create_ddp(graph, seed=seed, embedding_dim=embedding_dim, num_layers=num_layers,
+                         weight_decay=weight_decay, start=start, device=device)
+        optimizer = torch.optim.Adam(ddp.parameters(), lr=lr)
+        steps_per_epoch = len(edge_ids) // batch_size
+        if steps_per_epoch == 0:
+            raise ValueError(f"batch_size {batch_size} exceeds the {len(edge_ids)} "
+                             f"interactions: no step")
+        if steps is None:
+            steps = (epochs or 1) * steps_per_epoch
+        elif epochs is not None:
+            steps = min(steps, epochs * steps_per_epoch)
+        losses, times, epoch = [], [], 0
+        while len(losses) < steps:
+            started = time.perf_counter()
+            for users, positives, negatives in epoch_batches(graph, edge_ids, batch_size,
+                                                             world, rank, seed, epoch):
+                batch = [torch.from_numpy(ids).to(device) for ids in
+                         (users, positives + graph.num_users, negatives + graph.num_users)]
+                losses.append(train_step(ddp, optimizer, adj, batch))
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                now = time.perf_counter()
+                times.append(now - started)
+                started = now
+                if progress and rank == 0:
+                    print(f"step {len(losses)}/{steps}: {times[-1]:.3f} s", flush=True)
+                if len(losses) == steps:
+                    break
+            epoch += 1
+        losses = torch.stack(losses)
+        dist.all_reduce(losses)                 # one all-reduce for every step's loss
+        losses = (losses / world).cpu().numpy()
+        timed = times[1:] or times
+        per_step = float(np.median(timed))
+        return {"params": numpy_weights(ddp.module.model), "losses": losses,
+                "seconds_per_step": per_step, "interactions_per_second": batch_size / per_step,
+                "world_size": world, "steps": steps, "batch_size": batch_size}
+    finally:
+        if owns_group:
+            teardown()
+
+
+def main(argv=None) -> dict:
+    """The command line (see the module's docstring): trains, and rank 0 prints the progress
+    and writes ``--out`` (``.npz``: ``embedding`` ``[N, D]``, ``losses`` per step,
+    ``seconds_per_step``, ``interactions_per_second``, ``world_size``, ``batch_size``,
+    ``backend``, ``graph``, ``num_nodes``, ``num_interactions``)."""
+    p = argparse.ArgumentParser(prog="torchrun ... -m course_lib.pyg.distributed",
+                                description="Data-parallel LightGCN (BPR) with DDP.")
+    p.add_argument("--graph", choices=("small", "synthetic"), default="small")
+    p.add_argument("--fraction", type=float, default=0.01,
+                   help="size of the synthetic graph, a fraction of MovieLens-25M")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"],
+                   help="global batch size")
+    p.add_argument("--seed", type=int, default=SETTINGS["seed"])
+    p.add_argument("--lr", type=float, default=SETTINGS["lr"])
+    p.add_argument("--embedding-dim", type=int, default=SETTINGS["embedding_dim"])
+    p.add_argument("--num-layers", type=int, default=SETTINGS["num_layers"])
+    p.add_argument("--weight-decay", type=float, default=SETTINGS["weight_decay"])
+    p.add_argument("--backend", choices=("gloo", "nccl"), default=None)
+    p.add_argument("--out", default=None, help="where rank 0 writes the result (.npz)")
+    p.add_argument("--progress", action="store_true", help="print every step's time")
+    args = p.parse_args(argv)
+    rank, world = setup(args.backend)
+    try:
+        graph, edge_ids = load_graph(args.graph, args.fraction, args.seed)
+        if rank == 0:
+            print(f"{world} process(es), {dist.get_backend()}: {graph.num_nodes:,} nodes, "
+                  f"{len(edge_ids):,} interactions, global batch {args.batch_size:,}",
+                  flush=True)
+        result = fit_data_parallel(
+            graph, edge_ids, steps=args.steps, epochs=args.epochs, batch_size=args.batch_size,
+            seed=args.seed, lr=args.lr, embedding_dim=args.embedding_dim,
+            num_layers=args.num_layers, weight_decay=args.weight_decay,
+            progress=args.progress)
+        if rank == 0:
+            print(f"{result['steps']} steps, loss {result['losses'][0]:.4f} -> "
+                  f"{result['losses'][-1]:.4f}; {result['seconds_per_step']:.3f} s/step, "
+                  f"{result['interactions_per_second']:,.0f} interactions/s", flush=True)
+            if args.out:
+                np.savez(args.out, embedding=result["params"]["embedding.weight"],
+                         losses=result["losses"], seconds_per_step=result["seconds_per_step"],
+                         interactions_per_second=result["interactions_per_second"],
+                         world_size=world, batch_size=args.batch_size,
+                         backend=dist.get_backend(), graph=args.graph,
+                         num_nodes=graph.num_nodes, num_interactions=len(edge_ids))
+        return result
+    finally:
+        teardown()
+
+
+if __name__ == "__main__":
+    main()
