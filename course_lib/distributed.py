@@ -26,17 +26,17 @@ from .graph import BipartiteGraph
 
 def shard_epoch(num_interactions: int, batch_size: int, world_size: int, rank: int,
                 rng: np.random.Generator) -> list[np.ndarray]:
-    """This process's interaction ids (``0 .. num_interactions-1``) for each step of one
-    epoch of data-parallel training, a list with one int64 array per step.
+    """This process's interaction ids (``0 .. num_interactions-1``) for each step of
+    one epoch of data-parallel training, a list with one int64 array per step.
 
     ``rng`` is seeded alike on every process. Shuffle the ids once with
-    ``rng.permutation``; the epoch has ``num_interactions // batch_size`` steps (the last,
-    smaller batch is dropped); step ``s``'s global batch is the shuffled ids
+    ``rng.permutation``; the epoch has ``num_interactions // batch_size`` steps (the
+    last, smaller batch is dropped); step ``s``'s global batch is the shuffled ids
     ``s * batch_size .. (s+1) * batch_size - 1``, and process ``rank`` takes the
-    ``rank``-th of its ``world_size`` equal, consecutive parts. So the processes' parts are
-    disjoint, together they are the global batch, and with ``world_size=1`` the one part is
-    the whole batch. ``batch_size`` must be a multiple of ``world_size``.
-    """
+    ``rank``-th of its ``world_size`` equal, consecutive parts. So the processes'
+    parts are disjoint, together they are the global batch, and with
+    ``world_size=1`` the one part is the whole batch. ``batch_size`` must be a
+    multiple of ``world_size``."""
     if batch_size % world_size:
         raise ValueError(f"batch_size {batch_size} is not a multiple of world_size "
                          f"{world_size}: the processes' parts would differ in size")
@@ -133,3 +133,56 @@ def load_graph(name: str = "small", fraction: float = 0.01, seed: int = 0
         graph = synthetic_graph("ml-25m", fraction=fraction, seed=seed)
         return graph, np.arange(graph.num_edges)
     raise ValueError(f"graph must be 'small' or 'synthetic', got {name!r}")
+
+
+def launch(framework: str, processes: int, out, *, timeout: float = 600,
+           **options) -> dict:
+    """Run the command line of ``course_lib.<framework>.distributed`` (``'pyg'`` or
+    ``'jax'``) as ``processes`` processes on this machine and return what process 0 wrote
+    to ``out`` (an ``.npz``), as a dict of arrays. ``options`` become its flags
+    (``steps=5`` -> ``--steps 5``).
+
+    PyG: one ``torchrun --standalone --nproc-per-node`` job (gloo over 127.0.0.1). JAX: the
+    processes are started here and join through ``jax.distributed`` with process 0 as the
+    coordinator on a free port of 127.0.0.1. Each process gets ``cores // processes``
+    threads. A failed process raises ``RuntimeError`` with the end of its error output."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    if framework not in ("pyg", "jax"):
+        raise ValueError(f"framework must be 'pyg' or 'jax', got {framework!r}")
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in options.items()] + [f"--out={out}"]
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MASTER_ADDR": "127.0.0.1",
+           "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={str(threads > 1).lower()}",
+           "JAX_NUM_CPU_DEVICES": "1"}
+    if sys.platform.startswith("linux"):
+        env["GLOO_SOCKET_IFNAME"] = "lo"
+    if framework == "pyg":
+        commands = [[sys.executable, "-m", "torch.distributed.run", "--standalone",
+                     f"--nproc-per-node={processes}", "-m", "course_lib.pyg.distributed",
+                     *flags]]
+    else:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        join = ([] if processes == 1 else
+                [f"--coordinator=127.0.0.1:{port}", f"--num-processes={processes}"])
+        commands = [[sys.executable, "-m", "course_lib.jax.distributed", *flags, *join,
+                     *([f"--process-id={i}"] if processes > 1 else [])]
+                    for i in range(processes)]
+    jobs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for c in commands]
+    try:
+        for job in jobs:
+            _, err = job.communicate(timeout=timeout)
+            if job.returncode:
+                raise RuntimeError(f"{framework} on {processes} process(es) failed:\n"
+                                   + err[-2000:])
+    finally:
+        for job in jobs:
+            job.kill()
+    with np.load(out) as f:
+        return {k: f[k] for k in f.files}

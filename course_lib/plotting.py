@@ -16,6 +16,7 @@ import textwrap
 
 import matplotlib
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 
 FIG_WIDTH = 5.6        # inches
@@ -281,3 +282,45 @@ def plot_leaderboard(table, metrics=("recall@20", "ndcg@20"), *, group: str = "g
     _suptitle(fig, title)
     fig.tight_layout(rect=(0, 0.24 * legend_rows / fig.get_figheight() + 0.01, 1, 1))
     return axes[0]
+
+
+@_styled
+def plot_throughput(table, *, title: str = ""):
+    """Grouped bars: ``table``'s rows are process counts, its columns the runs compared
+    (frameworks), its values interactions per second; the value printed above each bar and
+    the legend under the axes, clear of the bars."""
+    fig, ax = _figure(height=3.4)
+    table.plot.bar(ax=ax, rot=0, width=0.7)
+    for bars in ax.containers:
+        ax.bar_label(bars, labels=[f"{v / 1e3:.0f}k" for v in bars.datavalues], padding=2)
+    ax.set_ylim(0, table.to_numpy().max() * 1.2)
+    ax.set_xlabel("processes")
+    ax.set_ylabel("interactions per second")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+        lambda v, _: f"{v / 1e3:.0f}k"))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
+    _suptitle(fig, title)
+    fig.tight_layout()
+    return ax
+
+
+@_styled
+def plot_memory_per_device(table, *, title: str = ""):
+    """Lines of memory per device (GB, log scale, plain tick labels) against the number of
+    devices (``table``'s index), one line per column."""
+    fig, ax = _figure(height=3.4)
+    for name, values in table.items():
+        ax.plot(table.index, values, marker="o", label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(list(table.index), [str(i) for i in table.index])
+    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("devices")
+    ax.set_ylabel("GB per device (log scale)")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    _suptitle(fig, title)
+    fig.tight_layout()
+    return ax

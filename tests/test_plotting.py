@@ -67,6 +67,14 @@ FIGURES = {
     "comparison": lambda: P.plot_comparison(_table(), ["auc", "recall@20", "cold auc",
                                                        "ndcg@20"], title="Test set: "
                                             "knowledge graph (KG) against the plain graph"),
+    "throughput": lambda: P.plot_throughput(
+        pd.DataFrame({"JAX (jax.distributed)": [409_000, 204_000],
+                      "PyG (DDP)": [356_000, 292_000]}, index=[1, 2]),
+        title="Data-parallel LightGCN, 2 CPU cores shared by all processes"),
+    "memory per device": lambda: P.plot_memory_per_device(
+        pd.DataFrame({"all edges at once": [14.4, 7.3, 3.8, 2.0],
+                      "64 chunks": [2.0, 1.1, 0.69, 0.46]}, index=[1, 2, 4, 8]),
+        title="Row-sharded LightGCN step at MovieLens 25M's shape"),
     "leaderboard": lambda: P.plot_leaderboard(_table(), ("recall@20", "ndcg@20"),
                                               title="Test set, full ranking over all 9,742 "
                                                     "movies (bars coloured by group)"),

@@ -77,10 +77,11 @@ def shard_batch(batch, mesh: jax.sharding.Mesh):
 
 
 def data_parallel_grads(loss_fn, params, batch, axis_name: str):
-    """Inside ``shard_map``, on each device: ``(loss, grads)`` of ``loss_fn(params, *batch)``
-    on this device's part of the batch, then averaged over the devices of ``axis_name``
-    with an all-reduce (``lax.pmean``), so every device returns the same loss and gradient:
-    the mean over the whole batch when the parts are of equal size. Chapter 8's exercise."""
+    """Inside ``shard_map``, on each device: ``(loss, grads)`` of ``loss_fn(params,
+    *batch)`` on this device's part of the batch, then averaged over the devices of
+    ``axis_name`` with an all-reduce (``lax.pmean``), so every device returns the
+    same loss and gradient: the mean over the whole batch when the parts are of
+    equal size. Chapter 8's exercise."""
     loss, grads = jax.value_and_grad(loss_fn)(params, *batch)
     return jax.lax.pmean(loss, axis_name), jax.lax.pmean(grads, axis_name)
 
@@ -96,13 +97,13 @@ def _bpr(z, ego, users, positives, negatives, weight_decay):
 def train_step(state: TrainState, adj: Adjacency, batch, mesh: jax.sharding.Mesh,
                weight_decay: float = WEIGHT_DECAY, grads=data_parallel_grads
                ) -> tuple[TrainState, jax.Array]:
-    """One data-parallel Adam step of LightGCN: ``batch`` (users, positives, negatives,
-    node ids ``[B]``) sharded over ``mesh`` (:func:`shard_batch`), the parameters and the
-    adjacency replicated. On each device the BPR loss of its part, over the whole graph;
-    ``grads`` (:func:`data_parallel_grads`) averages the gradients; the update is the same
-    everywhere. ``check_vma=False``: each device's gradient stays its own until the
-    all-reduce we write (with JAX's checks on, the gradient of a replicated parameter is
-    summed over the devices automatically)."""
+    """One data-parallel Adam step of LightGCN: ``batch`` (users, positives,
+    negatives, node ids ``[B]``) sharded over ``mesh`` (:func:`shard_batch`), the
+    parameters and the adjacency replicated. On each device the BPR loss of its
+    part, over the whole graph; ``grads`` (:func:`data_parallel_grads`) averages the
+    gradients; the update is the same everywhere. ``check_vma=False``: each device's
+    gradient stays its own until the all-reduce we write (with JAX's checks on, the
+    gradient of a replicated parameter is summed over the devices automatically)."""
     axis = mesh.axis_names[0]
 
     def loss_fn(params, adj, users, positives, negatives):
@@ -110,11 +111,14 @@ def train_step(state: TrainState, adj: Adjacency, batch, mesh: jax.sharding.Mesh
         return _bpr(z, ego, users, positives, negatives, weight_decay)
 
     def local(params, adj, users, positives, negatives):
-        return grads(lambda p, *b: loss_fn(p, adj, *b), params, (users, positives, negatives),
-                     axis)
+        return grads(lambda p, *b: loss_fn(p, adj, *b), params,
+                     (users, positives, negatives), axis)
 
-    loss, g = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P(axis), P(axis), P(axis)),
-                            out_specs=P(), check_vma=False)(state.params, adj, *batch)
+    split, replicated = P(axis), P()
+    per_device = jax.shard_map(
+        local, mesh=mesh, in_specs=(replicated, replicated, split, split, split),
+        out_specs=replicated, check_vma=False)
+    loss, g = per_device(state.params, adj, *batch)
     return state.apply_gradients(grads=g), loss
 
 
@@ -126,14 +130,16 @@ def train_step(state: TrainState, adj: Adjacency, batch, mesh: jax.sharding.Mesh
 def sharded_propagate(x_local, senders, receivers, weights, axis_name: str,
                       num_chunks: int = 1):
     """Inside ``shard_map``, on each device: this device's rows of ``A @ x``, where
-    ``x_local`` ``[R, D]`` is its block of ``x`` (rows ``d*R .. (d+1)*R-1`` on device
-    ``d``) and ``senders``, ``receivers``, ``weights`` ``[E_d]`` are the edges ending in its
-    rows (senders as node ids, receivers counted within the block). The senders may live on
-    any device, so first gather every device's block (``lax.all_gather(..., tiled=True)``,
-    ``[W*R, D]``), then add up the weighted rows,
-    :func:`course_lib.jax.nn.chunked_propagate` with ``num_chunks``. Chapter 8's exercise."""
+    ``x_local`` ``[R, D]`` is its block of ``x`` (rows ``d*R .. (d+1)*R-1`` on
+    device ``d``) and ``senders``, ``receivers``, ``weights`` ``[E_d]`` are the
+    edges ending in its rows (senders as node ids, receivers counted within the
+    block). The senders may live on any device, so first gather every device's block
+    (``lax.all_gather(..., tiled=True)``, ``[W*R, D]``), then add up the weighted
+    rows, :func:`course_lib.jax.nn.chunked_propagate` with ``num_chunks``. Chapter
+    8's exercise."""
     x_all = jax.lax.all_gather(x_local, axis_name, tiled=True)
-    return chunked_propagate(x_all, senders, receivers, weights, x_local.shape[0], num_chunks)
+    return chunked_propagate(x_all, senders, receivers, weights, x_local.shape[0],
+                             num_chunks)
 
 
 def gather_rows(x_local, ids, axis_name: str):
@@ -148,10 +154,9 @@ def gather_rows(x_local, ids, axis_name: str):
 
 
 def _sharded_loss(ego, senders, receivers, weights, users, positives, negatives, *,
-                  axis_name, num_layers, num_chunks, weight_decay):
+                  axis_name, num_layers, num_chunks, weight_decay, propagate):
     edges = (senders[0], receivers[0], weights[0])    # this device's block, [1, E_max]
-    z = layer_mean(ego, lambda x: sharded_propagate(x, *edges, axis_name, num_chunks),
-                   num_layers)
+    z = layer_mean(ego, lambda x: propagate(x, *edges, axis_name, num_chunks), num_layers)
     zu, zp, zn = (gather_rows(z, ids, axis_name) for ids in (users, positives, negatives))
     pos_scores, neg_scores = jnp.sum(zu * zp, -1), jnp.sum(zu * zn, -1)
     ego_rows = gather_rows(ego, jnp.concatenate([users, positives, negatives]), axis_name)
@@ -159,28 +164,31 @@ def _sharded_loss(ego, senders, receivers, weights, users, positives, negatives,
 
 
 def sharded_loss_fn(mesh: jax.sharding.Mesh, num_layers: int, num_chunks: int = 1,
-                    weight_decay: float = WEIGHT_DECAY):
+                    weight_decay: float = WEIGHT_DECAY, propagate=sharded_propagate):
     """``loss(params, blocks, batch)``: LightGCN's BPR loss with the table (``params``'
     ``'embedding'``, ``[W*R, D]``) and the adjacency ``blocks`` (``[W, E_max]`` each,
     :func:`course_lib.distributed.row_partition`) split by rows over ``mesh``; the batch
-    (node ids) replicated. Differentiable; the gradient is row-sharded like the table."""
+    (node ids) replicated; each layer is ``propagate`` (:func:`sharded_propagate`).
+    Differentiable; the gradient is row-sharded like the table."""
     axis = mesh.axis_names[0]
     spec = P(axis)
     body = jax.shard_map(
         partial(_sharded_loss, axis_name=axis, num_layers=num_layers, num_chunks=num_chunks,
-                weight_decay=weight_decay),
+                weight_decay=weight_decay, propagate=propagate),
         mesh=mesh, in_specs=(spec, spec, spec, spec, P(), P(), P()), out_specs=P())
     return lambda params, blocks, batch: body(params["params"]["embedding"], *blocks, *batch)
 
 
-@partial(jax.jit, static_argnames=("mesh", "num_layers", "num_chunks", "weight_decay"))
+@partial(jax.jit, static_argnames=("mesh", "num_layers", "num_chunks", "weight_decay",
+                                   "propagate"))
 def sharded_train_step(state: TrainState, blocks, batch, mesh: jax.sharding.Mesh,
                        num_layers: int = 3, num_chunks: int = 1,
-                       weight_decay: float = WEIGHT_DECAY) -> tuple[TrainState, jax.Array]:
+                       weight_decay: float = WEIGHT_DECAY, propagate=sharded_propagate
+                       ) -> tuple[TrainState, jax.Array]:
     """One Adam step with the table, its Adam moments and the adjacency split by rows over
     ``mesh`` (:func:`shard_state`, :func:`shard_blocks`); the same step as one device's
     :func:`course_lib.jax.bpr.train_step` on the whole batch."""
-    loss_fn = sharded_loss_fn(mesh, num_layers, num_chunks, weight_decay)
+    loss_fn = sharded_loss_fn(mesh, num_layers, num_chunks, weight_decay, propagate)
     loss, grads = jax.value_and_grad(loss_fn)(state.params, blocks, batch)
     return state.apply_gradients(grads=grads), loss
 

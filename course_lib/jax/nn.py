@@ -72,18 +72,20 @@ def mean_aggregate(x_src: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndar
 
 
 def chunked_propagate(x: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndarray,
-                      weights: jnp.ndarray, num_rows: int, num_chunks: int = 1) -> jnp.ndarray:
+                      weights: jnp.ndarray, num_rows: int,
+                      num_chunks: int = 1) -> jnp.ndarray:
     """``[num_rows, D]``: ``A @ x`` for the weighted edges ``senders -> receivers``
-    (``A[receivers[e], senders[e]] += weights[e]``), ``num_chunks`` slices of the edges at a
-    time. Chapter 8.
+    (``A[receivers[e], senders[e]] += weights[e]``), ``num_chunks`` slices of the
+    edges at a time. Chapter 8.
 
-    Edge by edge, one product gathers an ``[E, D]`` array of messages, and autodiff keeps it
-    for the backward pass: on MovieLens-25M (50 M directed edges, D = 64) 12.8 GB per layer.
-    Here a ``lax.scan`` adds ``num_chunks`` slices one after the other into the ``[num_rows, D]``
-    result, and ``jax.checkpoint`` recomputes each slice's messages in the backward pass
-    instead of storing them: the temporaries fall to ``[E / num_chunks, D]``, for the price of
-    gathering twice. The edges are padded to a multiple of ``num_chunks`` with weight 0.
-    PyG twin: :func:`course_lib.pyg.nn.chunked_propagate`."""
+    Edge by edge, one product gathers an ``[E, D]`` array of messages, and autodiff
+    keeps it for the backward pass: on MovieLens-25M (50 M directed edges, D = 64)
+    12.8 GB per layer. Here a ``lax.scan`` adds ``num_chunks`` slices one after the
+    other into the ``[num_rows, D]`` result, and ``jax.checkpoint`` recomputes each
+    slice's messages in the backward pass instead of storing them: the temporaries
+    fall to ``[E / num_chunks, D]``, for the price of gathering twice. The edges are
+    padded to a multiple of ``num_chunks`` with weight 0. PyG twin:
+    :func:`course_lib.pyg.nn.chunked_propagate`."""
     num_edges = senders.shape[0]
     size = -(-num_edges // num_chunks)
     pad = size * num_chunks - num_edges
@@ -97,9 +99,10 @@ def chunked_propagate(x: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndarr
         return out.at[r].add(x[s] * w[:, None].astype(x.dtype)), None
 
     edges = (slices(senders), slices(receivers), slices(weights))
-    # the first slice outside the scan: inside shard_map the carry then starts as what each
-    # device adds (its own), the same type as the scan's output
-    out, _ = add_slice(jnp.zeros((num_rows, x.shape[1]), x.dtype), [e[0] for e in edges])
+    # the first slice outside the scan: inside shard_map the carry then starts as
+    # what each device adds (its own), the same type as the scan's output
+    zeros = jnp.zeros((num_rows, x.shape[1]), x.dtype)
+    out, _ = add_slice(zeros, [e[0] for e in edges])
     out, _ = jax.lax.scan(add_slice, out, [e[1:] for e in edges])
     return out
 

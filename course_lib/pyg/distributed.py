@@ -116,16 +116,17 @@ def process_device(backend: str | None = None) -> torch.device:
 
 
 class BPRObjective(nn.Module):
-    """LightGCN and its BPR loss as one module, so that DDP sees the propagation: DDP's
-    gradient hooks fire during ``backward()`` of what its ``forward`` returned.
+    """LightGCN and its BPR loss as one module, so that DDP sees the propagation:
+    DDP's gradient hooks fire during ``backward()`` of what its ``forward``
+    returned.
 
-    ``forward(adj, users, positives, negatives)`` (node ids ``[b]`` of this process's part
-    of the step; a movie's node id is its index plus the number of users) propagates the
-    ego embeddings over the whole ``adj`` and returns the loss of the part, as
-    :func:`course_lib.pyg.bpr.train_step` computes it: the mean of
-    ``-log sigmoid(s(u, i) - s(u, j))`` plus ``weight_decay`` times the part's ego sum of
-    squares over ``2 b``. Both terms are means over the part, so the average of the
-    processes' gradients (DDP's) is the gradient of the whole step's loss."""
+    ``forward(adj, users, positives, negatives)`` (node ids ``[b]`` of this
+    process's part of the step; a movie's node id is its index plus the number of
+    users) propagates the ego embeddings over the whole ``adj`` and returns the loss
+    of the part, as :func:`course_lib.pyg.bpr.train_step` computes it: the mean of
+    ``-log sigmoid(s(u, i) - s(u, j))`` plus ``weight_decay`` times the part's ego
+    sum of squares over ``2 b``. Both terms are means over the part, so the average
+    of the processes' gradients (DDP's) is the gradient of the whole step's loss."""
 
     def __init__(self, model: nn.Module, weight_decay: float):
         super().__init__()
@@ -134,8 +135,10 @@ class BPRObjective(nn.Module):
 
     def forward(self, adj: Adjacency, users, positives, negatives) -> torch.Tensor:
         z = self.model.get_embedding(adj)
-        ego = batch_ego(self.model.embedding.weight, torch.cat([users, positives, negatives]))
-        return bpr_loss(pair_scores(z, users, positives), pair_scores(z, users, negatives),
+        ids = torch.cat([users, positives, negatives])
+        ego = batch_ego(self.model.embedding.weight, ids)
+        return bpr_loss(pair_scores(z, users, positives),
+                        pair_scores(z, users, negatives),
                         ego, self.weight_decay)
 
 
@@ -162,9 +165,9 @@ def create_ddp(graph: BipartiteGraph, *, seed: int = SETTINGS["seed"],
 
 def train_step(ddp: DistributedDataParallel, optimizer: torch.optim.Optimizer,
                adj: Adjacency, batch) -> torch.Tensor:
-    """One data-parallel Adam step on this process's part ``(users, positives, negatives)``
-    (node id tensors) of the step's batch; returns this process's loss, a 0-d tensor (not
-    ``.item()``, which would wait for the step to finish)."""
+    """One data-parallel Adam step on this process's part ``(users, positives,
+    negatives)`` (node id tensors) of the step's batch; returns this process's loss,
+    a 0-d tensor (not ``.item()``, which would wait for the step to finish)."""
     ddp.train()
     optimizer.zero_grad()
     loss = ddp(adj, *batch)
