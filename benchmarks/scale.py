@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 RECORD = ROOT / "course_lib" / "records" / "scale.json"
 FRACTIONS = (0.01, 0.03, 0.1)
 DIM, LAYERS, BATCH, CHUNKS = 64, 3, 8192, 64
+PROCESSES_FRACTION, PROCESSES_STEPS = 0.01, 20
 
 
 def _status(key: str) -> int:
@@ -238,7 +239,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def processes(steps: int = 20, fraction: float = 0.01) -> list[dict]:
+def processes(steps: int = PROCESSES_STEPS, fraction: float = PROCESSES_FRACTION
+              ) -> list[dict]:
     import numpy as np
 
     common = ["--graph", "synthetic", "--fraction", str(fraction), "--steps", str(steps),
@@ -336,6 +338,9 @@ def measure() -> dict:
         "fractions": list(FRACTIONS),
         "shapes": shapes, "torch_memory": torch_mem, "time": times, "fits": fits,
         "devices": devices, "processes": procs,
+        "processes_settings": {"graph": "synthetic_graph('ml-25m', fraction, seed=0)",
+                               "fraction": PROCESSES_FRACTION, "steps": PROCESSES_STEPS,
+                               "batch_size": BATCH, "embedding_dim": DIM},
     }
 
 

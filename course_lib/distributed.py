@@ -84,20 +84,48 @@ def rows_per_shard(num_nodes: int, num_shards: int) -> int:
     return -(-num_nodes // num_shards)
 
 
+def row_of(nodes, num_nodes: int, num_shards: int):
+    """The row of the sharded table that holds each node: nodes are dealt out to the
+    devices in turn (node ``n`` to device ``n % num_shards``, as its ``n // num_shards``-th
+    row), so every device gets users and movies alike and about ``1 / num_shards`` of the
+    edges; device ``d`` holds rows ``d * R .. (d+1) * R - 1`` (``R``: :func:`rows_per_shard`).
+    Works on numpy and JAX arrays."""
+    return (nodes % num_shards) * rows_per_shard(num_nodes, num_shards) + nodes // num_shards
+
+
+def to_rows(table, num_shards: int) -> np.ndarray:
+    """A node-ordered ``[N, D]`` table laid out as the sharded table, ``[W * R, D]``
+    (:func:`row_of`; the padding rows zero)."""
+    table = np.asarray(table)
+    n = table.shape[0]
+    out = np.zeros((num_shards * rows_per_shard(n, num_shards),) + table.shape[1:],
+                   table.dtype)
+    out[row_of(np.arange(n), n, num_shards)] = table
+    return out
+
+
+def from_rows(rows, num_nodes: int, num_shards: int) -> np.ndarray:
+    """The node-ordered ``[N, D]`` table of a sharded table's rows (:func:`to_rows`'s
+    inverse)."""
+    return np.asarray(rows)[row_of(np.arange(num_nodes), num_nodes, num_shards)]
+
+
 def row_partition(senders, receivers, weights, num_nodes: int, num_shards: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The weighted edges ``senders -> receivers`` of a matrix over ``num_nodes`` nodes,
-    split by receiver into the row blocks of ``num_shards`` devices: device ``d`` holds the
-    rows ``d * R .. (d+1) * R - 1`` (``R``: :func:`rows_per_shard`), so the edges that end
-    there. Returns ``(senders, receivers, weights)``, each ``[num_shards, E_max]``: senders
-    as node ids (any device's rows), receivers counted within the block, each block sorted
-    by receiver and padded to the largest block's count with edges of weight 0."""
+    split by receiver into the blocks of ``num_shards`` devices: device ``d`` holds the
+    edges that end in its rows (:func:`row_of`). Returns ``(senders, receivers,
+    weights)``, each ``[num_shards, E_max]``: senders as rows of the whole sharded table
+    (any device's), receivers as rows within the device's block, each block sorted by
+    receiver and padded to the largest block's count with edges of weight 0."""
     senders, receivers = np.asarray(senders, np.int64), np.asarray(receivers, np.int64)
     weights = np.asarray(weights, np.float32)
-    rows = rows_per_shard(num_nodes, num_shards)
-    order = np.lexsort((senders, receivers))
-    senders, receivers, weights = senders[order], receivers[order], weights[order]
-    block = receivers // rows
+    rows = row_of(receivers, num_nodes, num_shards)
+    senders = row_of(senders, num_nodes, num_shards)
+    order = np.lexsort((senders, rows))
+    senders, rows, weights = senders[order], rows[order], weights[order]
+    per_shard = rows_per_shard(num_nodes, num_shards)
+    block = rows // per_shard
     counts = np.bincount(block, minlength=num_shards)
     size = max(int(counts.max(initial=0)), 1)
     out_s = np.zeros((num_shards, size), np.int32)
@@ -107,7 +135,7 @@ def row_partition(senders, receivers, weights, num_nodes: int, num_shards: int
     for d in range(num_shards):
         part = slice(starts[d], starts[d + 1])
         n = counts[d]
-        out_s[d, :n], out_r[d, :n] = senders[part], receivers[part] - d * rows
+        out_s[d, :n], out_r[d, :n] = senders[part], rows[part] - d * per_shard
         out_w[d, :n] = weights[part]
     return out_s, out_r, out_w
 

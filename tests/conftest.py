@@ -96,7 +96,8 @@ def full_precision():
 LONGEST_FIRST = ("book/06_ngcf_lightgcn.ipynb", "book/04_gcn_ratings.ipynb", "tests/test_grade.py",
                  "book/05_hetero_kg.ipynb", "book/03_link_prediction_sage.ipynb",
                  "book/07_which_model.ipynb", "tests/test_exercises.py",
-                 "book/01_graph_tasks.ipynb")
+                 "book/08_beyond_one_machine.ipynb", "book/01_graph_tasks.ipynb",
+                 "tests/test_distributed_jax.py", "tests/test_distributed_pyg.py")
 
 
 def _longest_first(items) -> None:

@@ -17,7 +17,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from course_lib.cf import normalized_adjacency  # noqa: E402
-from course_lib.distributed import epoch_batches, load_graph  # noqa: E402
+from course_lib.distributed import epoch_batches, from_rows, load_graph  # noqa: E402
 from course_lib.jax import bpr, distributed as D  # noqa: E402
 from course_lib.jax.data import to_normalized_adjacency  # noqa: E402
 
@@ -61,7 +61,7 @@ def main() -> None:
         state, loss = D.sharded_train_step(state, blocks, tuple(map(jnp.asarray, b)), rows,
                                            3, 3, WD)
         rs_losses.append(float(loss))
-    rs = table(state)
+    rs = from_rows(np.asarray(state.params["params"]["embedding"]), graph.num_nodes, 4)
     spec = state.params["params"]["embedding"].sharding.spec
     per_device = {int(s.device.id): s.data.shape[0]
                   for s in state.params["params"]["embedding"].addressable_shards}
@@ -73,6 +73,7 @@ def main() -> None:
         "losses": [ref_losses, dp_losses, rs_losses],
         "dp_table_spec": dp_sharding, "rows_table_spec": str(spec),
         "rows_per_device": per_device,
+        "largest_block": int(blocks[0].shape[1]), "edges": int(len(senders)),
         "memory": [D.memory_per_device(20_000, 2_000_000, n, num_chunks=c)
                    for c in (1, 8) for n in (1, 2, 4)],
     }, sys.stdout)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_lib.distributed import (epoch_batches, load_graph, row_partition, rows_per_shard,
-                                    shard_epoch)
+from course_lib.distributed import (epoch_batches, from_rows, load_graph, row_of,
+                                    row_partition, rows_per_shard, shard_epoch, to_rows)
 
 
 @pytest.mark.parametrize("num,batch,world", [(100, 8, 2), (97, 12, 4), (64, 16, 1), (7, 8, 2)])
@@ -60,13 +60,18 @@ def test_row_partition_holds_every_edge_once_in_its_block(num_nodes, shards):
     rows = rows_per_shard(num_nodes, shards)
     assert rows * shards >= num_nodes > (rows - 1) * shards
     assert bs.shape == br.shape == bw.shape and bs.shape[0] == shards
-    dense = np.zeros((rows * shards, num_nodes), np.float32)
+    dense = np.zeros((num_nodes, num_nodes), np.float32)
     np.add.at(dense, (r, s), w)
-    rebuilt = np.zeros_like(dense)
+    rebuilt = np.zeros((rows * shards, rows * shards), np.float32)     # in table rows
     for d in range(shards):
         assert br[d].min() >= 0 and br[d].max() < rows
         np.add.at(rebuilt, (br[d] + d * rows, bs[d]), bw[d])   # padding adds weight 0
-    np.testing.assert_allclose(rebuilt, dense, atol=1e-6)
+    # back in node order, the same matrix
+    order = row_of(np.arange(num_nodes), num_nodes, shards)
+    np.testing.assert_allclose(rebuilt[np.ix_(order, order)], dense, atol=1e-6)
+    x = rng.normal(size=(num_nodes, 3))
+    np.testing.assert_array_equal(from_rows(to_rows(x, shards), num_nodes, shards), x)
+    assert len(np.unique(order)) == num_nodes and order.max() < rows * shards
 
 
 def test_load_graph_names_its_choices():

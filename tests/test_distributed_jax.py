@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 
+from course_lib.distributed import launch
 from course_lib.jax.nn import chunked_propagate as jax_chunked
 from course_lib.pyg.nn import chunked_propagate as torch_chunked
 
@@ -57,6 +57,8 @@ def test_row_sharded_over_4_devices_equals_one_device(mesh_run):
     # the table really is split: each device holds a quarter of the (padded) rows
     assert mesh_run["rows_table_spec"] == "P('rows', None)"
     assert sorted(mesh_run["rows_per_device"].values()) == [2588] * 4
+    # nodes dealt out in turn: every device holds about a quarter of the edges
+    assert mesh_run["largest_block"] < 1.1 * mesh_run["edges"] / 4
 
 
 def test_memory_per_device_falls_with_devices_and_chunks(mesh_run):
@@ -70,35 +72,9 @@ def test_memory_per_device_falls_with_devices_and_chunks(mesh_run):
         assert b["temporaries"] < a["temporaries"] / 2, (a, b)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _jax_run(tmp_path, processes: int) -> dict:
-    out = tmp_path / f"jax{processes}.npz"
-    base = [sys.executable, "-m", "course_lib.jax.distributed", "--graph", "small",
-            "--steps", "4", "--batch-size", "1024", "--embedding-dim", "16", "--out", str(out)]
-    if processes == 1:
-        runs = [subprocess.Popen(base, env=_env(2), cwd=ROOT, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)]
-    else:
-        coordinator = f"127.0.0.1:{_free_port()}"
-        runs = [subprocess.Popen(base + ["--coordinator", coordinator, "--num-processes",
-                                         str(processes), "--process-id", str(i)],
-                                 env=_env(1), cwd=ROOT, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
-                for i in range(processes)]
-    try:
-        for run in runs:
-            _, err = run.communicate(timeout=240)
-            assert run.returncode == 0, err[-3000:]
-    finally:
-        for run in runs:
-            run.kill()
-    with np.load(out) as f:
-        return {k: f[k] for k in f.files}
+    return launch("jax", processes, tmp_path / f"jax{processes}.npz", graph="small",
+                  steps=4, batch_size=1024, embedding_dim=16, timeout=240)
 
 
 def test_jax_distributed_two_processes_equal_one(tmp_path):

@@ -14,15 +14,13 @@ the tests use ``lr=0.01``, where they differ by 6e-7, under the 1e-5 asserted.""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
 from course_lib.cf import interaction_edges
-from course_lib.distributed import epoch_batches
+from course_lib.distributed import epoch_batches, launch
 from course_lib.pyg import bpr as pbpr
 from course_lib.pyg.data import to_normalized_adjacency
 from course_lib.pyg.distributed import fit_data_parallel
@@ -33,23 +31,11 @@ RUN = {"steps": 5, "batch_size": 1024, "embedding_dim": 16, "num_layers": 2, "lr
 TOL = 1e-5
 
 
-def _torchrun(nproc: int, out, *, threads: int = 1, timeout: float = 120) -> dict:
-    """Run ``python -m torch.distributed.run --standalone ... -m course_lib.pyg.distributed``
-    on ml-latest-small with :data:`RUN`; returns rank 0's ``--out``."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": ROOT,
-           "MASTER_ADDR": "127.0.0.1"}
-    if sys.platform.startswith("linux"):
-        env["GLOO_SOCKET_IFNAME"] = "lo"          # gloo talks over the loopback only
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={nproc}", "-m", "course_lib.pyg.distributed",
-           "--graph", "small", "--out", str(out)]
-    for key, value in RUN.items():
-        cmd += [f"--{key.replace('_', '-')}", str(value)]
-    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    with np.load(out) as f:
-        return {k: f[k] for k in f.files}
+def _torchrun(nproc: int, out) -> dict:
+    """``torchrun --standalone --nproc-per-node nproc -m course_lib.pyg.distributed`` on
+    ml-latest-small with :data:`RUN` (:func:`course_lib.distributed.launch`); returns rank
+    0's ``--out``."""
+    return launch("pyg", nproc, out, graph="small", timeout=180, **RUN)
 
 
 def _initial_embedding(graph) -> np.ndarray:
@@ -61,7 +47,7 @@ def _initial_embedding(graph) -> np.ndarray:
 
 
 def test_two_processes_follow_one(tmp_path, graph):
-    one = _torchrun(1, tmp_path / "one.npz", threads=2)
+    one = _torchrun(1, tmp_path / "one.npz")
     two = _torchrun(2, tmp_path / "two.npz")
     assert int(one["world_size"]) == 1 and int(two["world_size"]) == 2
     assert one["losses"].shape == two["losses"].shape == (RUN["steps"],)

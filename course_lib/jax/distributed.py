@@ -43,7 +43,8 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from .. import settings
-from ..distributed import epoch_batches, load_graph, row_partition, rows_per_shard
+from ..distributed import (epoch_batches, load_graph, row_partition, rows_per_shard,
+                           to_rows)
 from ..graph import BipartiteGraph
 from ..training import settings_for
 from .bpr import batch_ego, bpr_loss
@@ -130,26 +131,28 @@ def train_step(state: TrainState, adj: Adjacency, batch, mesh: jax.sharding.Mesh
 def sharded_propagate(x_local, senders, receivers, weights, axis_name: str,
                       num_chunks: int = 1):
     """Inside ``shard_map``, on each device: this device's rows of ``A @ x``, where
-    ``x_local`` ``[R, D]`` is its block of ``x`` (rows ``d*R .. (d+1)*R-1`` on
-    device ``d``) and ``senders``, ``receivers``, ``weights`` ``[E_d]`` are the
-    edges ending in its rows (senders as node ids, receivers counted within the
-    block). The senders may live on any device, so first gather every device's block
-    (``lax.all_gather(..., tiled=True)``, ``[W*R, D]``), then add up the weighted
-    rows, :func:`course_lib.jax.nn.chunked_propagate` with ``num_chunks``. Chapter
-    8's exercise."""
+    ``x_local`` ``[R, D]`` is its block of ``x`` (rows ``d*R .. (d+1)*R-1`` of the
+    whole table on device ``d``) and ``senders``, ``receivers``, ``weights`` ``[E_d]``
+    are the edges ending in its rows (senders as rows of the whole table, receivers as
+    rows of the block; padding edges weigh 0). The senders may live on any device, so
+    first gather every device's block (``lax.all_gather(..., tiled=True)`` puts block
+    ``d`` at rows ``d*R ..``: ``[W*R, D]``, the whole table), then add up the weighted
+    rows, :func:`course_lib.jax.nn.chunked_propagate` with ``num_chunks``. Chapter 8's
+    exercise."""
     x_all = jax.lax.all_gather(x_local, axis_name, tiled=True)
     return chunked_propagate(x_all, senders, receivers, weights, x_local.shape[0],
                              num_chunks)
 
 
-def gather_rows(x_local, ids, axis_name: str):
-    """Inside ``shard_map``: ``[B, D]``, the rows ``ids`` (node ids) of the row-sharded
-    ``x``, the same on every device: each device fills the rows it holds, zeros elsewhere,
-    and a ``psum`` adds the parts. Only ``B`` rows travel, not the table."""
-    rows = x_local.shape[0]
-    local = ids - jax.lax.axis_index(axis_name) * rows
-    mine = (local >= 0) & (local < rows)
-    part = jnp.where(mine[:, None], x_local[jnp.clip(local, 0, rows - 1)], 0.0)
+def gather_rows(x_local, rows, axis_name: str):
+    """Inside ``shard_map``: ``[B, D]``, the rows ``rows`` (of the whole sharded table,
+    :func:`course_lib.distributed.row_of`) of the row-sharded ``x``, the same on every
+    device: each device fills the rows it holds, zeros elsewhere, and a ``psum`` adds the
+    parts. Only ``B`` rows travel, not the table."""
+    per_device = x_local.shape[0]
+    local = rows - jax.lax.axis_index(axis_name) * per_device
+    mine = (local >= 0) & (local < per_device)
+    part = jnp.where(mine[:, None], x_local[jnp.clip(local, 0, per_device - 1)], 0.0)
     return jax.lax.psum(part, axis_name)
 
 
@@ -167,16 +170,23 @@ def sharded_loss_fn(mesh: jax.sharding.Mesh, num_layers: int, num_chunks: int = 
                     weight_decay: float = WEIGHT_DECAY, propagate=sharded_propagate):
     """``loss(params, blocks, batch)``: LightGCN's BPR loss with the table (``params``'
     ``'embedding'``, ``[W*R, D]``) and the adjacency ``blocks`` (``[W, E_max]`` each,
-    :func:`course_lib.distributed.row_partition`) split by rows over ``mesh``; the batch
-    (node ids) replicated; each layer is ``propagate`` (:func:`sharded_propagate`).
-    Differentiable; the gradient is row-sharded like the table."""
+    :func:`course_lib.distributed.row_partition`) split by rows over ``mesh`` (node ``n``
+    in row :func:`course_lib.distributed.row_of`); the batch (node ids) replicated; each
+    layer is ``propagate`` (:func:`sharded_propagate`). Differentiable; the gradient is
+    row-sharded like the table."""
     axis = mesh.axis_names[0]
     spec = P(axis)
     body = jax.shard_map(
         partial(_sharded_loss, axis_name=axis, num_layers=num_layers, num_chunks=num_chunks,
                 weight_decay=weight_decay, propagate=propagate),
         mesh=mesh, in_specs=(spec, spec, spec, spec, P(), P(), P()), out_specs=P())
-    return lambda params, blocks, batch: body(params["params"]["embedding"], *blocks, *batch)
+    def loss(params, blocks, batch):
+        table = params["params"]["embedding"]
+        per_device = table.shape[0] // mesh.size
+        rows = [ids % mesh.size * per_device + ids // mesh.size for ids in batch]  # row_of
+        return body(table, *blocks, *rows)
+
+    return loss
 
 
 @partial(jax.jit, static_argnames=("mesh", "num_layers", "num_chunks", "weight_decay",
@@ -202,12 +212,11 @@ def shard_blocks(senders, receivers, weights, num_nodes: int, mesh: jax.sharding
 
 
 def shard_state(state: TrainState, num_nodes: int, mesh: jax.sharding.Mesh) -> TrainState:
-    """``state`` (a LightGCN's, table ``[num_nodes, D]``) with the table padded to a
-    multiple of the mesh size and split by rows over ``mesh``, and a fresh Adam state that
-    follows the table's sharding."""
-    table = state.params["params"]["embedding"]
-    rows = rows_per_shard(num_nodes, mesh.size) * mesh.size
-    table = jnp.pad(table, ((0, rows - num_nodes), (0, 0)))
+    """``state`` (a LightGCN's, table ``[num_nodes, D]``) with the table laid out in the
+    rows of :func:`course_lib.distributed.row_of` (padded to a multiple of the mesh size)
+    and split by rows over ``mesh``, and a fresh Adam state that follows the table's
+    sharding. :func:`course_lib.distributed.from_rows` gives the node-ordered table back."""
+    table = to_rows(np.asarray(state.params["params"]["embedding"]), mesh.size)
     table = jax.device_put(table, NamedSharding(mesh, P(mesh.axis_names[0])))
     params = {"params": {"embedding": table}}
     return state.replace(params=params, opt_state=state.tx.init(params))

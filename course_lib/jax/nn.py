@@ -78,14 +78,14 @@ def chunked_propagate(x: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndarr
     (``A[receivers[e], senders[e]] += weights[e]``), ``num_chunks`` slices of the
     edges at a time. Chapter 8.
 
-    Edge by edge, one product gathers an ``[E, D]`` array of messages, and autodiff
-    keeps it for the backward pass: on MovieLens-25M (50 M directed edges, D = 64)
-    12.8 GB per layer. Here a ``lax.scan`` adds ``num_chunks`` slices one after the
-    other into the ``[num_rows, D]`` result, and ``jax.checkpoint`` recomputes each
-    slice's messages in the backward pass instead of storing them: the temporaries
-    fall to ``[E / num_chunks, D]``, for the price of gathering twice. The edges are
-    padded to a multiple of ``num_chunks`` with weight 0. PyG twin:
-    :func:`course_lib.pyg.nn.chunked_propagate`."""
+    Edge by edge, one product gathers an ``[E, D]`` array of messages before adding
+    them up, and its backward pass another of that size: on MovieLens-25M (50 M
+    directed edges, D = 64) 12.8 GB each. Here a ``lax.scan`` adds ``num_chunks``
+    slices one after the other into the ``[num_rows, D]`` result: the temporaries fall
+    to ``[E / num_chunks, D]``. ``jax.checkpoint`` keeps the scan from storing every
+    slice's indices and weights for the backward pass (a copy of the edge list per
+    layer): it slices them again. The edges are padded to a multiple of ``num_chunks``
+    with weight 0. PyG twin: :func:`course_lib.pyg.nn.chunked_propagate`."""
     num_edges = senders.shape[0]
     size = -(-num_edges // num_chunks)
     pad = size * num_chunks - num_edges

@@ -22,11 +22,12 @@ On several machines, the same command on each, with the node count, this machine
 among the nodes and one address every node can reach (node 0's, any free port)::
 
     torchrun --nnodes 2 --node-rank R --nproc-per-node N \\
-        --rdzv-backend c10d --rdzv-endpoint HOST:29400 --rdzv-id ddp-lightgcn \\
+        --master-addr HOST --master-port 29400 \\
         -m course_lib.pyg.distributed --steps 20 --batch-size 8192 --out ddp.npz
 
-(``R`` is 0 on ``HOST`` and 1 on the other; with the static rendezvous, ``--master-addr
-HOST --master-port PORT`` in place of the three ``--rdzv-*`` options, works too.) Each
+(``R`` is 0 on ``HOST`` and 1 on the other. With the dynamic rendezvous, ``--rdzv-backend
+c10d --rdzv-endpoint HOST:29400 --rdzv-id ID`` in place of the last three options, torchrun
+assigns the node ranks itself and ignores ``--node-rank``.) Each
 machine needs the same code and data; the global batch size must be a multiple of the
 total process count. torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
 ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` in every process, which
@@ -203,48 +204,59 @@ def fit_data_parallel(graph: BipartiteGraph, edge_ids, *, steps: int | None = No
     owns_group = not dist.is_initialized()
     rank, world = setup()
     try:
-        device = process_device()
-        adj = to_normalized_adjacency(graph, edge_ids).to(device)
-        ddp = create_ddp(graph, seed=seed, embedding_dim=embedding_dim, num_layers=num_layers,
-                         weight_decay=weight_decay, start=start, device=device)
-        optimizer = torch.optim.Adam(ddp.parameters(), lr=lr)
-        steps_per_epoch = len(edge_ids) // batch_size
-        if steps_per_epoch == 0:
-            raise ValueError(f"batch_size {batch_size} exceeds the {len(edge_ids)} "
-                             f"interactions: no step")
-        if steps is None:
-            steps = (epochs or 1) * steps_per_epoch
-        elif epochs is not None:
-            steps = min(steps, epochs * steps_per_epoch)
-        losses, times, epoch = [], [], 0
-        while len(losses) < steps:
-            started = time.perf_counter()
-            for users, positives, negatives in epoch_batches(graph, edge_ids, batch_size,
-                                                             world, rank, seed, epoch):
-                batch = [torch.from_numpy(ids).to(device) for ids in
-                         (users, positives + graph.num_users, negatives + graph.num_users)]
-                losses.append(train_step(ddp, optimizer, adj, batch))
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                now = time.perf_counter()
-                times.append(now - started)
-                started = now
-                if progress and rank == 0:
-                    print(f"step {len(losses)}/{steps}: {times[-1]:.3f} s", flush=True)
-                if len(losses) == steps:
-                    break
-            epoch += 1
-        losses = torch.stack(losses)
-        dist.all_reduce(losses)                 # one all-reduce for every step's loss
-        losses = (losses / world).cpu().numpy()
-        timed = times[1:] or times
-        per_step = float(np.median(timed))
-        return {"params": numpy_weights(ddp.module.model), "losses": losses,
-                "seconds_per_step": per_step, "interactions_per_second": batch_size / per_step,
-                "world_size": world, "steps": steps, "batch_size": batch_size}
+        # in a function of its own, so that DDP (and its reference to the process group)
+        # is gone before the group is destroyed: gloo's destructor, run from DDP's, would
+        # wait for a thread that waits for the GIL
+        return _train(graph, edge_ids, rank, world, steps=steps, epochs=epochs,
+                      batch_size=batch_size, seed=seed, lr=lr, embedding_dim=embedding_dim,
+                      num_layers=num_layers, weight_decay=weight_decay, start=start,
+                      progress=progress)
     finally:
         if owns_group:
             teardown()
+
+
+def _train(graph, edge_ids, rank, world, *, steps, epochs, batch_size, seed, lr,
+           embedding_dim, num_layers, weight_decay, start, progress) -> dict:
+    device = process_device()
+    adj = to_normalized_adjacency(graph, edge_ids).to(device)
+    ddp = create_ddp(graph, seed=seed, embedding_dim=embedding_dim, num_layers=num_layers,
+                     weight_decay=weight_decay, start=start, device=device)
+    optimizer = torch.optim.Adam(ddp.parameters(), lr=lr)
+    steps_per_epoch = len(edge_ids) // batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch_size {batch_size} exceeds the {len(edge_ids)} "
+                         f"interactions: no step")
+    if steps is None:
+        steps = (epochs or 1) * steps_per_epoch
+    elif epochs is not None:
+        steps = min(steps, epochs * steps_per_epoch)
+    losses, times, epoch = [], [], 0
+    while len(losses) < steps:
+        started = time.perf_counter()
+        for users, positives, negatives in epoch_batches(graph, edge_ids, batch_size,
+                                                         world, rank, seed, epoch):
+            batch = [torch.from_numpy(ids).to(device) for ids in
+                     (users, positives + graph.num_users, negatives + graph.num_users)]
+            losses.append(train_step(ddp, optimizer, adj, batch))
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            now = time.perf_counter()
+            times.append(now - started)
+            started = now
+            if progress and rank == 0:
+                print(f"step {len(losses)}/{steps}: {times[-1]:.3f} s", flush=True)
+            if len(losses) == steps:
+                break
+        epoch += 1
+    losses = torch.stack(losses)
+    dist.all_reduce(losses)                 # one all-reduce for every step's loss
+    losses = (losses / world).cpu().numpy()
+    timed = times[1:] or times
+    per_step = float(np.median(timed))
+    return {"params": numpy_weights(ddp.module.model), "losses": losses,
+            "seconds_per_step": per_step, "interactions_per_second": batch_size / per_step,
+            "world_size": world, "steps": steps, "batch_size": batch_size}
 
 
 def main(argv=None) -> dict:
