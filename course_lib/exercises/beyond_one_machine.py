@@ -149,10 +149,10 @@ register(Exercise(
     random_case=_shard_random,
     framework="numpy",
     returns=("numpy",),
-    hint="one rng.permutation(num_interactions) for the epoch, the same on every process; "
-         "step s's global batch is its slice s * batch_size .. (s + 1) * batch_size; of that, "
-         "process rank takes the rank-th of world_size consecutive parts of "
-         "batch_size // world_size ids. Drop the last, smaller batch.",
+    hint="one shuffle for the whole epoch, drawn from rng (every process draws the same); "
+         "each step's global batch is the next batch_size ids of it, and this process "
+         "takes its own consecutive share of that batch, in rank order. The last, smaller "
+         "batch is dropped.",
     mistakes=[_wrong_shard_unshuffled, _wrong_shard_strided, _wrong_shard_epoch_first,
               _wrong_shard_keeps_last, _wrong_shard_whole_batch, _wrong_shard_part_is_batch,
               _wrong_shard_shuffle_per_step, _wrong_shard_own_shuffle],
@@ -270,9 +270,9 @@ register(Exercise(
     framework="jax",
     returns=("jax",),
     jit_cases=2,
-    hint="jax.value_and_grad(loss_fn)(params, *batch) gives this device's loss and gradient; "
-         "then average each over the devices of axis_name with jax.lax.pmean (it takes a "
-         "whole pytree), so that every device returns the same.",
+    hint="first this device's loss and gradient of loss_fn on its part of the batch; then "
+         "average both over the devices named by axis_name with a collective (JAX's "
+         "collectives take whole pytrees), so that every device returns the same values.",
     mistakes=[_wrong_grads_local, _wrong_grads_psum, _wrong_grads_loss_only,
               _wrong_grads_grads_only, _wrong_grads_over_batch, _wrong_grads_first],
     variants=[_right_grads_psum_over_size],
@@ -288,11 +288,38 @@ register(Exercise(
 
 
 def _use_sharded(propagate, x_blocks, senders, receivers, weights, num_chunks):
-    """Every device's result, ``[W, R, D]`` (device d holds ``x_blocks[d]``)."""
+    """Every device's result, ``[W, R, D]`` (device d holds ``x_blocks[d]``). With more than
+    one chunk, an answer that gathers every edge's message at once (an ``[E, D]`` gather)
+    raises: it computes the right rows but not in chunks."""
     def device(x, s, r, w):
         return propagate(x, s, r, w, AXIS, num_chunks)
 
-    return jax.vmap(device, axis_name=AXIS)(x_blocks, senders, receivers, weights)
+    run = jax.vmap(device, axis_name=AXIS)
+    num_edges, dim = senders.shape[-1], x_blocks.shape[-1]
+    if num_chunks > 1 and num_edges > -(-num_edges // num_chunks):
+        shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype)
+                  for a in (x_blocks, senders, receivers, weights)]
+        if _gathers_rows(jax.make_jaxpr(run)(*shapes).jaxpr, num_edges, dim):
+            raise ValueError(f"it gathers all {num_edges} edges' messages at once (an "
+                             f"[{num_edges}, {dim}] array); with num_chunks = {num_chunks} "
+                             f"no slice may exceed {-(-num_edges // num_chunks)} edges: "
+                             "hand num_chunks to chunked_propagate")
+    return run(x_blocks, senders, receivers, weights)
+
+
+def _gathers_rows(jaxpr, num_edges: int, dim: int) -> bool:
+    """Whether a gather in ``jaxpr`` (or in one nested in it) yields ``[..., num_edges,
+    dim]``: one message per edge, all at once."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "gather" and tuple(eqn.outvars[0].aval.shape[-2:]) == (
+                num_edges, dim):
+            return True
+        for param in eqn.params.values():
+            for sub in (param if isinstance(param, (tuple, list)) else (param,)):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns") and _gathers_rows(inner, num_edges, dim):
+                    return True
+    return False
 
 
 def _sharded_case(description, edges, num_nodes, devices, dim, num_chunks, seed,
@@ -372,12 +399,19 @@ def _wrong_sharded_offset(x_local, senders, receivers, weights, axis_name, num_c
     return jax.ops.segment_sum(x_all[senders] * weights[:, None], local, num_segments=rows)
 
 
-# correct: the untiled gather [W, R, D] reshaped, and a segment_sum over all edges at once
+# the right rows, but every edge's message at once: num_chunks ignored
+def _wrong_sharded_no_chunks(x_local, senders, receivers, weights, axis_name, num_chunks=1):
+    x_all = jax.lax.all_gather(x_local, axis_name, tiled=True)
+    return jax.ops.segment_sum(x_all[senders] * weights[:, None], receivers,
+                               num_segments=x_local.shape[0])
+
+
+# correct: the untiled gather [W, R, D] reshaped, then chunked_propagate
 def _right_sharded_reshape(x_local, senders, receivers, weights, axis_name, num_chunks=1):
     x_all = jax.lax.all_gather(x_local, axis_name)
     x_all = x_all.reshape(-1, x_local.shape[1])
-    return jax.ops.segment_sum(x_all[senders] * weights[:, None], receivers,
-                               num_segments=x_local.shape[0])
+    return chunked_propagate(x_all, senders, receivers, weights, x_local.shape[0],
+                             num_chunks)
 
 
 register(Exercise(
@@ -391,11 +425,12 @@ register(Exercise(
     static_argnames=("num_chunks",),
     grad_argnames=("x_blocks",),
     jit_cases=2,
-    hint="the senders are rows of the whole table, which lives in blocks on every device: "
-         "jax.lax.all_gather(x_local, axis_name, tiled=True) puts the blocks together "
-         "([W * R, D]); then chunked_propagate over this device's edges, with num_rows = "
-         "x_local.shape[0] (its own rows only) and num_chunks.",
+    hint="a sender can be any row of the table, but this device holds only its block: "
+         "first put every device's block together, in device order, with a collective "
+         "that gathers along the rows; then multiply with this device's edges, in "
+         "num_chunks chunks, keeping only this device's rows.",
     mistakes=[_wrong_sharded_local, _wrong_sharded_psum, _wrong_sharded_all_rows,
-              _wrong_sharded_unweighted, _wrong_sharded_swapped, _wrong_sharded_offset],
+              _wrong_sharded_unweighted, _wrong_sharded_swapped, _wrong_sharded_offset,
+              _wrong_sharded_no_chunks],
     variants=[_right_sharded_reshape],
 ))
