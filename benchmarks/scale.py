@@ -17,7 +17,8 @@ runs; a process's peak memory is read from ``/proc/self/status`` after resetting
     size): the course's CSR product (:class:`course_lib.jax.data.Adjacency`), all edges'
     messages at once, and 64 chunks (:func:`course_lib.jax.nn.chunked_propagate`);
   - PyTorch, measured: the step's peak resident memory above what the process held before
-    it, on synthetic graphs of 1 %, 3 % and 10 % of MovieLens-25M
+    it (large allocations mapped and unmapped one by one, so that it follows the live
+    tensors), on synthetic graphs of 1 %, 3 % and 10 % of MovieLens-25M
     (:func:`course_lib.scale.synthetic_graph`), fitted as ``a + b * edges`` and
     **extrapolated** to the full shapes;
 * ``time``: seconds per step of each framework's chapter-6 step (:func:`course_lib.pyg.bpr.train_step`,
@@ -69,7 +70,15 @@ def _reset_peak() -> None:
 
 
 def child_torch_memory(fraction: float, mode: str) -> dict:
+    import ctypes
+
     import torch
+
+    # Every allocation over 64 kB gets pages of its own, handed back when freed, so that the
+    # resident set follows the live tensors (glibc's default threshold grows to 32 MB and
+    # keeps freed chunks for reuse, which the resident set cannot tell from live ones).
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-3, 64 * 1024)             # M_MMAP_THRESHOLD
 
     from course_lib.cf import normalized_adjacency
     from course_lib.distributed import epoch_batches
@@ -106,6 +115,7 @@ def child_torch_memory(fraction: float, mode: str) -> dict:
         opt.step()
 
     step()                                  # Adam's moments exist from here on
+    libc.malloc_trim(0)
     before = _status("VmRSS")
     _reset_peak()
     step()

@@ -135,15 +135,19 @@ def _read_table(path: Path, columns: list[str], *, sep: str = ",", encoding: str
     return df
 
 
-def read_ratings(path: Path) -> pd.DataFrame:
-    df = _read_table(path, ["userId", "movieId", "rating", "timestamp"],
-                     dtypes={"userId": np.int64, "movieId": np.int64, "rating": np.float32,
-                             "timestamp": np.int64})
+def _check_rating_range(df: pd.DataFrame, path: Path) -> None:
     bad = ~df["rating"].between(0.5, 5.0)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DatasetError(f"{path}: rating {df['rating'].iloc[row]} at data row {row + 1} is "
                            "outside 0.5-5.0. Fix: re-download the dataset.")
+
+
+def read_ratings(path: Path) -> pd.DataFrame:
+    df = _read_table(path, ["userId", "movieId", "rating", "timestamp"],
+                     dtypes={"userId": np.int64, "movieId": np.int64, "rating": np.float32,
+                             "timestamp": np.int64})
+    _check_rating_range(df, path)
     return df
 
 
@@ -191,11 +195,7 @@ def read_ratings_fast(path: Path) -> pd.DataFrame:
                            "dataset.")
     if df["rating"].isna().any():
         _diagnose_ratings(path, ValueError("a rating is missing"))
-    bad = ~df["rating"].between(0.5, 5.0)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DatasetError(f"{path}: rating {df['rating'].iloc[row]} at data row {row + 1} is "
-                           "outside 0.5-5.0. Fix: re-download the dataset.")
+    _check_rating_range(df, path)
     return df
 
 

@@ -214,3 +214,53 @@ def launch(framework: str, processes: int, out, *, timeout: float = 600,
             job.kill()
     with np.load(out) as f:
         return {k: f[k] for k in f.files}
+
+
+def command_line(prog: str, description: str):
+    """The options the command lines of :mod:`course_lib.pyg.distributed` and
+    :mod:`course_lib.jax.distributed` share (the graph, the steps, the settings of
+    :data:`course_lib.settings.DISTRIBUTED`, ``--out``); each adds its own."""
+    import argparse
+
+    from .settings import DISTRIBUTED as s
+
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--graph", choices=("small", "synthetic"), default="small")
+    p.add_argument("--fraction", type=float, default=0.01,
+                   help="size of the synthetic graph, a fraction of MovieLens-25M")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=s["batch_size"], help="global batch size")
+    p.add_argument("--seed", type=int, default=s["seed"])
+    p.add_argument("--lr", type=float, default=s["lr"])
+    p.add_argument("--embedding-dim", type=int, default=s["embedding_dim"])
+    p.add_argument("--num-layers", type=int, default=s["num_layers"])
+    p.add_argument("--weight-decay", type=float, default=s["weight_decay"])
+    p.add_argument("--out", default=None, help="where process 0 writes the result (.npz)")
+    p.add_argument("--progress", action="store_true", help="print every step's time")
+    return p
+
+
+def train_from(args, fit) -> tuple[BipartiteGraph, np.ndarray, dict]:
+    """``(graph, edge_ids, result)``: ``fit`` (a framework's ``fit_data_parallel``) on the
+    graph and with the settings of the parsed :func:`command_line` ``args``."""
+    graph, edge_ids = load_graph(args.graph, args.fraction, args.seed)
+    result = fit(graph, edge_ids, steps=args.steps, epochs=args.epochs,
+                 batch_size=args.batch_size, seed=args.seed, lr=args.lr,
+                 embedding_dim=args.embedding_dim, num_layers=args.num_layers,
+                 weight_decay=args.weight_decay, progress=args.progress)
+    return graph, edge_ids, result
+
+
+def report(result: dict, args, prefix: str = "", **extra) -> None:
+    """What process 0 prints of a run, and writes to ``args.out`` (``.npz``: ``embedding``,
+    ``losses``, ``seconds_per_step``, ``interactions_per_second``, ``world_size``,
+    ``batch_size``, and ``extra``)."""
+    print(f"{prefix}{result['steps']} steps, loss {result['losses'][0]:.4f} -> "
+          f"{result['losses'][-1]:.4f}; {result['seconds_per_step']:.3f} s/step, "
+          f"{result['interactions_per_second']:,.0f} interactions/s", flush=True)
+    if args.out:
+        np.savez(args.out, embedding=result["params"]["embedding.weight"],
+                 losses=result["losses"], seconds_per_step=result["seconds_per_step"],
+                 interactions_per_second=result["interactions_per_second"],
+                 world_size=result["world_size"], batch_size=args.batch_size, **extra)

@@ -32,7 +32,6 @@ address); CPU collectives between processes go over gloo.
 
 from __future__ import annotations
 
-import argparse
 import time
 from functools import partial
 
@@ -43,8 +42,8 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from .. import settings
-from ..distributed import (epoch_batches, load_graph, row_partition, rows_per_shard,
-                           to_rows)
+from ..distributed import (command_line, epoch_batches, report, row_partition,
+                           rows_per_shard, to_rows, train_from)
 from ..graph import BipartiteGraph
 from ..training import settings_for
 from .bpr import batch_ego, bpr_loss
@@ -347,46 +346,19 @@ def fit_data_parallel(graph: BipartiteGraph, edge_ids, *, steps: int | None = No
 
 def main(argv=None) -> dict:
     """The command line (see the module's docstring): data-parallel LightGCN over every
-    process that joins; process 0 prints and writes ``--out`` (``.npz``: ``embedding``,
-    ``losses``, ``seconds_per_step``, ``interactions_per_second``, ``world_size``)."""
-    p = argparse.ArgumentParser(prog="python -m course_lib.jax.distributed",
-                                description="Data-parallel LightGCN (BPR) with JAX sharding.")
+    process that joins; process 0 prints and writes ``--out``
+    (:func:`course_lib.distributed.report`)."""
+    p = command_line("python -m course_lib.jax.distributed",
+                     "Data-parallel LightGCN (BPR) with JAX sharding.")
     p.add_argument("--coordinator", help="process 0's HOST:PORT (omit for one process)")
     p.add_argument("--num-processes", type=int, default=1)
     p.add_argument("--process-id", type=int, default=0)
-    p.add_argument("--graph", choices=("small", "synthetic"), default="small")
-    p.add_argument("--fraction", type=float, default=0.01,
-                   help="size of the synthetic graph, a fraction of MovieLens-25M")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"],
-                   help="global batch size")
-    p.add_argument("--seed", type=int, default=SETTINGS["seed"])
-    p.add_argument("--lr", type=float, default=SETTINGS["lr"])
-    p.add_argument("--embedding-dim", type=int, default=SETTINGS["embedding_dim"])
-    p.add_argument("--num-layers", type=int, default=SETTINGS["num_layers"])
-    p.add_argument("--weight-decay", type=float, default=SETTINGS["weight_decay"])
-    p.add_argument("--out", default=None, help="where process 0 writes the result (.npz)")
-    p.add_argument("--progress", action="store_true", help="print every step's time")
     args = p.parse_args(argv)
     rank, world = setup(args.coordinator, args.num_processes, args.process_id)
     try:
-        graph, edge_ids = load_graph(args.graph, args.fraction, args.seed)
-        result = fit_data_parallel(
-            graph, edge_ids, steps=args.steps, epochs=args.epochs, batch_size=args.batch_size,
-            seed=args.seed, lr=args.lr, embedding_dim=args.embedding_dim,
-            num_layers=args.num_layers, weight_decay=args.weight_decay,
-            progress=args.progress)
+        _, _, result = train_from(args, fit_data_parallel)
         if rank == 0:
-            print(f"{world} process(es), {jax.device_count()} device(s): "
-                  f"{result['steps']} steps, loss {result['losses'][0]:.4f} -> "
-                  f"{result['losses'][-1]:.4f}; {result['seconds_per_step']:.3f} s/step, "
-                  f"{result['interactions_per_second']:,.0f} interactions/s", flush=True)
-            if args.out:
-                np.savez(args.out, embedding=result["params"]["embedding.weight"],
-                         losses=result["losses"], seconds_per_step=result["seconds_per_step"],
-                         interactions_per_second=result["interactions_per_second"],
-                         world_size=world, batch_size=args.batch_size)
+            report(result, args, f"{world} process(es), {jax.device_count()} device(s): ")
         return result
     finally:
         if args.coordinator:

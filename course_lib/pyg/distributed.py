@@ -47,7 +47,6 @@ used: nothing here is specific to graphs but the model.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import time
@@ -59,7 +58,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import settings
-from ..distributed import epoch_batches, load_graph
+from ..distributed import command_line, epoch_batches, report, train_from
 from ..graph import BipartiteGraph
 from .bpr import batch_ego, bpr_loss
 from .data import Adjacency, to_normalized_adjacency
@@ -261,50 +260,19 @@ def _train(graph, edge_ids, rank, world, *, steps, epochs, batch_size, seed, lr,
 
 def main(argv=None) -> dict:
     """The command line (see the module's docstring): trains, and rank 0 prints the progress
-    and writes ``--out`` (``.npz``: ``embedding`` ``[N, D]``, ``losses`` per step,
-    ``seconds_per_step``, ``interactions_per_second``, ``world_size``, ``batch_size``,
-    ``backend``, ``graph``, ``num_nodes``, ``num_interactions``)."""
-    p = argparse.ArgumentParser(prog="torchrun ... -m course_lib.pyg.distributed",
-                                description="Data-parallel LightGCN (BPR) with DDP.")
-    p.add_argument("--graph", choices=("small", "synthetic"), default="small")
-    p.add_argument("--fraction", type=float, default=0.01,
-                   help="size of the synthetic graph, a fraction of MovieLens-25M")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"],
-                   help="global batch size")
-    p.add_argument("--seed", type=int, default=SETTINGS["seed"])
-    p.add_argument("--lr", type=float, default=SETTINGS["lr"])
-    p.add_argument("--embedding-dim", type=int, default=SETTINGS["embedding_dim"])
-    p.add_argument("--num-layers", type=int, default=SETTINGS["num_layers"])
-    p.add_argument("--weight-decay", type=float, default=SETTINGS["weight_decay"])
+    and writes ``--out`` (:func:`course_lib.distributed.report`; also ``backend``,
+    ``graph``, ``num_nodes``, ``num_interactions``)."""
+    p = command_line("torchrun ... -m course_lib.pyg.distributed",
+                     "Data-parallel LightGCN (BPR) with DDP.")
     p.add_argument("--backend", choices=("gloo", "nccl"), default=None)
-    p.add_argument("--out", default=None, help="where rank 0 writes the result (.npz)")
-    p.add_argument("--progress", action="store_true", help="print every step's time")
     args = p.parse_args(argv)
     rank, world = setup(args.backend)
     try:
-        graph, edge_ids = load_graph(args.graph, args.fraction, args.seed)
+        graph, edge_ids, result = train_from(args, fit_data_parallel)
         if rank == 0:
-            print(f"{world} process(es), {dist.get_backend()}: {graph.num_nodes:,} nodes, "
-                  f"{len(edge_ids):,} interactions, global batch {args.batch_size:,}",
-                  flush=True)
-        result = fit_data_parallel(
-            graph, edge_ids, steps=args.steps, epochs=args.epochs, batch_size=args.batch_size,
-            seed=args.seed, lr=args.lr, embedding_dim=args.embedding_dim,
-            num_layers=args.num_layers, weight_decay=args.weight_decay,
-            progress=args.progress)
-        if rank == 0:
-            print(f"{result['steps']} steps, loss {result['losses'][0]:.4f} -> "
-                  f"{result['losses'][-1]:.4f}; {result['seconds_per_step']:.3f} s/step, "
-                  f"{result['interactions_per_second']:,.0f} interactions/s", flush=True)
-            if args.out:
-                np.savez(args.out, embedding=result["params"]["embedding.weight"],
-                         losses=result["losses"], seconds_per_step=result["seconds_per_step"],
-                         interactions_per_second=result["interactions_per_second"],
-                         world_size=world, batch_size=args.batch_size,
-                         backend=dist.get_backend(), graph=args.graph,
-                         num_nodes=graph.num_nodes, num_interactions=len(edge_ids))
+            report(result, args, f"{world} process(es), {dist.get_backend()}: ",
+                   backend=dist.get_backend(), graph=args.graph, num_nodes=graph.num_nodes,
+                   num_interactions=len(edge_ids))
         return result
     finally:
         teardown()
