@@ -64,17 +64,37 @@ def chunked_propagate(x: torch.Tensor, senders: torch.Tensor,
     edges at a time. Chapter 8.
 
     Edge by edge, one product gathers an ``[E, D]`` array of messages (on
-    MovieLens-25M, 50 M directed edges at D = 64, 12.8 GB). Here each slice's
-    messages are gathered, weighted and added into the ``[num_rows, D]`` result, and
-    freed before the next slice: the temporaries fall to ``[E / num_chunks, D]``.
-    Autograd keeps no messages either way (the gather's backward needs only the
-    indices, the product's only the weights). JAX twin:
-    :func:`course_lib.jax.nn.chunked_propagate`."""
+    MovieLens-25M, 50 M directed edges at D = 64, 12.8 GB), and autograd keeps it
+    for the backward pass (``index_add`` saves its source). Here each slice's
+    messages are gathered, weighted, added into the ``[num_rows, D]`` result and
+    freed before the next; the backward pass is the product with the transpose,
+    ``A^T g``, in slices too (a ``torch.autograd.Function`` that keeps only the
+    edges). The temporaries fall to ``[E / num_chunks, D]``. No gradient flows to the
+    weights. JAX twin: :func:`course_lib.jax.nn.chunked_propagate`."""
+    return _ChunkedProduct.apply(x, senders, receivers, weights, num_rows, num_chunks)
+
+
+def _add_in_slices(x, senders, receivers, weights, num_rows, num_chunks):
     out = x.new_zeros(num_rows, x.shape[1])
     slices = (a.tensor_split(num_chunks) for a in (senders, receivers, weights))
     for s, r, w in zip(*slices):
-        out = out.index_add(0, r, x[s] * w.to(x.dtype)[:, None])
+        out.index_add_(0, r, x[s] * w.to(x.dtype)[:, None])
     return out
+
+
+class _ChunkedProduct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, senders, receivers, weights, num_rows, num_chunks):
+        ctx.save_for_backward(senders, receivers, weights)
+        ctx.num_cols, ctx.num_chunks = x.shape[0], num_chunks
+        return _add_in_slices(x, senders, receivers, weights, num_rows, num_chunks)
+
+    @staticmethod
+    def backward(ctx, g):
+        senders, receivers, weights = ctx.saved_tensors
+        grad_x = _add_in_slices(g, receivers, senders, weights, ctx.num_cols,
+                                ctx.num_chunks)                         # A^T g
+        return grad_x, None, None, None, None, None
 
 
 def _csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: int
