@@ -6,6 +6,8 @@ alone, the book at most 10 minutes, on 2 unloaded CPU cores).
     python benchmarks/book_times.py                    # every chapter, writes the record
     python benchmarks/book_times.py book/04_*.ipynb    # some chapters, prints only
     python benchmarks/book_times.py --runs 3 --write   # the median of three runs per chapter
+    python benchmarks/book_times.py --update book/08_*.ipynb   # re-measure a chapter that
+                                                       # loads no saved model, in the record
 
 Each run is ``pytest --nbval-lax`` on one notebook in a fresh process, the machine's default
 thread count (as a learner's kernel has) and no progress bars. Alone, a chapter gets a fresh,
@@ -79,9 +81,13 @@ def main() -> None:
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--runs", type=int, default=1, help="runs per chapter (median kept)")
     parser.add_argument("--write", action="store_true", help="write the record")
+    parser.add_argument("--update", action="store_true",
+                        help="measure the chapters named, which load no saved model, and "
+                             "replace their entries in the record (alone and in the book: "
+                             "the same run)")
     args = parser.parse_args()
     notebooks = args.notebooks or sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
-    write = args.write or not args.notebooks
+    write = (args.write or not args.notebooks) and not args.update
     chapters = {}
     for nb in notebooks:
         nb = nb.resolve()
@@ -106,6 +112,16 @@ def main() -> None:
                 print(f"{nb.stem:28} {r['seconds']:7.1f} s in the book", flush=True)
         total = round(sum(c["in_book_seconds"] for c in chapters.values()), 1)
         print(f"{'book':28} {total:7.1f} s")
+    if args.update:
+        record = json.loads(RECORD.read_text())
+        for stem, chapter in chapters.items():
+            chapter["in_book_seconds"] = chapter["seconds"]
+            record["chapters"][stem] = chapter
+        record["book_seconds"] = round(sum(c["in_book_seconds"]
+                                           for c in record["chapters"].values()), 1)
+        record["updated"] = {stem: time.strftime("%Y-%m-%d") for stem in chapters}
+        RECORD.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"updated {sorted(chapters)} in {RECORD.relative_to(ROOT)}")
     if write:
         record = {
             "what": "each chapter under nbval (pytest --nbval-lax), default threads, no "
