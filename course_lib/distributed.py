@@ -48,6 +48,20 @@ def shard_epoch(num_interactions: int, batch_size: int, world_size: int, rank: i
             for s in range(num_interactions // batch_size)]
 
 
+def count_steps(num_interactions: int, batch_size: int, steps: int | None,
+                epochs: int | None) -> int:
+    """How many steps a run takes: ``steps``, or ``epochs`` epochs of
+    ``num_interactions // batch_size`` steps, whichever comes first (one epoch if neither is
+    given). A batch larger than the interactions is an error: no step."""
+    per_epoch = num_interactions // batch_size
+    if per_epoch == 0:
+        raise ValueError(f"batch_size {batch_size} exceeds the {num_interactions} "
+                         "interactions: no step")
+    if steps is None:
+        return (epochs or 1) * per_epoch
+    return steps if epochs is None else min(steps, epochs * per_epoch)
+
+
 def epoch_batches(graph: BipartiteGraph, edge_ids, batch_size: int, world_size: int,
                   rank: int, seed: int, epoch: int, shard=shard_epoch,
                   sampler=draw_negatives):

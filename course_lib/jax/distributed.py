@@ -42,7 +42,7 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from .. import settings
-from ..distributed import (command_line, epoch_batches, report, row_partition,
+from ..distributed import (command_line, count_steps, epoch_batches, report, row_partition,
                            rows_per_shard, to_rows, train_from)
 from ..graph import BipartiteGraph
 from ..training import settings_for
@@ -313,14 +313,7 @@ def fit_data_parallel(graph: BipartiteGraph, edge_ids, *, steps: int | None = No
         state = state.replace(opt_state=state.tx.init(state.params))
     sharding = NamedSharding(mesh, P(mesh.axis_names[0]))
     rank, world = jax.process_index(), jax.process_count()
-    steps_per_epoch = len(edge_ids) // batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(f"batch_size {batch_size} exceeds the {len(edge_ids)} "
-                         "interactions: no step")
-    if steps is None:
-        steps = (epochs or 1) * steps_per_epoch
-    elif epochs is not None:
-        steps = min(steps, epochs * steps_per_epoch)
+    steps = count_steps(len(edge_ids), batch_size, steps, epochs)
     losses, times, epoch = [], [], 0
     while len(losses) < steps:
         for users, pos, neg in epoch_batches(graph, edge_ids, batch_size, world, rank, seed,

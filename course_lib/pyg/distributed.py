@@ -58,7 +58,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import settings
-from ..distributed import command_line, epoch_batches, report, train_from
+from ..distributed import command_line, count_steps, epoch_batches, report, train_from
 from ..graph import BipartiteGraph
 from .bpr import batch_ego, bpr_loss
 from .data import Adjacency, to_normalized_adjacency
@@ -222,14 +222,7 @@ def _train(graph, edge_ids, rank, world, *, steps, epochs, batch_size, seed, lr,
     ddp = create_ddp(graph, seed=seed, embedding_dim=embedding_dim, num_layers=num_layers,
                      weight_decay=weight_decay, start=start, device=device)
     optimizer = torch.optim.Adam(ddp.parameters(), lr=lr)
-    steps_per_epoch = len(edge_ids) // batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(f"batch_size {batch_size} exceeds the {len(edge_ids)} "
-                         f"interactions: no step")
-    if steps is None:
-        steps = (epochs or 1) * steps_per_epoch
-    elif epochs is not None:
-        steps = min(steps, epochs * steps_per_epoch)
+    steps = count_steps(len(edge_ids), batch_size, steps, epochs)
     losses, times, epoch = [], [], 0
     while len(losses) < steps:
         started = time.perf_counter()
