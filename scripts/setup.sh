@@ -13,6 +13,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${COURSE_VENV:-$HOME/.cache/gnn-recsys-course/venv}
 PY=${COURSE_PYTHON:-$(command -v python3.11 || command -v python3)}
+start=$(date +%s)
 
 # Prebuilt torch-scatter/torch-sparse wheels beside the clone (CI) save a ~20 min source build.
 if [ -d "$ROOT/../shared/wheels" ]; then
@@ -49,4 +50,4 @@ fi
 if ! (cd / && env -u PYTHONPATH "$VENV/bin/python" -c "import course_lib, sys; sys.exit(course_lib.__file__ != '$ROOT/course_lib/__init__.py')" 2>/dev/null); then
   "${pip[@]}" install --quiet --no-deps --no-build-isolation -e "$ROOT"
 fi
-echo "Environment ready: $VENV"
+echo "Environment ready: $VENV ($(( $(date +%s) - start )) s)"
