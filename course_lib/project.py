@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from .exercises import ExerciseFailed
+from .tables import readable
+from .utils import say
 
 COLUMNS = ("model", "setting", "seed", "recall@20", "ndcg@20")
 METRICS = ("recall@20", "ndcg@20")
@@ -47,17 +49,18 @@ def check_project(table) -> pd.DataFrame | None:
     per model that appears in two settings or more. The table itself is not changed.
     """
     if table is None:
-        print("⏳ project: not attempted yet. Build a pandas DataFrame with one row per run and "
-              f"the columns {', '.join(COLUMNS)}, then run this cell again.")
+        print("⏳ project: not attempted yet. Build a pandas DataFrame with one row per run\n"
+              f"   and the columns {', '.join(COLUMNS)},\n"
+              "   then run this cell again.")
         return None
     _check_format(table)
     summary = (table.groupby(["setting", "model"], sort=True)[list(METRICS)]
                .agg(["mean", "std", "count"]))
-    print("✅ project: the format is right. Mean, standard deviation and runs per setting and "
-          "model:")
-    print(summary.round(4).to_string())
-    for line in _verdicts(table):
-        print(line)
+    print("✅ project: the format is right. Mean, standard deviation and runs per setting\n"
+          "   and model:")
+    print(readable(summary).to_string())   # a single run's deviation: a dash
+    for parts in _verdicts(table):
+        say(*parts)
     return summary
 
 
@@ -123,9 +126,10 @@ def _seeds(table: pd.DataFrame, model: str, setting: str) -> int:
     return int(rows["seed"].nunique())
 
 
-def _verdicts(table: pd.DataFrame) -> list[str]:
+def _verdicts(table: pd.DataFrame) -> list[tuple[str, ...]]:
     """For each model in every setting with enough seeds: is the gap in mean recall@20 between
-    the best and the worst setting more than twice the larger of their standard deviations?"""
+    the best and the worst setting more than twice the larger of their standard deviations?
+    Each verdict in parts that a line break may separate (:func:`course_lib.utils.say`)."""
     lines = []
     settings = sorted(table["setting"].unique())
     for model in sorted(set(table["model"]) - {BASELINE}):
@@ -138,7 +142,8 @@ def _verdicts(table: pd.DataFrame) -> list[str]:
         spread = max(stats.loc[best, "std"], stats.loc[worst, "std"])
         verdict = ("more than twice the seed spread: a difference" if gap > 2 * spread
                    else "within twice the seed spread: not a difference these seeds can show")
-        lines.append(f"{model}: recall@20 {stats.loc[best, 'mean']:.4f} ({best}) against "
-                     f"{stats.loc[worst, 'mean']:.4f} ({worst}), a gap of {gap:.4f}, {verdict} "
-                     f"(largest standard deviation {spread:.4f})")
+        lines.append((f"{model}: recall@20 {stats.loc[best, 'mean']:.4f} ({best}) against "
+                      f"{stats.loc[worst, 'mean']:.4f}", f"({worst}),",
+                      f"a gap of {gap:.4f},", f"{verdict}",
+                      f"(largest standard deviation {spread:.4f})"))
     return lines

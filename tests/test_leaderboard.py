@@ -56,18 +56,19 @@ def test_every_model_is_on_the_board_once_with_every_column(board):
 
 def _tables(stem: str) -> dict[str, dict[str, float]]:
     """Every number of the DataFrames a notebook stores: row label -> column -> value, read
-    from pandas' text output (wrapped tables included). Pandas right-aligns a column's name
-    with its values, so a value's column is the header text above it, back to the previous
-    value's end."""
+    from pandas' text output (wrapped tables included), raw or formatted by
+    ``course_lib.tables.readable`` (thousands separators, a dash for a missing value). Pandas
+    right-aligns a column's name with its values, so a value's column is the header text above
+    it, back to the previous value's end."""
     nb = json.loads((BOOK / f"{stem}.ipynb").read_text())
     rows: dict[str, dict[str, float]] = {}
-    number = re.compile(r"(?<=\s)(-?\d[\d.]*(?: %)?|NaN)(?=\s|$)")
+    number = re.compile(r"(?<=\s)(-?\d[\d,.]*(?: %)?|NaN|–)(?=\s|$)")
     for cell in nb["cells"]:
         for out in cell.get("outputs", []):
             header = ""
             for line in out.get("data", {}).get("text/plain", ""):
                 line = line.rstrip("\n")
-                label = re.match(r"^(\S.*?)\s{2,}(?=-?\d|NaN)", line)
+                label = re.match(r"^(\S.*?)\s{2,}(?=-?\d|NaN|–)", line)
                 if not label:
                     header = line if line.strip() else header
                     continue
@@ -77,7 +78,8 @@ def _tables(stem: str) -> dict[str, dict[str, float]]:
                     column = header[previous:value.end()].strip()
                     previous = value.end()
                     if column and not value.group().endswith("%"):
-                        row[column] = float(value.group())
+                        text = value.group()
+                        row[column] = float("nan" if text == "–" else text.replace(",", ""))
     return rows
 
 
