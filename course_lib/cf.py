@@ -41,17 +41,17 @@ def interaction_edges(split: EdgeSplit, part: str) -> np.ndarray:
 
 def normalized_adjacency(edge_index, num_users: int, num_movies: int
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(senders, receivers, weights)`` of ``Ã = D^-1/2 A D^-1/2`` for the bipartite
-    graph.
+    """``(senders, receivers, weights)`` of the bipartite graph's
+    ``Ã = D^-1/2 A D^-1/2``.
 
-    ``edge_index`` ``[2, E]`` holds (user, movie) interactions; the result has ``2E``
-    directed edges on the ``U + M`` nodes (user -> movie first, then movie -> user),
-    each weighted ``1 / sqrt(deg(sender) * deg(receiver))``. No self loops. Nodes
-    without interactions have no edges (their rows of ``Ã`` are zero).
+    ``edge_index`` ``[2, E]`` holds (user, movie) interactions; the result has
+    ``2E`` directed edges on the ``U + M`` nodes (user -> movie first, then movie ->
+    user), each weighted ``1 / sqrt(deg(sender) * deg(receiver))``. No self loops.
+    Nodes without interactions have no edges (their rows of ``Ã`` are zero).
     """
     ei = np.asarray(edge_index, dtype=np.int64)
     users, movies = ei[0], ei[1] + num_users
-    senders = np.concatenate([users, movies])     # user -> movie, then movie -> user
+    senders = np.concatenate([users, movies])  # user -> movie, then movie -> user
     receivers = np.concatenate([movies, users])
     return symmetric_weights(senders, receivers, num_users + num_movies)
 
@@ -59,8 +59,9 @@ def normalized_adjacency(edge_index, num_users: int, num_movies: int
 def draw_negatives(users, seen, num_movies: int, rng: np.random.Generator
                    ) -> np.ndarray:
     """One negative movie per entry of ``users``, uniform among the movies that user
-    has not interacted with: ``seen`` holds the sorted codes ``user * num_movies +
-    movie`` of the interactions. Draws all at once, then again where a draw was seen."""
+    has not interacted with: ``seen`` holds the sorted codes
+    ``user * num_movies + movie`` of the interactions. Draws all at once, then again
+    where a draw was seen."""
     users = np.asarray(users)
     negatives = rng.integers(0, num_movies, len(users))
     redraw = np.arange(len(users))                  # the negatives still to check

@@ -31,8 +31,8 @@ def to_edge_index(user_raw, movie_raw, user_ids, movie_ids) -> np.ndarray:
     """Map raw rating ids to a ``[2, E]`` int64 edge index of 0-based (user, movie)
     indices.
 
-    ``user_ids`` and ``movie_ids`` list the raw ids in index order (``user_ids[i]`` is
-    the raw id of user ``i``). Row 0 holds user indices (the source), row 1 movie
+    ``user_ids`` and ``movie_ids`` list the raw ids in index order (``user_ids[i]``
+    is the raw id of user ``i``). Row 0 holds user indices (the source), row 1 movie
     indices (the target).
     """
     user_pos = {int(raw): i for i, raw in enumerate(user_ids)}
@@ -54,12 +54,14 @@ def node_degrees(edge_index, num_users: int, num_movies: int
             np.bincount(edge_index[1], minlength=num_movies))
 
 
-def bipartite_to_directed(edge_index, num_users: int) -> tuple[np.ndarray, np.ndarray]:
+def bipartite_to_directed(edge_index, num_users: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
     """``senders, receivers`` of one homogeneous graph holding both edge directions.
 
-    Users keep their index; movie ``j`` becomes node ``num_users + j``. The first ``E``
-    edges run user -> movie, the next ``E`` movie -> user (the reverse of each, in the
-    same order). This is how a jraph ``GraphsTuple`` stores the bipartite graph.
+    Users keep their index; movie ``j`` becomes node ``num_users + j``. The first
+    ``E`` edges run user -> movie, the next ``E`` movie -> user (the reverse of
+    each, in the same order). This is how a jraph ``GraphsTuple`` stores the
+    bipartite graph.
     """
     edge_index = np.asarray(edge_index, dtype=np.int64).reshape(2, -1)
     users, movies = edge_index[0], edge_index[1] + num_users
@@ -213,13 +215,14 @@ SPLIT_ORDERS = ("random", "time")
 
 def leak_free_split(perm, val_ratio: float, test_ratio: float,
                     supervision_ratio: float) -> dict[str, tuple]:
-    """For each part, ``(message edges, target edges)``: the edges a model may pass
-    messages over when it predicts that part, and the edges it learns or is scored on.
+    """For each part, ``(message edges, target edges)``: the edges a model may
+    pass messages over when it predicts that part, and those it learns or is
+    scored on.
 
-    ``perm`` lists every edge id once, shuffled. Its first ``n_train`` ids train, the
-    next ``floor(E * val_ratio)`` validate, the last ``floor(E * test_ratio)`` test; of
-    the training ids, the first ``floor(n_train * supervision_ratio)`` are supervision
-    targets only. The ids come back sorted.
+    ``perm`` lists every edge id once, shuffled. Its first ``n_train`` ids train,
+    the next ``floor(E * val_ratio)`` validate, the last ``floor(E * test_ratio)``
+    test; of the training ids, the first ``floor(n_train * supervision_ratio)`` are
+    supervision targets only. The ids come back sorted.
     """
     perm = np.asarray(perm)
     n_val, n_test = int(len(perm) * val_ratio), int(len(perm) * test_ratio)
@@ -228,8 +231,8 @@ def leak_free_split(perm, val_ratio: float, test_ratio: float,
     train = perm[:n_train]
     val, test = perm[n_train:n_train + n_val], perm[n_train + n_val:]
     supervision, message = train[:n_sup], train[n_sup:]
-    return {"train": (np.sort(message), np.sort(supervision)),  # targets never seen
-            "val": (np.sort(train), np.sort(val)),                # all training edges
+    return {"train": (np.sort(message), np.sort(supervision)),  # targets unseen
+            "val": (np.sort(train), np.sort(val)),        # all training edges
             "test": (np.sort(np.concatenate([train, val])), np.sort(test))}
 
 

@@ -54,11 +54,11 @@ EDGE_TYPES = (RATES, *SIDE_RELATIONS, reverse(RATES), *map(reverse, SIDE_RELATIO
 def relation_edge_index(table: pd.DataFrame, column: str, entities) -> np.ndarray:
     """The ``[2, E]`` edge index of one movie -> entity relation.
 
-    ``table`` has one row per (movie, entity) fact: a ``movie`` column (movie index) and
-    ``column`` (the entity's raw id or name). ``entities`` lists the entities that are
-    nodes; the position of an entity in ``entities`` is its node index. Rows naming an
-    entity not in ``entities`` are dropped, duplicate facts are kept once, and the edges
-    are sorted by (movie, entity).
+    ``table`` has one row per (movie, entity) fact: a ``movie`` column (movie index)
+    and ``column`` (the entity's raw id or name). ``entities`` lists the entities
+    that are nodes; the position of an entity in ``entities`` is its node index.
+    Rows naming an entity not in ``entities`` are dropped, duplicate facts are kept
+    once, and the edges are sorted by (movie, entity).
     """
     entities = pd.Index(entities)
     dst = entities.get_indexer(table[column])
@@ -230,10 +230,10 @@ def slice_recall(scores, held_out, seen, movies, k: int = 20) -> float:
 
     ``scores`` ``[U, M]`` scores every (user, movie); ``held_out`` ``[2, n]`` holds
     the (user, movie) pairs to find, ``seen`` ``[2, m]`` the pairs each user already
-    rated (never ranked). Per user, rank the movies of the slice the user has not seen
-    (ties to the lower movie index) and count which share of the user's held-out
-    movies *in the slice* are in the top ``k``; average over the users that have at
-    least one such movie:
+    rated (never ranked). Per user, rank the movies of the slice the user has not
+    seen (ties to the lower movie index) and count which share of the user's
+    held-out movies *in the slice* are in the top ``k``; average over the users that
+    have at least one such movie:
 
         recall@k = mean over those users u of |top_k(u) & R_u| / |R_u|,
         R_u = the movies of the slice held out for u and not seen by u.
@@ -248,14 +248,16 @@ def slice_recall(scores, held_out, seen, movies, k: int = 20) -> float:
     seen = np.asarray(seen, dtype=np.int64).reshape(2, -1)
     scores[seen[0], seen[1]] = -np.inf           # already rated: never ranked
     held_out = np.asarray(held_out, dtype=np.int64).reshape(2, -1)
-    relevant = np.zeros(scores.shape, dtype=bool)  # a set: a repeated pair counts once
+    # a set: a pair given twice counts once
+    relevant = np.zeros(scores.shape, dtype=bool)
     relevant[held_out[0], held_out[1]] = True
     relevant &= np.isfinite(scores)              # R_u: in the slice and not seen
     num_relevant = relevant.sum(axis=1)
     users = np.flatnonzero(num_relevant)
     if len(users) == 0:
         raise ValueError("no user has an unseen held-out movie in the slice")
-    top = np.argsort(-scores[users], axis=1, kind="stable")[:, :k]  # ties: lower index
+    # ties: the lower index first
+    top = np.argsort(-scores[users], axis=1, kind="stable")[:, :k]
     hits = np.take_along_axis(relevant[users], top, axis=1).sum(axis=1)
     return float(np.mean(hits / num_relevant[users]))
 

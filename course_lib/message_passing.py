@@ -33,9 +33,9 @@ def aggregate_sum(messages, receivers, num_nodes: int) -> np.ndarray:
 def symmetric_norm(senders, receivers, num_nodes: int) -> np.ndarray:
     """GCN edge weights ``1 / sqrt(deg(sender) * deg(receiver))``, one per edge.
 
-    ``deg(i)`` is the number of edges whose receiver is ``i`` (PyG's convention; for an
-    undirected graph stored in both directions it is the ordinary degree). Pass the
-    edges *with* self loops.
+    ``deg(i)`` is the number of edges whose receiver is ``i`` (PyG's convention; for
+    an undirected graph stored in both directions it is the ordinary degree). Pass
+    the edges *with* self loops.
     """
     senders = np.asarray(senders, dtype=np.int64)
     receivers = np.asarray(receivers, dtype=np.int64)
@@ -49,8 +49,8 @@ def mean_readout(node_features, graph_index, num_graphs: int) -> np.ndarray:
     """Mean of the node features of each graph in a batch: ``[num_graphs, F]``.
 
     ``graph_index[i]`` is the graph node ``i`` belongs to (PyG's ``batch`` vector,
-    jraph's ``node_graph_idx``). A graph without nodes (jraph's padding graph may have
-    none) gets zeros.
+    jraph's ``node_graph_idx``). A graph without nodes (jraph's padding graph may
+    have none) gets zeros.
     """
     node_features = np.asarray(node_features, dtype=np.float64)
     graph_index = np.asarray(graph_index, dtype=np.int64)
@@ -71,11 +71,12 @@ def gcn_layer(x, edge_index, weight, bias, *, aggregate=aggregate_sum,
     """One GCN layer in numpy: self loops, symmetric normalisation, sum aggregation,
     bias.
 
-    ``weight`` is ``[F_in, F_out]``. ``aggregate`` and ``norm`` can be swapped for your
-    own exercise solutions.
+    ``weight`` is ``[F_in, F_out]``. ``aggregate`` and ``norm`` can be swapped for
+    your own exercise solutions.
     """
     x = np.asarray(x, dtype=np.float64)
     senders, receivers = add_self_loops(edge_index, x.shape[0])
     h = x @ np.asarray(weight, dtype=np.float64)
     w = np.asarray(norm(senders, receivers, x.shape[0]))
-    return aggregate(w[:, None] * h[senders], receivers, x.shape[0]) + np.asarray(bias)
+    out = aggregate(w[:, None] * h[senders], receivers, x.shape[0])
+    return out + np.asarray(bias)

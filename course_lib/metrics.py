@@ -41,9 +41,9 @@ def majority_baseline(train_labels, test_labels) -> float:
 
 
 def pairwise_auc(scores, labels) -> float:
-    """ROC-AUC by its definition: the share of (positive, negative) pairs in which the
-    positive scores higher, ties counting one half. ``O(P * N)`` memory: for small
-    inputs and teaching; :func:`roc_auc` computes the same number from ranks."""
+    """ROC-AUC by its definition: the share of (positive, negative) pairs in which
+    the positive scores higher, ties counting one half. ``O(P * N)`` memory: for
+    small inputs and teaching; :func:`roc_auc` gets the same number from ranks."""
     scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
     pos, neg = scores[labels == 1], scores[labels == 0]
     if len(pos) == 0 or len(neg) == 0:
@@ -81,16 +81,17 @@ def ndcg_at_k(hits, num_relevant, k: int) -> np.ndarray:
     """Per-user NDCG@k ``[U]`` from ranked hits.
 
     ``hits`` ``[U, n]`` (bool): ``hits[u, r]`` says whether the user's item at rank
-    ``r + 1`` is relevant (``n`` may be shorter than ``k``; ranks past ``n`` count as
-    misses). ``num_relevant`` ``[U]``: how many relevant items the user has. DCG sums
-    ``1 / log2(rank + 1)`` over the hits in the top ``k``; the ideal DCG puts
+    ``r + 1`` is relevant (``n`` may be shorter than ``k``; ranks past ``n`` count
+    as misses). ``num_relevant`` ``[U]``: how many relevant items the user has. DCG
+    sums ``1 / log2(rank + 1)`` over the hits in the top ``k``; the ideal DCG puts
     ``min(num_relevant, k)`` hits first. Users without relevant items get 0.
     """
     hits = np.asarray(hits, dtype=bool)[:, :k]
     num_relevant = np.asarray(num_relevant)
     discount = 1.0 / np.log2(np.arange(2, k + 2))
     dcg = (hits * discount[:hits.shape[1]]).sum(axis=1)
-    ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(num_relevant, k)]
+    ideal_dcg = np.concatenate([[0.0], np.cumsum(discount)])
+    ideal = ideal_dcg[np.minimum(num_relevant, k)]
     return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
 
 
@@ -109,7 +110,7 @@ def full_ranking_recall(scores, seen, held_out, k: int) -> float:
     scores = np.asarray(scores)
     scores = scores if scores.dtype.kind == "f" else scores.astype(np.float64)
     masked = np.where(np.asarray(seen, dtype=bool), -np.inf, scores)  # a new array
-    # a stable sort of the negated scores: best first, ties keep the lower index first
+    # a stable sort of the negated scores: best first, ties keep the lower index
     top = np.argsort(-masked, axis=1, kind="stable")[:, :k]
     hits = np.take_along_axis(held_out, top, axis=1).sum(axis=1)
     num_held_out = held_out.sum(axis=1)

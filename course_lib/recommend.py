@@ -22,8 +22,8 @@ def rated_movies(graph: BipartiteGraph, user: int, edge_ids=None) -> np.ndarray:
 
 
 def top_n_unseen(scores, seen, n: int = 10) -> np.ndarray:
-    """Indices of the ``n`` highest ``scores``, skipping the indices in ``seen``, best
-    first.
+    """Indices of the ``n`` highest ``scores``, skipping the indices in ``seen``,
+    best first.
 
     Ties keep the lower index first, so the ranking is deterministic.
     """

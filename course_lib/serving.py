@@ -42,10 +42,10 @@ class ServingError(ValueError):
 
 
 def fold_in(movie_emb, movies, weights):
-    """The embedding ``[D]`` of a user built from the movies they rated: the weighted
-    mean ``sum_i w_i z_i / sum_i w_i`` of the rows ``movies`` (movie indices
-    ``0 .. M-1``, not node ids) of ``movie_emb`` ``[M, D]``, with ``weights`` ``[n]``
-    (positive)."""
+    """The embedding ``[D]`` of a user built from the movies they rated: the
+    weighted mean ``sum_i w_i z_i / sum_i w_i`` of the rows ``movies`` (movie
+    indices ``0 .. M-1``, not node ids) of ``movie_emb`` ``[M, D]``, with
+    ``weights`` ``[n]`` (positive)."""
     movie_emb = np.asarray(movie_emb)
     w = np.asarray(weights, dtype=np.float64)
     rows = movie_emb[np.asarray(movies, dtype=np.int64)].astype(np.float64)
@@ -53,10 +53,10 @@ def fold_in(movie_emb, movies, weights):
 
 
 def recall_vs_exact(approx, exact) -> float:
-    """Mean over queries of the share of the exact top-k ``exact`` ``[B, k]`` that the
-    approximate top-k ``approx`` ``[B, k]`` found (order ignored). ``-1`` marks an empty
-    slot (an index may return fewer than ``k``); queries whose exact list is empty are
-    left out."""
+    """Mean over queries of the share of the exact top-k ``exact`` ``[B, k]`` that
+    the approximate top-k ``approx`` ``[B, k]`` found (order ignored). ``-1`` marks
+    an empty slot (an index may return fewer than ``k``); queries whose exact list
+    is empty are left out."""
     approx, exact = np.asarray(approx), np.asarray(exact)
     shares = []
     for a, e in zip(approx, exact):

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .checkpoints import Checkpoint, CheckpointError, enabled
-from .utils import progress
+from .utils import progress, say
 
 
 class Fit(NamedTuple):
@@ -150,15 +150,15 @@ def fit_loop(state: Any, train_epoch: Callable[[Any], tuple[Any, float]],
     if checkpoint is not None and enabled():
         try:
             best, history = checkpoint.load(snapshot(state))
-            print(f"{desc}: loaded the saved model {checkpoint.path.name} (trained "
-                  f"{len(history['loss'])} epochs, {sum(history['seconds']):.0f} s; best "
-                  f"epoch {history['best_epoch']})")
+            say(f"{desc}: loaded the saved model", checkpoint.path.name,
+                f"(trained {len(history['loss'])} epochs, "
+                f"{sum(history['seconds']):.0f} s; best epoch {history['best_epoch']})")
             return state, history, best
         except FileNotFoundError:
             pass
         except CheckpointError as e:
-            print(f"{desc}: the saved model {checkpoint.path.name} cannot be used: {e}. "
-                  "Training again.")
+            say(f"{desc}: the saved model", checkpoint.path.name, "cannot be used:",
+                *f"{e}. Training again.".split(" "))
     history: dict = {"loss": [], metric: [], "seconds": []}
     if eval_every > 1:
         history["eval_epochs"] = []
@@ -202,6 +202,6 @@ def fit_loop(state: Any, train_epoch: Callable[[Any], tuple[Any, float]],
     history["best"] = validated.get(best_epoch, worst)
     if checkpoint is not None and enabled() and best is not None:
         checkpoint.save(best, history)
-        print(f"{desc}: trained {epochs} epochs in {sum(history['seconds']):.0f} s (best "
-              f"epoch {best_epoch}); saved as {checkpoint.path.name}")
+        say(f"{desc}: trained {epochs} epochs in {sum(history['seconds']):.0f} s "
+            f"(best epoch {best_epoch});", f"saved as {checkpoint.path.name}")
     return state, history, best

@@ -38,6 +38,21 @@ def progress(iterable=None, **kwargs):
     return tqdm(iterable, **kwargs)
 
 
+OUTPUT_WIDTH = 88  # characters a line: what the book's output blocks show without scrolling
+
+
+def say(*parts: str, width: int = OUTPUT_WIDTH) -> None:
+    """Print ``parts`` joined by spaces, a line at most ``width`` characters: a part that would
+    pass the edge starts a new line, indented two spaces (a part is never split)."""
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + 1 + len(part) <= width:
+            lines[-1] += " " + part
+        else:
+            lines.append("  " + part)
+    print("\n".join(lines))
+
+
 def environment_report() -> dict[str, str]:
     """Versions and devices of the stack, for bug reports and for checking a Colab setup."""
     report = {"python": platform.python_version()}

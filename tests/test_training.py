@@ -138,3 +138,20 @@ def test_fit_loop_runs_the_loop_it_is_given_and_records_its_epochs():
     assert seen == [0.5, 0.6] and state == 2 and best == 20
     assert history["val_auc"] == [0.5, 0.6] and history["best_epoch"] == 2
     assert history["best"] == 0.6 and len(history["seconds"]) == 2
+
+
+def test_the_fit_messages_fit_the_book_s_output_column(capsys):
+    """``say`` (fit_loop's "trained ... saved as ..." line) breaks between parts, never inside
+    one, so that no printed line is wider than the book's output column."""
+    from course_lib.utils import OUTPUT_WIDTH, say
+
+    name = "pyg-hetero-graphconv-side-information-e07754fdfa06d76e"
+    say("PyG graphconv (side information): trained 16 epochs in 14 s (best epoch 13);",
+        f"saved as {name}")
+    say("PyG SAGE: trained 13 epochs in 27 s;", "saved as pyg-sage-e4a733ef77f89376")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "PyG graphconv (side information): trained 16 epochs in 14 s (best epoch 13);",
+        f"  saved as {name}",
+        "PyG SAGE: trained 13 epochs in 27 s; saved as pyg-sage-e4a733ef77f89376"]
+    assert max(map(len, lines)) <= OUTPUT_WIDTH == 88

@@ -59,13 +59,15 @@ def bpr_loss(pos_scores: jnp.ndarray, neg_scores: jnp.ndarray, ego: jnp.ndarray,
              weight_decay: float) -> jnp.ndarray:
     """``-mean(log sigmoid(pos - neg)) + weight_decay * ||ego||^2 / (2 B)``.
 
-    ``pos_scores``/``neg_scores`` ``[B]``: scores of each user's positive and negative
-    movie. ``ego`` ``[3B, D]``: the ego (layer-0) embeddings of the batch's users,
-    positive and negative movies, stacked. ``B`` is the batch size. (:func:`train_step`
-    passes :func:`batch_ego` instead: fewer rows, the same sum of squares.)
+    ``pos_scores``/``neg_scores`` ``[B]``: scores of each user's positive and
+    negative movie. ``ego`` ``[3B, D]``: the ego (layer-0) embeddings of the batch's
+    users, positive and negative movies, stacked. ``B`` is the batch size.
+    (:func:`train_step` passes :func:`batch_ego` instead: fewer rows, the same sum
+    of squares.)
     """
     reg = jnp.sum(ego ** 2) / (2 * pos_scores.shape[0])
-    return -jnp.mean(jax.nn.log_sigmoid(pos_scores - neg_scores)) + weight_decay * reg
+    log_likelihood = jax.nn.log_sigmoid(pos_scores - neg_scores)
+    return -jnp.mean(log_likelihood) + weight_decay * reg
 
 
 def batch_ego(embedding: jax.Array, ids: jax.Array) -> jax.Array:
@@ -81,9 +83,9 @@ def batch_ego(embedding: jax.Array, ids: jax.Array) -> jax.Array:
 @partial(jax.jit, static_argnames="weight_decay")
 def train_step(state: TrainState, adj: Adjacency, batch,
                weight_decay: float = WEIGHT_DECAY) -> tuple[TrainState, jax.Array]:
-    """One Adam step on a batch ``(users, positives, negatives)`` of node ids ``[B]``
-    (a movie's node id is its index plus the number of users); NGCF's dropout draws
-    from ``state.step_key()``. Returns the new state and the BPR loss."""
+    """One Adam step on a batch ``(users, positives, negatives)`` of node ids
+    ``[B]`` (a movie's node id is its index plus the number of users); NGCF's
+    dropout draws from ``state.step_key()``. Returns the new state and the loss."""
     users, positives, negatives = batch
 
     def loss_fn(params):

@@ -131,12 +131,13 @@ def sharded_propagate(x_local, senders, receivers, weights, axis_name: str,
                       num_chunks: int = 1):
     """Inside ``shard_map``, on each device: this device's rows of ``A @ x``, where
     ``x_local`` ``[R, D]`` is its block of ``x`` (rows ``d*R .. (d+1)*R-1`` of the
-    whole table on device ``d``) and ``senders``, ``receivers``, ``weights`` ``[E_d]``
-    are the edges ending in its rows (senders as rows of the whole table, receivers as
-    rows of the block; padding edges weigh 0). The senders may live on any device, so
-    first gather every device's block (``lax.all_gather(..., tiled=True)`` puts block
-    ``d`` at rows ``d*R ..``: ``[W*R, D]``, the whole table), then add up the weighted
-    rows, :func:`course_lib.jax.nn.chunked_propagate` with ``num_chunks``. Chapter 8's
+    whole table on device ``d``) and ``senders``, ``receivers``, ``weights``
+    ``[E_d]`` are the edges ending in its rows (senders as rows of the whole table,
+    receivers as rows of the block; padding edges weigh 0). The senders may live on
+    any device, so first gather every device's block
+    (``lax.all_gather(..., tiled=True)`` puts block ``d`` at rows ``d*R ..``:
+    ``[W*R, D]``, the whole table), then add up the weighted rows,
+    :func:`course_lib.jax.nn.chunked_propagate` with ``num_chunks``. Chapter 8's
     exercise."""
     x_all = jax.lax.all_gather(x_local, axis_name, tiled=True)
     return chunked_propagate(x_all, senders, receivers, weights, x_local.shape[0],

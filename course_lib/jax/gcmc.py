@@ -130,10 +130,10 @@ def loss(logits: jnp.ndarray, level: jnp.ndarray, kind: str = "ce") -> jnp.ndarr
 @partial(jax.jit, static_argnames="kind")
 def train_step(state: TrainState, graph: jraph.GraphsTuple, pairs, level, held_out,
                kind: str = "ce") -> tuple[TrainState, jax.Array]:
-    """One Adam step. ``pairs`` ``[2, E]`` and ``level`` ``[E]``: the training edges,
-    in the order of ``graph``'s first ``E`` edges. The ``held_out`` ones (edge ids,
-    always as many: one compile) pass no message and are the only ones in the loss.
-    Dropout draws from ``state.step_key()``."""
+    """One Adam step. ``pairs`` ``[2, E]`` and ``level`` ``[E]``: the training
+    edges, in the order of ``graph``'s first ``E`` edges. The ``held_out`` ones
+    (edge ids, always as many: one compile) pass no message and are the only ones in
+    the loss. Dropout draws from ``state.step_key()``."""
     keep = jnp.ones(pairs.shape[1]).at[held_out].set(0.0)
     edge_weight = jnp.tile(keep, 2)   # each edge in both directions
 

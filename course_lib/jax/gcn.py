@@ -59,7 +59,8 @@ def scale_rating(logit: jnp.ndarray) -> jnp.ndarray:
 
 def masked_l1_loss(pred: jnp.ndarray, target: jnp.ndarray, mask: jnp.ndarray
                    ) -> jnp.ndarray:
-    """Mean ``|pred - target|`` over the entries where ``mask`` is true (0 if none is).
+    """Mean ``|pred - target|`` over the entries where ``mask`` is true (0 if
+    none is).
     """
     mask = mask.astype(pred.dtype)
     return jnp.sum(jnp.abs(pred - target) * mask) / jnp.maximum(jnp.sum(mask), 1.0)
@@ -67,8 +68,8 @@ def masked_l1_loss(pred: jnp.ndarray, target: jnp.ndarray, mask: jnp.ndarray
 
 class GCN(nn.Module):
     """``num_layers`` x (:class:`~course_lib.jax.nn.GCNLayer`, optional layer norm),
-    ReLU between layers, over the homogeneous graph of users (first) and movies (after
-    them), both edge directions. Input and output:
+    ReLU between layers, over the homogeneous graph of users (first) and movies
+    (after them), both edge directions. Input and output:
     ``{'user': [U, H], 'movie': [M, H]}``."""
 
     hidden: int

@@ -111,8 +111,9 @@ def _adam(s: dict) -> optax.GradientTransformation:
 
 
 @jax.jit
-def node_train_step(state: TrainState, graph: jraph.GraphsTuple, labels: jnp.ndarray,
-                    train_nodes: jnp.ndarray) -> tuple[TrainState, jnp.ndarray]:
+def node_train_step(state: TrainState, graph: jraph.GraphsTuple,
+                    labels: jnp.ndarray, train_nodes: jnp.ndarray
+                    ) -> tuple[TrainState, jnp.ndarray]:
     """One Adam step on the whole graph; the loss sees only the labels of
     ``train_nodes``."""
     def loss_fn(params):

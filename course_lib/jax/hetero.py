@@ -53,8 +53,8 @@ EMBEDDING_STD = 0.1  # as the PyG twin: learned embeddings start at N(0, 0.1^2)
 
 
 class HeteroSAGE(nn.Module):
-    """Two heterogeneous SAGE layers, ``hidden`` then ``out_channels`` features, ReLU in
-    between; the second layer only computes the user and movie outputs."""
+    """Two heterogeneous SAGE layers, ``hidden`` then ``out_channels`` features,
+    ReLU in between; the second layer only computes the user and movie outputs."""
 
     edge_types: tuple
     hidden: int = 64

@@ -18,8 +18,8 @@ import numpy as np
 
 def gcn_layer(nodes: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndarray,
               weight: jnp.ndarray, bias: jnp.ndarray) -> jnp.ndarray:
-    """One GCN layer as a pure function: self loops, symmetric normalisation, segment
-    sum, bias."""
+    """One GCN layer as a pure function: self loops, symmetric normalisation,
+    segment sum, bias."""
     num_nodes = nodes.shape[0]
     loops = jnp.arange(num_nodes)
     senders = jnp.concatenate([senders, loops])
@@ -30,7 +30,8 @@ def gcn_layer(nodes: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndarray,
     norm = inv_sqrt[senders] * inv_sqrt[receivers]  # symmetric_norm
     h = nodes @ weight
     messages = norm[:, None] * h[senders]
-    return jax.ops.segment_sum(messages, receivers, num_nodes) + bias  # aggregate_sum
+    # aggregate_sum
+    return jax.ops.segment_sum(messages, receivers, num_nodes) + bias
 
 
 class GCNLayer(nn.Module):
@@ -59,7 +60,8 @@ class GraphConvLayer(nn.Module):
         aggregated = jax.ops.segment_sum(messages, graph.receivers,
                                          num_segments=x.shape[0])
         rel = nn.Dense(self.out_channels, name="lin_rel")  # W_rel and b
-        root = nn.Dense(self.out_channels, use_bias=False, name="lin_root")  # W_root
+        root = nn.Dense(self.out_channels, use_bias=False,
+                        name="lin_root")  # W_root
         return rel(aggregated) + root(x)
 
 

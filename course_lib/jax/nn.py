@@ -62,11 +62,12 @@ def cross_entropy(logits: jnp.ndarray, labels: jnp.ndarray,
 
 def mean_aggregate(x_src: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndarray,
                    num_dst: int) -> jnp.ndarray:
-    """``[num_dst, F]``: for each receiver, the mean of its senders' rows of ``x_src``.
+    """``[num_dst, F]``: for each receiver, the mean of its senders' ``x_src``
+    rows.
 
-    ``senders`` index ``x_src``, ``receivers`` index the ``num_dst`` receiving nodes; a
-    receiver without edges gets zeros (as PyG's mean aggregation). PyG twin:
-    :func:`course_lib.pyg.nn.mean_aggregate`.
+    ``senders`` index ``x_src``, ``receivers`` index the ``num_dst`` receiving
+    nodes; a receiver without edges gets zeros (as PyG's mean aggregation). PyG
+    twin: :func:`course_lib.pyg.nn.mean_aggregate`.
     """
     return jraph.segment_mean(x_src[senders], receivers, num_segments=num_dst)
 
@@ -81,11 +82,12 @@ def chunked_propagate(x: jnp.ndarray, senders: jnp.ndarray, receivers: jnp.ndarr
     Edge by edge, one product gathers an ``[E, D]`` array of messages before adding
     them up, and its backward pass another of that size: on MovieLens-25M (50 M
     directed edges, D = 64) 12.8 GB each. Here a ``lax.scan`` adds ``num_chunks``
-    slices one after the other into the ``[num_rows, D]`` result: the temporaries fall
-    to ``[E / num_chunks, D]``. ``jax.checkpoint`` keeps the scan from storing every
-    slice's indices and weights for the backward pass (a copy of the edge list per
-    layer): it slices them again. The edges are padded to a multiple of ``num_chunks``
-    with weight 0. PyG twin: :func:`course_lib.pyg.nn.chunked_propagate`."""
+    slices one after the other into the ``[num_rows, D]`` result: the temporaries
+    fall to ``[E / num_chunks, D]``. ``jax.checkpoint`` keeps the scan from storing
+    every slice's indices and weights for the backward pass (a copy of the edge list
+    per layer): it slices them again. The edges are padded to a multiple of
+    ``num_chunks`` with weight 0. PyG twin:
+    :func:`course_lib.pyg.nn.chunked_propagate`."""
     num_edges = senders.shape[0]
     size = -(-num_edges // num_chunks)
     pad = size * num_chunks - num_edges
@@ -182,9 +184,9 @@ class SAGEConv(nn.Module):
     """``out_i = lin_l(mean_{j -> i} x_j) + lin_r(x_i)``, for one edge type (PyG's
     ``SAGEConv``).
 
-    ``lin_l`` (neighbours) has a bias, ``lin_r`` (root) has none, as in PyG. Senders and
-    receivers may be of different node types (``x_src``, ``x_dst``): a bipartite layer.
-    ``adj``: the edge type's :class:`~course_lib.jax.data.Adjacency`
+    ``lin_l`` (neighbours) has a bias, ``lin_r`` (root) has none, as in PyG. Senders
+    and receivers may be of different node types (``x_src``, ``x_dst``): a bipartite
+    layer. ``adj``: the edge type's :class:`~course_lib.jax.data.Adjacency`
     ``[N_dst, N_src]`` with unit weights, built once per graph; the mean is
     :func:`aggregate`'s. PyG twin: ``torch_geometric.nn.SAGEConv`` (re-exported by
     :mod:`course_lib.pyg.nn`).
@@ -195,7 +197,8 @@ class SAGEConv(nn.Module):
     @nn.compact
     def __call__(self, x_src, x_dst, adj):
         neighbours = aggregate(adj, x_src, "mean")
-        lin_l = nn.Dense(self.out_channels, kernel_init=TORCH_LINEAR_INIT, name="lin_l")
+        lin_l = nn.Dense(self.out_channels, kernel_init=TORCH_LINEAR_INIT,
+                         name="lin_l")
         lin_r = nn.Dense(self.out_channels, use_bias=False,
                          kernel_init=TORCH_LINEAR_INIT, name="lin_r")
         return lin_l(neighbours) + lin_r(x_dst)
@@ -425,7 +428,8 @@ class GCMCConv(nn.Module):
         if self.ordinal:
             weight = ordinal_weights(weight)
         n = x.shape[0]
-        # every node through every W_r at once: [N, F] @ [F, R d]; row j R + r: x_j W_r
+        # every node through every W_r at once: [N, F] @ [F, R d];
+        # row j R + r: x_j W_r
         w = weight.transpose(1, 0, 2).reshape(x.shape[-1], -1)
         xw = (x @ w).reshape(n * r, per_level)
         if edge_weight is not None:

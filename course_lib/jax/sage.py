@@ -60,8 +60,8 @@ def dot_product_scores(x_user: jnp.ndarray, x_movie: jnp.ndarray,
 
 
 class GNN(nn.Module):
-    """Two heterogeneous SAGE layers with a ReLU in between (what ``to_hetero`` builds
-    in PyG)."""
+    """Two heterogeneous SAGE layers with a ReLU in between (what ``to_hetero``
+    builds in PyG)."""
 
     hidden: int
 

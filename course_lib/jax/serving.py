@@ -21,11 +21,11 @@ from ..serving import BaseRecommender
 
 
 def masked_top_k(scores, seen, k: int):
-    """``(values [B, k], indices [B, k])`` of the ``k`` highest ``scores`` ``[B, M]``
-    per row among the entries where ``seen`` ``[B, M]`` (bool) is False, best first;
-    ties keep the lower index first. JAX, jittable with ``k`` static. A row with fewer
-    than ``k`` unseen entries ends in values ``-inf``. PyG twin:
-    :func:`course_lib.pyg.serving.masked_top_k`."""
+    """``(values [B, k], indices [B, k])`` of the ``k`` highest
+    ``scores`` ``[B, M]`` per row among the entries where ``seen`` ``[B, M]`` (bool)
+    is False, best first; ties keep the lower index first. JAX, jittable with ``k``
+    static. A row with fewer than ``k`` unseen entries ends in values ``-inf``. PyG
+    twin: :func:`course_lib.pyg.serving.masked_top_k`."""
     return jax.lax.top_k(jnp.where(seen, -jnp.inf, scores), k)
 
 

@@ -87,17 +87,18 @@ def batch_ego(embedding: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
 
 def train_step(state: TrainState, adj: Adjacency, batch,
                weight_decay: float = WEIGHT_DECAY) -> tuple[TrainState, float]:
-    """One Adam step on a batch ``(users, positives, negatives)`` of node ids ``[B]``
-    (a movie's node id is its index plus the number of users); returns the state and
-    the BPR loss."""
+    """One Adam step on a batch ``(users, positives, negatives)`` of node ids
+    ``[B]`` (a movie's node id is its index plus the number of users); returns the
+    state and the BPR loss."""
     users, positives, negatives = batch
     model = state.model
     model.train()
     state.optimizer.zero_grad()
-    z = model.get_embedding(adj)                       # final embeddings of every node
-    pos_scores = pair_scores(z, users, positives)      # z[users] . z[positives]
+    z = model.get_embedding(adj)                   # final embeddings of every node
+    pos_scores = pair_scores(z, users, positives)  # z[users] . z[positives]
     neg_scores = pair_scores(z, users, negatives)
-    ego = batch_ego(model.embedding.weight, torch.cat([users, positives, negatives]))
+    ids = torch.cat([users, positives, negatives])
+    ego = batch_ego(model.embedding.weight, ids)
     loss = bpr_loss(pos_scores, neg_scores, ego, weight_decay)
     loss.backward()
     return state.apply_gradients(), loss.item()

@@ -123,13 +123,14 @@ def loss(logits: torch.Tensor, level: torch.Tensor, kind: str = "ce") -> torch.T
 def train_step(state: TrainState, graph: HeteroData, pairs: torch.Tensor,
                level: torch.Tensor, held_out: torch.Tensor, kind: str = "ce"
                ) -> tuple[TrainState, float]:
-    """One Adam step. ``pairs`` ``[2, E]`` and ``level`` ``[E]``: the training edges,
-    in the order of ``graph``'s ``rates`` edges. The ``held_out`` ones (edge ids) pass
-    no message and are the only ones in the loss."""
+    """One Adam step. ``pairs`` ``[2, E]`` and ``level`` ``[E]``: the training
+    edges, in the order of ``graph``'s ``rates`` edges. The ``held_out`` ones (edge
+    ids) pass no message and are the only ones in the loss."""
     model = state.model
     model.train()
     state.optimizer.zero_grad()
-    keep = torch.ones(pairs.size(1), device=pairs.device).index_fill(0, held_out, 0.0)
+    keep = torch.ones(pairs.size(1), device=pairs.device)
+    keep = keep.index_fill(0, held_out, 0.0)
     edge_weight = keep.repeat(2)   # each edge in both directions
     logits = model(graph, pairs[:, held_out], edge_weight)
     value = loss(logits, level[held_out], kind)

@@ -156,7 +156,8 @@ def rating_graphs(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, HeteroDa
 
 
 def train_step(state: TrainState, graph: HeteroData, pairs: torch.Tensor,
-               target: torch.Tensor, mask: torch.Tensor) -> tuple[TrainState, float]:
+               target: torch.Tensor, mask: torch.Tensor
+               ) -> tuple[TrainState, float]:
     """One Adam step on the L1 loss of the rated ``pairs`` that ``mask`` selects."""
     model = state.model
     model.train()

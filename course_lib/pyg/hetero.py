@@ -70,8 +70,9 @@ def mean_by_relation(x_src: torch.Tensor, edge_index: torch.Tensor, num_dst: int
 
 
 class HeteroSAGE(nn.Module):
-    """``HeteroConv({edge type: SAGEConv}, aggr=relation_aggr)`` twice: ``hidden`` then
-    ``out_channels`` features; the second layer computes users and movies only."""
+    """``HeteroConv({edge type: SAGEConv}, aggr=relation_aggr)`` twice:
+    ``hidden`` then ``out_channels`` features; the second layer computes users and
+    movies only."""
 
     def __init__(self, edge_types, hidden: int = 64, out_channels: int = 32,
                  relation_aggr: str = "sum"):

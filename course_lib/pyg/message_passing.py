@@ -35,7 +35,7 @@ class GCNLayer(MessagePassing):
         num_nodes = x.size(0)
         edge_index, _ = add_self_loops(edge_index, num_nodes=num_nodes)
         senders, receivers = edge_index
-        deg = degree(receivers, num_nodes, dtype=x.dtype)  # edges arriving at each node
+        deg = degree(receivers, num_nodes, dtype=x.dtype)  # edges into each node
         inv_sqrt = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
         norm = inv_sqrt[senders] * inv_sqrt[receivers]  # symmetric_norm
         return self.propagate(edge_index, x=self.lin(x), norm=norm) + self.bias

@@ -69,9 +69,10 @@ def chunked_propagate(x: torch.Tensor, senders: torch.Tensor,
     messages are gathered, weighted, added into the ``[num_rows, D]`` result and
     freed before the next; the backward pass is the product with the transpose,
     ``A^T g``, in slices too (a ``torch.autograd.Function`` that keeps only the
-    edges). The temporaries fall to ``[E / num_chunks, D]``. No gradient flows to the
-    weights. JAX twin: :func:`course_lib.jax.nn.chunked_propagate`."""
-    return _ChunkedProduct.apply(x, senders, receivers, weights, num_rows, num_chunks)
+    edges). The temporaries fall to ``[E / num_chunks, D]``. No gradient flows to
+    the weights. JAX twin: :func:`course_lib.jax.nn.chunked_propagate`."""
+    return _ChunkedProduct.apply(x, senders, receivers, weights, num_rows,
+                                 num_chunks)
 
 
 def _add_in_slices(x, senders, receivers, weights, num_rows, num_chunks):
@@ -236,20 +237,20 @@ def partial_outputs():
 
 class HeteroGraphConv(nn.Module):
     """``num_layers`` x
-    ``HeteroConv({edge type: GraphConv(aggr=aggr)}, aggr=relation_aggr)`` with ReLU
-    after each, then ``Linear(hidden, out_channels)`` (default ``hidden``) per output
-    type; the last layer computes the output types only. Flax twin:
+    ``HeteroConv({edge type: GraphConv(aggr=aggr)}, aggr=relation_aggr)`` with
+    ReLU after each, then ``Linear(hidden, out_channels)`` (default ``hidden``) per
+    output type; the last layer computes the output types only. Flax twin:
     :class:`course_lib.jax.nn.HeteroGraphConv`.
 
-    ``aggr`` is how a ``GraphConv`` combines neighbours: ``'add'`` (GraphConv's default)
-    sums up to thousands of neighbour vectors on MovieLens and saturates what follows;
-    ``'mean'`` keeps the scale of the inputs. ``relation_aggr`` combines the edge types
-    that reach a node type.
+    ``aggr`` is how a ``GraphConv`` combines neighbours: ``'add'`` (GraphConv's
+    default) sums up to thousands of neighbour vectors on MovieLens and saturates
+    what follows; ``'mean'`` keeps the scale of the inputs. ``relation_aggr``
+    combines the edge types that reach a node type.
     """
 
     def __init__(self, edge_types, hidden: int, out_channels: int | None = None,
-                 num_layers: int = 2, aggr: str = "mean", relation_aggr: str = "sum",
-                 output_types=("user", "movie")):
+                 num_layers: int = 2, aggr: str = "mean",
+                 relation_aggr: str = "sum", output_types=("user", "movie")):
         super().__init__()
         with partial_outputs():
             self.convs = nn.ModuleList(
@@ -279,10 +280,10 @@ def _torch_linear_init_(weight: torch.Tensor, fan_in: int) -> torch.Tensor:
 
 
 def ordinal_weights(basis: torch.Tensor) -> torch.Tensor:
-    """GC-MC's ordinal weight sharing: ``W_r = T_1 + ... + T_r`` along the first axis of
-    ``basis`` ``[R, ...]`` (rating levels, lowest first). A 4-star weight is the
-    3.5-star weight plus one more step, so a rare level (half a star) borrows from its
-    neighbours."""
+    """GC-MC's ordinal weight sharing: ``W_r = T_1 + ... + T_r`` along the first
+    axis of ``basis`` ``[R, ...]`` (rating levels, lowest first). A 4-star weight is
+    the 3.5-star weight plus one more step, so a rare level (half a star) borrows
+    from its neighbours."""
     return torch.cumsum(basis, dim=0)
 
 
@@ -305,7 +306,7 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 
 
 class GCMCConv(nn.Module):
-    r"""GC-MC's encoder layer: a relation per rating level, weights shared ordinally.
+    r"""GC-MC's encoder layer: one relation per rating level, ordinal weights.
 
     .. math::
         h_i = \operatorname{accum}_{r=1}^{R} \sum_{j \in N_r(i)}
@@ -315,16 +316,16 @@ class GCMCConv(nn.Module):
     ``N_r(i)``: the neighbours that share a rating of level ``r`` with ``i``.
     ``adj``: the graph's rating levels as one sparse matrix ``[N R, N R]`` (an
     :class:`~course_lib.pyg.data.Adjacency`, ``data.adjacency['levels']``,
-    :func:`course_lib.sparse.level_edges`: edge ``j -> i`` of level ``r`` is
-    entry ``(i R + r, j R + r)``), so one product with the ``[N R, d]`` rows
-    ``x_j W_r`` gives every (receiver, level) sum and stacking is a reshape.
-    ``w_ij``: an edge weight, in the edge order ``adj`` was built from (1 by
-    default; 0 removes the edge, as training does for the edges it holds out for
-    the loss). ``c_i``: the weighted degree of ``i``; dividing by it after the
-    sums is the left normalisation (a mean over all neighbours).
-    ``accum='stack'`` concatenates the ``R`` per-level sums (``out_channels / R`` wide
-    each), ``'sum'`` adds them. One set of weights serves both edge directions. No
-    activation. JAX twin: :class:`course_lib.jax.nn.GCMCConv`.
+    :func:`course_lib.sparse.level_edges`: edge ``j -> i`` of level ``r`` is entry
+    ``(i R + r, j R + r)``), so one product with the ``[N R, d]`` rows ``x_j W_r``
+    gives every (receiver, level) sum and stacking is a reshape. ``w_ij``: an edge
+    weight, in the edge order ``adj`` was built from (1 by default; 0 removes the
+    edge, as training does for the edges it holds out for the loss). ``c_i``: the
+    weighted degree of ``i``; dividing by it after the sums is the left
+    normalisation (a mean over all neighbours). ``accum='stack'`` concatenates the
+    ``R`` per-level sums (``out_channels / R`` wide each), ``'sum'`` adds them. One
+    set of weights serves both edge directions. No activation. JAX twin:
+    :class:`course_lib.jax.nn.GCMCConv`.
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_relations: int,
@@ -338,8 +339,10 @@ class GCMCConv(nn.Module):
                 f"{num_relations} equal parts: use a multiple of {num_relations}")
         self.in_channels, self.num_relations = in_channels, num_relations
         self.accum, self.ordinal = accum, ordinal
-        self.width = out_channels // num_relations if accum == "stack" else out_channels
-        self.weight = nn.Parameter(torch.empty(num_relations, in_channels, self.width))
+        stacked = accum == "stack"
+        self.width = out_channels // num_relations if stacked else out_channels
+        self.weight = nn.Parameter(
+            torch.empty(num_relations, in_channels, self.width))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -348,7 +351,8 @@ class GCMCConv(nn.Module):
     def forward(self, x, adj, edge_weight=None):
         n, r = x.size(0), self.num_relations
         weight = ordinal_weights(self.weight) if self.ordinal else self.weight
-        # every node through every W_r at once: [N, F] @ [F, R d]; row j R + r: x_j W_r
+        # every node through every W_r at once: [N, F] @ [F, R d];
+        # row j R + r: x_j W_r
         w = weight.permute(1, 0, 2).reshape(x.size(1), -1)
         xw = (x @ w).view(n * r, self.width)
         if edge_weight is not None:

@@ -54,14 +54,14 @@ MODE = "sampled"
 
 def dot_product_scores(x_user: torch.Tensor, x_movie: torch.Tensor,
                        edge_label_index: torch.Tensor) -> torch.Tensor:
-    """Score ``[n]`` of each (user, movie) pair in ``edge_label_index`` ``[2, n]``: the
-    dot product of the user's row of ``x_user`` and the movie's row of ``x_movie`` (a
-    logit)."""
+    """Score ``[n]`` of each (user, movie) pair in ``edge_label_index`` ``[2, n]``:
+    the dot product of the user's row of ``x_user`` and the movie's row of
+    ``x_movie`` (a logit)."""
     return (x_user[edge_label_index[0]] * x_movie[edge_label_index[1]]).sum(dim=-1)
 
 
 class GNN(nn.Module):
-    """Two ``SAGEConv`` layers with a ReLU in between, written for a homogeneous graph.
+    """Two ``SAGEConv`` layers with a ReLU in between, for a homogeneous graph.
 
     ``to_hetero`` turns it into one copy per edge type; it decides which ``forward``
     arguments are edge-level by their *name*, so the argument must be called
@@ -200,9 +200,9 @@ def link_graphs(graph: BipartiteGraph, split: EdgeSplit) -> dict[str, HeteroData
 
 def train_step(state: TrainState, graph: HeteroData, pairs: torch.Tensor,
                labels: torch.Tensor) -> tuple[TrainState, float]:
-    """One Adam step on a batch of labelled ``pairs``, propagating over ``graph``: the
-    subgraph sampled around them (a :func:`link_loaders` batch, whose pairs are numbered
-    within it)."""
+    """One Adam step on a batch of labelled ``pairs``, propagating over ``graph``:
+    the subgraph sampled around them (a :func:`link_loaders` batch, whose pairs are
+    numbered within it)."""
     model = state.model
     model.train()
     state.optimizer.zero_grad()
