@@ -13,7 +13,7 @@ export PATH := $(VENV)/bin:$(PATH)
 # Notebook kernels and tests import course_lib from this clone, whichever clone set up the venv last.
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: book book-html site-check test test-fast setup notebooks clean
+.PHONY: book book-html site-check test test-fast setup notebooks colab-rehearsal clean
 
 setup:
 	@bash scripts/setup.sh
@@ -36,11 +36,16 @@ book-html:
 	@echo "Open $(CURDIR)/_build/html/index.html in a browser."
 
 # The built book in a real browser (Debian's Chromium, headless) at desktop and phone widths:
-# console errors, failed requests, unrendered maths, overflow, alt text, figure label sizes,
-# broken links, widget output. Screenshots in _build/site-check/. Builds from stored outputs.
+# console errors, failed requests, unrendered or cut maths, overflow outside a scroll box, code
+# and output lines that do not fit, NaN in tables, alt text, figure label sizes, page weight,
+# broken links, widget output (scripts/site_check.py). Screenshots in _build/site-check/. Builds
+# from stored outputs. Then every plotting function drawn on the chapters' inputs: no label
+# covers another or is cut (measured from the figure's artists, tests/test_plotting.py).
 site-check: setup
 	@$(MAKE) --no-print-directory book-html HTML_EXECUTE=off
 	python scripts/site_check.py _build/html --out _build/site-check
+	python -m pytest -q -p no:cacheprovider tests/test_plotting.py \
+	  -k "label_covers or collision_check or names_every_node or karate_club_writes"
 
 # Two workers: the notebooks and the grader's kernels run two at a time (each notebook stays on
 # one worker, its cells in order; tests/conftest.py orders the files longest first). One OpenMP
@@ -65,6 +70,13 @@ test-fast: setup
 # notebook, in Jupyter or Colab, has its bars).
 notebooks: setup
 	COURSE_NO_PROGRESS=1 python scripts/execute_notebooks.py book/*.ipynb
+
+# Every chapter in a fresh environment built the way Colab's is (the index's newest torch, jax,
+# flax and optax, a stand-in google.colab, nothing of the course installed), each starting with
+# its own first cell against this clone: scripts/colab_rehearsal.py. 53 minutes on 2 busy cores;
+# REHEARSAL_ARGS="--chapters 01 07" for some chapters, --help for the rest.
+colab-rehearsal: setup
+	nice -n 10 python scripts/colab_rehearsal.py $(REHEARSAL_ARGS)
 
 clean:
 	rm -rf _build .pytest_cache
