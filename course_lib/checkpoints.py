@@ -34,6 +34,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -45,6 +46,7 @@ import numpy as np
 
 CACHE_ENV = "COURSE_CACHE_DIR"
 SWITCH_ENV = "COURSE_CHECKPOINTS"   # "off": never load or save
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")   # a checkpoint's name: a folder's
 
 
 class CheckpointError(Exception):
@@ -198,11 +200,18 @@ def _shapes(tree) -> dict[str, tuple]:
 
 @dataclasses.dataclass(frozen=True)
 class Checkpoint:
-    """A model's checkpoint in the cache: ``name`` (say ``'jax-bpr-lightgcn'``) and ``key``."""
+    """A model's checkpoint in the cache: ``name`` (say ``'jax-bpr-lightgcn'``) and ``key``.
+    The name becomes a folder's name, printed and typed in a shell: letters, digits, ``.``,
+    ``_`` and ``-`` only (a label such as ``'side information'`` is joined with ``-``)."""
 
     name: str
     key: str
     root: Path | None = None
+
+    def __post_init__(self):
+        if not NAME.fullmatch(self.name):
+            raise ValueError(f"checkpoint name {self.name!r}: use letters, digits, '.', '_' and "
+                             "'-' only (no spaces)")
 
     @classmethod
     def for_fit(cls, name: str, settings: dict, *data, module: str) -> Checkpoint:

@@ -1,6 +1,6 @@
 """The course repository's address: defined in ``_config.yml`` (``repository.url``), repeated
-where a reader needs it (every notebook's Colab setup cell, the book's introduction, the README,
-the book's address on GitHub Pages). ``tests/test_book.py`` checks they agree.
+where a reader needs it (every notebook's Colab setup cell, the book's introduction and closing
+page, the README, the book's address on GitHub Pages). ``tests/test_book.py`` checks they agree.
 
 Usage::
 
@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = ["_config.yml", "README.md", "book/intro.md", *sorted(
+FILES = ["_config.yml", "README.md", "book/intro.md", "book/closing.md", *sorted(
     str(p.relative_to(ROOT)) for p in (ROOT / "book").glob("*.ipynb"))]
 
 

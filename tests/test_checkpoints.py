@@ -107,6 +107,15 @@ def test_weights_of_another_shape_are_rejected_before_loading(tmp_path):
         flax.load(params)
 
 
+def test_a_name_with_a_space_or_a_slash_is_refused(tmp_path):
+    for name in ("pyg-hetero-sage-side information", "a/b", "", "-x", "tab\tname"):
+        with pytest.raises(ValueError, match="no spaces"):
+            Checkpoint(name, "0" * 64, root=tmp_path)
+    assert not list(tmp_path.iterdir())
+    ckpt = Checkpoint("pyg-hetero-sage-side-information", "0" * 64, root=tmp_path)
+    assert " " not in str(ckpt.path.relative_to(tmp_path))
+
+
 def test_key_depends_on_settings_data_and_code(small_graph, monkeypatch):
     graph, split = small_graph
     base = Checkpoint.for_fit("m", {"lr": 0.01}, graph, split, module="course_lib.pyg.bpr")
