@@ -22,7 +22,13 @@ def code_cells(path):
 
 
 def test_toc_lists_every_notebook_and_nothing_else():
-    files = [c["file"] for c in TOC["chapters"]]
+    # two parts: the chapters, numbered 1-8 as the text refers to them; then the closing page and
+    # the instructors' page, unnumbered (numbered, they would read as chapters 9 and 10)
+    chapters, after = TOC["parts"]
+    assert chapters.get("numbered") is True and not after.get("numbered")
+    assert [c["file"] for c in after["chapters"]] == ["book/closing", "book/instructors"]
+    assert all(f"book/{p.stem}" == c["file"] for p, c in zip(NOTEBOOKS, chapters["chapters"]))
+    files = [c["file"] for part in TOC["parts"] for c in part["chapters"]]
     pages = sorted(p.stem for p in (ROOT / "book").glob("*.md"))
     assert pages == ["closing", "instructors", "intro"]
     assert files[-2:] == ["book/closing", "book/instructors"] and TOC["root"] == "book/intro"
@@ -79,44 +85,162 @@ def test_every_exercise_is_a_stub_with_a_check_and_a_solution_in_a_notebook():
         assert found, f"exercise {name!r} is not used in any notebook"
 
 
-def _run_colab_cell(monkeypatch, capsys, pyg_lib_available: bool):
+COLAB_CELL_OUTCOMES = {
+    "pyg-lib": "PyG's index has a pyg-lib build for this torch",
+    "torch-sparse": "no pyg-lib, but torch-scatter and torch-sparse builds",
+    "broken": "a pyg-lib build that installs but does not load (made for another torch)",
+    "none": "no build at all (the index lags behind a Colab torch upgrade)",
+}
+
+
+def _run_colab_cell(monkeypatch, capsys, index: str, course_installs: bool = True):
     """Run the notebooks' first cell as Colab would: a stand-in ``google.colab`` module and a
-    recorded pip that fails for pyg-lib when PyG's wheel index has no build."""
+    recorded pip whose PyG wheel index behaves as ``index`` (a key of COLAB_CELL_OUTCOMES)."""
     import subprocess
     import sys
     import types
 
-    calls = []
+    import course_lib.colab as colab
 
-    def fake_run(command, *args, **kwargs):
+    calls, installed = [], set()
+
+    def fake_run(command, *args, check=False, **kwargs):
         calls.append(command)
-        ok = pyg_lib_available or "pyg-lib" not in command
+        ok = True
+        if command[1:] == ["-c", colab.SAMPLER_CHECK]:          # PyG imported afresh
+            ok = bool(installed & {"pyg-lib", "torch-sparse"}) and index != "broken"
+        elif "install" in command and "--no-index" in command:  # from PyG's wheel index
+            offered = {"pyg-lib": {"pyg-lib"}, "broken": {"pyg-lib"},
+                       "torch-sparse": {"torch-scatter", "torch-sparse"}}.get(index, set())
+            wanted = {a for a in command if a in ("pyg-lib", "torch-scatter", "torch-sparse")}
+            ok = wanted <= offered
+            installed.update(wanted if ok else ())
+        elif "uninstall" in command:
+            installed.difference_update(command)
+        elif "install" in command:
+            ok = course_installs
+        if check and not ok:
+            raise subprocess.CalledProcessError(1, command)
         return subprocess.CompletedProcess(command, 0 if ok else 1)
+
+    def fake_check_call(command, *args, **kwargs):
+        return fake_run(command, *args, check=True, **kwargs).returncode
 
     monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(subprocess, "check_call", fake_check_call)
     exec(code_cells(NOTEBOOKS[0])[0].source, {"__name__": "__main__"})
-    return calls, capsys.readouterr().out
+    return calls, installed, capsys.readouterr().out
 
 
-@pytest.mark.parametrize("pyg_lib_available", [True, False])
-def test_colab_cell_installs_the_course_and_survives_a_missing_pyg_lib(
-        monkeypatch, capsys, pyg_lib_available):
-    calls, out = _run_colab_cell(monkeypatch, capsys, pyg_lib_available)
-    assert len(calls) == 2                                     # the course, then pyg-lib
-    assert "git+" + CONFIG["repository"]["url"] in calls[0]
-    assert not any("pyg-lib" in arg for arg in calls[0])       # never blocks the course
-    assert "pyg-lib" in calls[1] and any("data.pyg.org/whl/torch-" in a for a in calls[1])
-    if pyg_lib_available:
-        assert out == ""
+@pytest.mark.parametrize("index", COLAB_CELL_OUTCOMES)
+def test_colab_cell_installs_the_course_and_survives_a_missing_sampler_wheel(
+        monkeypatch, capsys, index):
+    import sys
+
+    import torch
+
+    from course_lib.colab import PACKAGES
+
+    calls, installed, out = _run_colab_cell(monkeypatch, capsys, index)
+    # the course, non-editable, from this very repository, with the kernel's own pip
+    assert calls[0][:4] == [sys.executable, "-m", "pip", "install"]
+    assert calls[0][-1] == "git+" + CONFIG["repository"]["url"]
+    assert "-e" not in calls[0] and "--editable" not in calls[0]
+    # then what Colab lacks, faiss included, before and apart from any extension wheel
+    assert calls[1][:4] == [sys.executable, "-m", "pip", "install"]
+    assert set(PACKAGES) <= set(calls[1])
+    assert {"torch-geometric", "jraph", "faiss-cpu"} <= {p.split("==")[0] for p in PACKAGES}
+    # extension wheels: prebuilt ones from PyG's page for the running torch, never a build
+    page = f"https://data.pyg.org/whl/torch-{torch.__version__.split('+')[0]}+"
+    wheel_installs = [c for c in calls[2:] if "install" in c]
+    assert wheel_installs and wheel_installs[0][-1] == "pyg-lib"
+    for command in wheel_installs:
+        assert "--no-index" in command
+        assert command[command.index("--find-links") + 1].startswith(page)
+    assert len(out.strip().splitlines()) == 1
+    if index == "pyg-lib":
+        assert installed == {"pyg-lib"} and len(wheel_installs) == 1
+        assert "Ready: " in out and "pyg-lib" in out
+    elif index == "torch-sparse":
+        assert installed == {"torch-scatter", "torch-sparse"} and "torch-scatter" in out
     else:
-        assert len(out.strip().splitlines()) == 1 and "chapter 3" in out
+        assert installed == set()        # a build that does not load is removed again
+        assert [c[-1] for c in wheel_installs] == ["pyg-lib", "torch-sparse"]
+        assert "chapter 3" in out and torch.__version__ in out
 
 
-def test_every_notebook_has_the_same_colab_cell():
+def test_colab_cell_stops_with_pips_error_when_the_course_does_not_install(
+        monkeypatch, capsys):
+    import subprocess
+
+    with pytest.raises(subprocess.CalledProcessError):
+        _run_colab_cell(monkeypatch, capsys, "pyg-lib", course_installs=False)
+
+
+def test_colab_cell_does_nothing_outside_colab(monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("ran " + str(a)))
+    exec(code_cells(NOTEBOOKS[0])[0].source, {"__name__": "__main__"})
+
+
+def test_every_notebook_has_the_same_short_colab_cell():
     cells = {code_cells(p)[0].source for p in NOTEBOOKS}
     assert len(cells) == 1
+    cell = cells.pop()
+    assert len(cell.splitlines()) <= 5, cell
+    assert all(len(line) <= 84 for line in cell.splitlines()), cell
+    assert cell.splitlines()[0].split("#", 1)[1].strip().startswith("Colab only:")
+    assert "elsewhere" in cell and "course_lib.colab.setup()" in cell
+
+
+def test_colab_setup_installs_every_package_the_chapters_import():
+    """Every third-party module that the course or a chapter imports is either one Colab ships
+    (``COLAB_SHIPS``) or installed by the first cell: the course's own dependencies, which are
+    libraries Colab ships, unpinned (installing the course replaces none of them), and
+    ``PACKAGES``, pinned as in requirements.txt."""
+    import ast
+    import importlib.metadata
+    import sys
+
+    from course_lib.colab import COLAB_SHIPS, PACKAGES
+
+    def canonical(name):
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    sources = [p.read_text() for p in (ROOT / "course_lib").rglob("*.py")]
+    sources += ["\n".join(line for line in c.source.splitlines()
+                          if not line.lstrip().startswith(("!", "%")))
+                for p in NOTEBOOKS for c in code_cells(p)]
+    modules = set()
+    for source in sources:
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                modules |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules.add(node.module.split(".")[0])
+    modules -= set(sys.stdlib_module_names) | {"course_lib", "google"}
+    assert {"faiss", "jraph", "torch_geometric", "torch", "jax"} <= modules
+    owners = importlib.metadata.packages_distributions()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    dependencies = re.search(r"^dependencies = \[(.*?)\]", pyproject, re.M | re.S).group(1)
+    dependencies = re.findall(r'"([^"]+)"', dependencies)
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+", d) for d in dependencies), dependencies
+    assert {canonical(d) for d in dependencies} <= {canonical(s) for s in COLAB_SHIPS}
+    installed = {canonical(s) for s in COLAB_SHIPS} | {
+        canonical(p.split("==")[0]) for p in PACKAGES}
+    missing = {m: owners.get(m) for m in modules
+               if not {canonical(d) for d in owners.get(m, [m])} & installed}
+    assert not missing, f"imported, but neither shipped by Colab nor installed: {missing}"
+    pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().split()
+                if "==" in line)
+    for package in PACKAGES:
+        name, version = package.split("==")
+        assert pins[name] == version, f"{package}: requirements.txt pins {pins[name]}"
 
 
 def test_chapter_3_says_what_to_do_without_a_neighbour_sampler(monkeypatch):
@@ -158,6 +282,8 @@ def test_the_repository_address_is_defined_once_and_repeated_exactly():
                                  text):
             found.setdefault(match.group(0), set()).add(name)
     assert found, "no mention of the repository found"
+    # every file that repeats it is one that `repository_url.py --set` rewrites
+    assert {n for names in found.values() for n in names} <= set(module.FILES), found
     wrong = {u: sorted(n) for u, n in found.items()
              if not (u.startswith(url) or u.startswith(pages))}
     assert not wrong, f"addresses that are not {url} or {pages}: {wrong}"
@@ -206,9 +332,29 @@ def test_the_publishing_workflow_passes_actionlint():
     assert lint.returncode == 1 and "nope" in lint.stdout
 
 
-def test_code_a_reader_sees_fits_the_88_column_page():
-    """Code cells, reference solutions and ``show_code`` listings: at most 88 characters a line,
-    the width of the book's code blocks (and of a phone held sideways)."""
+CODE_WIDTH = 84    # characters: a code block of the book's column at 1400 px, no scrolling
+OUTPUT_WIDTH = 88  # characters: an output block of that column (a smaller font)
+
+
+def _fenced_code(text: str) -> list[str]:
+    """The lines of a Markdown page's fenced code blocks (```python, ```bash, plain ```; not a
+    directive such as ```{note}, whose body is prose)."""
+    lines, fence, code = [], None, False
+    for line in text.splitlines():
+        opening = re.match(r"\s*(`{3,}|~{3,})(.*)", line)
+        if fence is None and opening:
+            fence, info = opening.group(1), opening.group(2).strip()
+            code = not info.startswith("{") or info.startswith(("{code-block}", "{code-cell}"))
+        elif fence is not None and line.strip() == fence:
+            fence = None
+        elif fence is not None and code:
+            lines.append(line)
+    return lines
+
+
+def test_code_a_reader_sees_fits_the_column():
+    """Code cells, reference solutions, ``show_code`` listings and the pages' code blocks: at
+    most 84 characters a line, what the book's code blocks show at 1400 px without scrolling."""
     import ast
     import inspect
 
@@ -217,11 +363,11 @@ def test_code_a_reader_sees_fits_the_88_column_page():
     long = []
     for name in all_exercises():
         long += [f"solution {name}: {line}" for line in solution_source(name).splitlines()
-                 if len(line) > 88]
+                 if len(line) > CODE_WIDTH]
     for path in NOTEBOOKS:
         cells = code_cells(path)
         long += [f"{path.name}: {line}" for c in cells for line in c.source.splitlines()
-                 if len(line) > 88]
+                 if len(line) > CODE_WIDTH]
         namespace: dict = {}
         imports = [node for c in cells for node in ast.parse(c.source).body
                    if isinstance(node, ast.Import | ast.ImportFrom)]
@@ -230,7 +376,41 @@ def test_code_a_reader_sees_fits_the_88_column_page():
             for target in re.findall(r"^show_code\((.+)\)\s*$", c.source, re.M):
                 source = inspect.getsource(eval(target, namespace))  # noqa: S307
                 long += [f"{path.name} show_code({target}): {line}"
-                         for line in source.splitlines() if len(line) > 88]
+                         for line in source.splitlines() if len(line) > CODE_WIDTH]
+    for page in sorted((ROOT / "book").glob("*.md")):
+        long += [f"{page.name}: {line}" for line in _fenced_code(page.read_text())
+                 if len(line) > CODE_WIDTH]
+    assert not long, "\n".join(long)
+
+
+def _text_outputs(cell) -> list[str]:
+    """What the book shows of a cell's stored outputs as plain text: printed streams, and the
+    ``text/plain`` of a result that has no richer form (HTML, Markdown, an image, LaTeX),
+    which the book would render instead."""
+    texts = []
+    for out in cell.outputs:
+        if out.output_type == "stream":
+            texts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data"):
+            data = out.get("data", {})
+            if "text/plain" in data and not any(
+                    kind in ("text/html", "text/markdown", "text/latex")
+                    or kind.startswith("image/") for kind in data):
+                texts.append(data["text/plain"])
+    return texts
+
+
+def test_fenced_code_is_the_pages_code_blocks_only():
+    page = "text\n```bash\nmake book\n```\n```{note}\na note\n```\n````\n```\nx = 1\n````\n"
+    assert _fenced_code(page) == ["make book", "```", "x = 1"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_output_line_fits_the_column(path):
+    """Every line a stored output shows as text is at most 88 characters, what the book's
+    output blocks show at 1400 px without scrolling (re-run the notebook after a fix)."""
+    long = [f"{len(line)}: {line}" for c in code_cells(path) for text in _text_outputs(c)
+            for line in text.splitlines() if len(line) > OUTPUT_WIDTH]
     assert not long, "\n".join(long)
 
 
