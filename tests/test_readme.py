@@ -46,6 +46,8 @@ def test_the_ci_time_and_test_counts_in_the_readme_are_the_record():
     assert date == record["date"]
     assert (int(passed), int(skipped), record["failed"]) == (
         record["passed"], record["skipped"], 0)
+    install, = _find(r"skipped\), of which installing the environment took (\d+) s")
+    assert int(install) == record["install_seconds"]
 
 
 def test_the_grading_times_in_the_readme_are_the_records():
