@@ -49,25 +49,28 @@ ML_LATEST_SMALL = DatasetSpec(
 )
 
 # The full releases, for the chapter that trains beyond one machine. GroupLens publishes an md5
-# of each zip beside it (ml-25m.zip.md5, ml-32m.zip.md5) but no checksum of the files inside,
-# which are what a DatasetSpec checks, so the unpacked files are format-checked only. The
-# published md5s are kept in MOVIELENS_ZIP_MD5 for checking a zip downloaded by hand.
+# of each zip beside it (ml-25m.zip.md5, ml-32m.zip.md5) but no checksum of the files inside:
+# a download is checked against the zip's md5 before it is unpacked
+# (course_lib.download.verify_archive, also for a zip fetched by hand), and the unpacked
+# files, in a folder given by hand, for their format.
+MOVIELENS_ZIP_MD5 = {
+    "ml-25m": "6b51fb2759a8657d3bfcbfc42b592ada",
+    "ml-32m": "d472be332d4daa821edc399621853b57",
+}
 ML_25M = DatasetSpec(
     name="ml-25m",
     url="https://files.grouplens.org/datasets/movielens/ml-25m.zip",
     files={"ratings.csv": None, "movies.csv": None},
     citation=MOVIELENS_CITATION,
+    archive_md5=MOVIELENS_ZIP_MD5["ml-25m"],
 )
 ML_32M = DatasetSpec(
     name="ml-32m",
     url="https://files.grouplens.org/datasets/movielens/ml-32m.zip",
     files={"ratings.csv": None, "movies.csv": None},
     citation=MOVIELENS_CITATION,
+    archive_md5=MOVIELENS_ZIP_MD5["ml-32m"],
 )
-MOVIELENS_ZIP_MD5 = {
-    "ml-25m": "6b51fb2759a8657d3bfcbfc42b592ada",
-    "ml-32m": "d472be332d4daa821edc399621853b57",
-}
 MOVIELENS_RELEASES = {"ml-latest-small": ML_LATEST_SMALL, "ml-25m": ML_25M, "ml-32m": ML_32M}
 
 # The actors file differs between the complete official download and the top-10 subset in
@@ -389,8 +392,9 @@ def load_movielens_release(name: str, data_dir: Path | str | None = None, *,
     that ``'ml-latest-small'`` gives the graph of ``build_graph(load_movielens())``.
     ``movie_x`` holds the genre indicators. ratings.csv is read with
     :func:`read_ratings_fast`, so ML-25M loads in well under a minute; ``verify`` checks the
-    sha256 of ml-latest-small's files, and only the presence of the full releases' files,
-    which have no published checksum.
+    sha256 of ml-latest-small's files; the full releases' files have no published checksum,
+    so a download of their zip is checked against the zip's published md5 and the files,
+    downloaded or given, for their format.
     """
     from .graph import BipartiteGraph   # graph.py imports this module
 

@@ -8,8 +8,9 @@ holds it. That folder is, in this order:
    (tests and CI point it at ``../shared/datasets``). Nothing is downloaded in this mode.
 2. The cache directory ``COURSE_CACHE_DIR`` (default ``~/.cache/gnn-recsys-course/datasets``),
    filled by an earlier download.
-3. A download of the official zip into the cache. Each file is verified against its known
-   sha256 before the cache folder appears, and extraction is atomic: an interrupted download or
+3. A download of the official zip into the cache. The zip is checked against the md5 its
+   publisher gives, where there is one, and each file against its known sha256 before the
+   cache folder appears, and extraction is atomic: an interrupted download or
    a bad archive leaves no half-written cache behind.
 
 Any problem with the files raises one :class:`DatasetError` that names the file, says what was
@@ -53,12 +54,15 @@ class DatasetSpec:
 
     ``files`` maps each file name the course needs to its sha256, or to ``None`` where only the
     file's presence and format are checked (a file that exists in more than one official version).
+    ``archive_md5`` is the md5 the publisher gives for the zip itself, where it gives one: a
+    download is checked against it before it is unpacked.
     """
 
     name: str
     url: str
     files: dict[str, str | None]
     citation: str = ""
+    archive_md5: str | None = None
 
     def checked_files(self) -> dict[str, str]:
         return {f: h for f, h in self.files.items() if h is not None}
@@ -76,6 +80,27 @@ def sha256_of(path: Path | str, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def md5_of(path: Path | str, chunk: int = 1 << 20) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_archive(path: Path | str, spec: DatasetSpec) -> None:
+    """Check a zip against the md5 its publisher gives (``spec.archive_md5``), for a
+    download or a zip fetched by hand; a spec without one checks nothing."""
+    if spec.archive_md5 is None:
+        return
+    got = md5_of(path)
+    if got != spec.archive_md5:
+        raise DatasetError(
+            f"{spec.url}: the zip's checksum does not match the published one (md5 expected "
+            f"{spec.archive_md5}, got {got}). Fix: download it again; the file is damaged or "
+            f"is not the official {spec.name} release.")
 
 
 def unreadable_error(path: Path, error: OSError) -> DatasetError:
@@ -163,6 +188,7 @@ def download_dataset(spec: DatasetSpec, cache: Path | None = None, *, progress: 
     try:
         archive = tmp / "archive.zip"
         _fetch(spec.url, archive, progress=progress)
+        verify_archive(archive, spec)
         try:
             with zipfile.ZipFile(archive) as zf:
                 bad = zf.testzip()

@@ -146,3 +146,24 @@ def test_checksum_failure_of_a_download_names_no_temporary_folder(server, tmp_pa
     message = str(error.value)
     assert "downloaded archive" in message and "load again to retry" in message
     assert str(tmp_path) not in message and "delete" not in message
+
+
+def test_download_checks_the_published_md5_of_the_zip(server, tmp_path):
+    """A spec with the publisher's md5 of the zip (the full MovieLens releases) refuses a
+    zip that differs from it before unpacking, and accepts the right one."""
+    base, routes = server
+    body = _zip({f"tiny/{n}": c for n, c in TINY.items()})
+    routes["/tiny.zip"] = (200, body, None)
+    wrong = dataclasses.replace(_spec(base + "/tiny.zip"), archive_md5="0" * 32)
+    with pytest.raises(DatasetError, match="zip's checksum does not match.*md5 expected 0{32}"):
+        download.download_dataset(wrong, tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    right = dataclasses.replace(wrong, archive_md5=hashlib.md5(body).hexdigest())
+    assert (download.download_dataset(right, tmp_path, progress=False) / "a.csv").exists()
+
+
+def test_full_releases_carry_their_published_md5():
+    assert D.ML_25M.archive_md5 == D.MOVIELENS_ZIP_MD5["ml-25m"]
+    assert D.ML_32M.archive_md5 == D.MOVIELENS_ZIP_MD5["ml-32m"]
+    assert D.ML_LATEST_SMALL.archive_md5 is None     # its files' sha256 are checked instead
+    assert all(len(h) == 32 and int(h, 16) >= 0 for h in D.MOVIELENS_ZIP_MD5.values())
