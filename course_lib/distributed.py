@@ -182,7 +182,7 @@ def launch(framework: str, processes: int, out, *, timeout: float = 600,
     """Run the command line of ``course_lib.<framework>.distributed`` (``'pyg'`` or
     ``'jax'``) as ``processes`` processes on this machine and return what process 0 wrote
     to ``out`` (an ``.npz``), as a dict of arrays. ``options`` become its flags
-    (``steps=5`` -> ``--steps 5``).
+    (``steps=5`` -> ``--steps 5``, ``rows=True`` -> ``--rows``).
 
     PyG: one ``torchrun --standalone --nproc-per-node`` job (gloo over 127.0.0.1). JAX: the
     processes are started here and join through ``jax.distributed`` with process 0 as the
@@ -195,7 +195,8 @@ def launch(framework: str, processes: int, out, *, timeout: float = 600,
 
     if framework not in ("pyg", "jax"):
         raise ValueError(f"framework must be 'pyg' or 'jax', got {framework!r}")
-    flags = [f"--{k.replace('_', '-')}={v}" for k, v in options.items()] + [f"--out={out}"]
+    flags = [f"--{k.replace('_', '-')}" + ("" if v is True else f"={v}")
+             for k, v in options.items() if v is not False] + [f"--out={out}"]
     threads = max(1, (os.cpu_count() or 1) // processes)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MASTER_ADDR": "127.0.0.1",
            "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={str(threads > 1).lower()}",

@@ -62,6 +62,9 @@ def main() -> None:
                                            3, 3, WD)
         rs_losses.append(float(loss))
     rs = from_rows(np.asarray(state.params["params"]["embedding"]), graph.num_nodes, 4)
+    fit = D.fit_row_sharded(graph, edges, steps=STEPS, batch_size=BATCH, seed=0, lr=0.01,
+                            embedding_dim=16, num_layers=3, weight_decay=WD, num_chunks=2,
+                            start={"embedding.weight": table(start)})
     spec = state.params["params"]["embedding"].sharding.spec
     per_device = {int(s.device.id): s.data.shape[0]
                   for s in state.params["params"]["embedding"].addressable_shards}
@@ -70,6 +73,8 @@ def main() -> None:
         "moved": float(np.abs(ref - table(start)).max()),
         "data_parallel": float(np.abs(dp - ref).max()),
         "row_sharded": float(np.abs(rs - ref).max()),
+        "fit_row_sharded": float(np.abs(fit["params"]["embedding.weight"] - ref).max()),
+        "fit_losses": fit["losses"].tolist(), "fit_rows_per_shard": fit["rows_per_shard"],
         "losses": [ref_losses, dp_losses, rs_losses],
         "dp_table_spec": dp_sharding, "rows_table_spec": str(spec),
         "rows_per_device": per_device,

@@ -61,6 +61,12 @@ def test_row_sharded_over_4_devices_equals_one_device(mesh_run):
     assert mesh_run["largest_block"] < 1.1 * mesh_run["edges"] / 4
 
 
+def test_fit_row_sharded_over_4_devices_equals_one_device(mesh_run):
+    assert mesh_run["fit_row_sharded"] <= TOL, mesh_run["fit_row_sharded"]
+    np.testing.assert_allclose(mesh_run["fit_losses"], mesh_run["losses"][0], atol=TOL)
+    assert mesh_run["fit_rows_per_shard"] == 2588
+
+
 def test_memory_per_device_falls_with_devices_and_chunks(mesh_run):
     naive, chunked = mesh_run["memory"][:3], mesh_run["memory"][3:]
     for runs in (naive, chunked):

@@ -89,6 +89,52 @@ def test_one_process_ddp_is_the_ordinary_step(graph, split):
     assert diff <= TOL, f"DDP on one process differs from train_step by {diff:.2e}"
 
 
+def test_row_sharded_two_processes_follow_one(tmp_path, graph):
+    """The table and the adjacency split by rows over two processes (``--rows``, the edges
+    in 3 slices) take the steps of one process's data-parallel run: the same losses and
+    weights; each process held half the table's rows and about half the edges."""
+    one = _torchrun(1, tmp_path / "one.npz")
+    two = launch("pyg", 2, tmp_path / "rows.npz", graph="small", timeout=180, rows=True,
+                 chunks=3, **RUN)
+    assert int(two["world_size"]) == 2
+    assert int(two["rows_per_shard"]) == -(-graph.num_nodes // 2)
+    edges = 2 * int(one["num_interactions"])            # directed training edges
+    assert edges / 2 <= int(two["edges_per_shard"]) < 0.55 * edges
+    start = _initial_embedding(graph)
+    assert np.abs(two["embedding"] - start).max() > 100 * TOL       # it trained
+    np.testing.assert_allclose(two["losses"], one["losses"], rtol=0, atol=TOL)
+    diff = np.abs(two["embedding"] - one["embedding"]).max()
+    assert diff <= TOL, f"row-sharded over 2 processes differs from 1 by {diff:.2e}"
+
+
+def test_gather_rows_and_sharded_propagate_on_one_process(graph, split):
+    """With one process the collectives are the identity: ``sharded_propagate`` is the
+    product with the normalised adjacency and ``gather_rows`` indexes the table."""
+    import torch.distributed as dist
+
+    from course_lib.cf import normalized_adjacency
+    from course_lib.distributed import row_partition
+    from course_lib.pyg.distributed import gather_rows, setup, sharded_propagate, teardown
+
+    edges = interaction_edges(split, "train")
+    adj = to_normalized_adjacency(graph, edges)
+    x = torch.randn(graph.num_nodes, 8, generator=torch.Generator().manual_seed(0))
+    s, r, w = (torch.from_numpy(b[0]) for b in row_partition(
+        *normalized_adjacency(graph.edge_index[:, edges], graph.num_users,
+                              graph.num_movies), graph.num_nodes, 1))
+    owns = not dist.is_initialized()
+    if owns:
+        setup("gloo")
+    try:
+        got = sharded_propagate(x, s.long(), r.long(), w, None, 4)
+        rows = torch.tensor([0, 5, graph.num_nodes - 1, 5])
+        np.testing.assert_array_equal(gather_rows(x, rows).numpy(), x[rows].numpy())
+    finally:
+        if owns:
+            teardown()
+    np.testing.assert_allclose(got.numpy(), adj.propagate(x).numpy(), atol=1e-5)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="nccl needs 2 CUDA GPUs; none here")
 def test_two_gpus_nccl_follow_one(tmp_path):

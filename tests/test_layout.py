@@ -84,11 +84,18 @@ ALLOWED: dict[tuple[str, str], str] = {
     **{("distributed", name): "the mesh, the batch placed on it and the collective written "
                               "out: JAX's data parallelism is explicit; DDP does these inside"
        for name in ("make_mesh", "shard_batch", "data_parallel_grads")},
-    **{("distributed", name): "the row-sharded table runs on simulated devices in one process "
-                              "with shard_map; in PyTorch it needs one process per shard "
-                              "(torchrun), which a notebook cannot show"
-       for name in ("gather_rows", "memory_per_device", "shard_blocks", "shard_state",
-                    "sharded_loss_fn", "sharded_propagate", "sharded_train_step")},
+    **{("distributed", name): "JAX's row-sharded step is one jitted program over a mesh "
+                              "(shard_map, the blocks placed by NamedSharding, its memory "
+                              "read from the compiled program); PyTorch runs one process "
+                              "per shard and fit_row_sharded builds its block in place"
+       for name in ("memory_per_device", "shard_blocks", "shard_state", "sharded_loss_fn",
+                    "sharded_train_step")},
+    **{("distributed", name): "a mesh axis's name inside shard_map (JAX) or a process group "
+                              "(PyTorch) says over what the collective runs"
+       for name in ("gather_rows", "sharded_propagate")},
+    ("distributed", "sharded_loss"): "PyTorch's loss on one process's rows, called by every "
+                                     "process; JAX's is one function over the mesh "
+                                     "(sharded_loss_fn)",
     ("serving", "ivf_index"): "the approximate index: faiss's inverted-file index as a PyG "
                               "MIPSKNNIndex; JAX's approx_max_k needs no index",
     ("serving", "exact_top_k"): "jitted retrieval (compiled once per shape); PyG calls "

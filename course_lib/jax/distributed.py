@@ -19,7 +19,8 @@ mesh spans every process's devices. The same code runs on GPUs.
   from every device and multiplies its own block (:func:`sharded_propagate`); a batch's rows
   are fetched from the devices that hold them (:func:`gather_rows`). Table, optimizer
   state, adjacency and messages per device fall as ``1 / devices``
-  (:func:`memory_per_device` measures it from the compiled program).
+  (:func:`memory_per_device` measures it from the compiled program);
+  :func:`fit_row_sharded` trains so over this process's devices.
 
 Run on several processes (one per machine, or two on one machine to try it)::
 
@@ -42,8 +43,9 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from .. import settings
-from ..distributed import (command_line, count_steps, epoch_batches, report, row_partition,
-                           rows_per_shard, to_rows, train_from)
+from ..cf import normalized_adjacency
+from ..distributed import (command_line, count_steps, epoch_batches, from_rows, report,
+                           row_partition, rows_per_shard, to_rows, train_from)
 from ..graph import BipartiteGraph
 from ..training import settings_for
 from .bpr import batch_ego, bpr_loss
@@ -257,6 +259,58 @@ def memory_per_device(num_nodes: int, num_edges: int, num_devices: int, *,
     return {"devices": num_devices, "arguments": int(m.argument_size_in_bytes),
             "temporaries": int(m.temp_size_in_bytes), "outputs": int(m.output_size_in_bytes),
             "aliased": int(m.alias_size_in_bytes)}
+
+
+def fit_row_sharded(graph: BipartiteGraph, edge_ids, *, steps: int | None = None,
+                    epochs: int | None = None, batch_size: int = SETTINGS["batch_size"],
+                    seed: int = SETTINGS["seed"], lr: float = SETTINGS["lr"],
+                    embedding_dim: int = SETTINGS["embedding_dim"],
+                    num_layers: int = SETTINGS["num_layers"],
+                    weight_decay: float = SETTINGS["weight_decay"], num_chunks: int = 1,
+                    start: dict | None = None, progress: bool = False) -> dict:
+    """Train LightGCN with BPR with the embedding table, its Adam moments and the
+    normalised adjacency of ``edge_ids`` split by rows over this process's devices
+    (:func:`shard_state`, :func:`shard_blocks`, :func:`sharded_train_step`). Every step
+    takes the whole batch of :func:`course_lib.distributed.epoch_batches`, so the devices
+    follow one device step for step. As the PyG twin (one process per shard there):
+    ``steps`` or ``epochs``; ``start``: numpy weights under PyG's names. Returns the dict
+    of :func:`fit_data_parallel` (``params``: the node-ordered table) plus
+    ``rows_per_shard`` and ``edges_per_shard`` (the largest block, padding included)."""
+    mesh = make_mesh(None, "rows")
+    adj = to_normalized_adjacency(graph, edge_ids)
+    state = create_state(graph.num_nodes, adj, seed=seed, lr=lr, embedding_dim=embedding_dim,
+                         num_layers=num_layers)
+    if start is not None:
+        state = state.replace(params={"params": {"embedding": jnp.asarray(
+            start["embedding.weight"])}})
+    senders, receivers, weights = normalized_adjacency(
+        graph.edge_index[:, np.asarray(edge_ids)], graph.num_users, graph.num_movies)
+    blocks = shard_blocks(senders, receivers, weights, graph.num_nodes, mesh)
+    state = shard_state(state, graph.num_nodes, mesh)
+    steps = count_steps(len(edge_ids), batch_size, steps, epochs)
+    losses, times, epoch = [], [], 0
+    while len(losses) < steps:
+        for users, pos, neg in epoch_batches(graph, edge_ids, batch_size, 1, 0, seed, epoch):
+            start_time = time.perf_counter()
+            batch = tuple(jnp.asarray(x, jnp.int32) for x in
+                          (users, pos + graph.num_users, neg + graph.num_users))
+            state, loss = sharded_train_step(state, blocks, batch, mesh, num_layers,
+                                             num_chunks, weight_decay)
+            losses.append(float(loss))
+            times.append(time.perf_counter() - start_time)
+            if progress:
+                print(f"step {len(losses)}/{steps}: {times[-1]:.3f} s", flush=True)
+            if len(losses) == steps:
+                break
+        epoch += 1
+    table = from_rows(jax.device_get(state.params["params"]["embedding"]), graph.num_nodes,
+                      mesh.size)
+    per_step = float(np.median(times[1:] or times))
+    return {"params": {"embedding.weight": table}, "losses": np.array(losses),
+            "seconds_per_step": per_step, "interactions_per_second": batch_size / per_step,
+            "world_size": jax.process_count(), "steps": steps, "batch_size": batch_size,
+            "rows_per_shard": rows_per_shard(graph.num_nodes, mesh.size),
+            "edges_per_shard": int(blocks[0].shape[1])}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Data-parallel LightGCN in PyG with PyTorch's own engine, ``torch.distributed`` and
+"""LightGCN beyond one process in PyG with PyTorch's own engine, ``torch.distributed`` and
 ``DistributedDataParallel`` (chapter 8; JAX twin: ``course_lib/jax/distributed.py``).
 
 Every process holds the whole model and the whole normalised training adjacency, and
@@ -39,6 +39,12 @@ total process count. torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
 * :func:`train_step` - one data-parallel Adam step;
 * :func:`fit_data_parallel` - training for a number of steps or epochs: final weights,
   losses and speed;
+* :func:`fit_row_sharded` - instead of the batch, the embedding table, its Adam moments
+  and the adjacency split by rows over the processes (``--rows`` on the command line):
+  rank ``r`` holds rows ``r*R ..`` of the table and the edges that end in them
+  (:func:`course_lib.distributed.row_partition`); each layer gathers every process's rows
+  (:func:`sharded_propagate`, PyTorch's differentiable functional all-gather) and the
+  batch's rows come from the processes that hold them (:func:`gather_rows`);
 * :func:`main` - the command line above (rank 0 writes ``--out``).
 
 ``torch_geometric.distributed`` (PyG's own, now deprecated, partitioned training) is not
@@ -50,6 +56,7 @@ from __future__ import annotations
 import datetime
 import os
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -57,13 +64,17 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+import torch.distributed._functional_collectives as collectives
+
 from .. import settings
-from ..distributed import command_line, count_steps, epoch_batches, report, train_from
+from ..cf import normalized_adjacency
+from ..distributed import (command_line, count_steps, epoch_batches, from_rows, report,
+                           row_of, row_partition, rows_per_shard, to_rows, train_from)
 from ..graph import BipartiteGraph
 from .bpr import batch_ego, bpr_loss
 from .data import Adjacency, to_normalized_adjacency
-from .lightgcn import build_lightgcn
-from .nn import numpy_weights, pair_scores
+from .lightgcn import build_lightgcn, layer_mean
+from .nn import chunked_propagate, numpy_weights, pair_scores
 
 #: Chapter 8's settings (:data:`course_lib.settings.DISTRIBUTED`, read by the JAX twin too).
 SETTINGS = settings.DISTRIBUTED
@@ -196,8 +207,8 @@ def fit_data_parallel(graph: BipartiteGraph, edge_ids, *, steps: int | None = No
     Returns, on every process, a dict: ``params`` (the final weights, numpy arrays under
     PyG's names: ``'embedding.weight'`` ``[N, D]``), ``losses`` (per step, the mean of the
     processes' losses: the global batch's loss), ``seconds_per_step`` (the median of the
-    steps after the first, which warms up, as rank 0 saw them: drawing the batch, the
-    step and its all-reduce), ``interactions_per_second`` (``batch_size`` over that),
+    steps after the first, which warms up, as rank 0 saw them: the step and its all-reduce,
+    from the moment its part of the batch is drawn, as the JAX twin times it), ``interactions_per_second`` (``batch_size`` over that),
     ``world_size``, ``steps`` and ``batch_size``.
     """
     owns_group = not dist.is_initialized()
@@ -225,17 +236,15 @@ def _train(graph, edge_ids, rank, world, *, steps, epochs, batch_size, seed, lr,
     steps = count_steps(len(edge_ids), batch_size, steps, epochs)
     losses, times, epoch = [], [], 0
     while len(losses) < steps:
-        started = time.perf_counter()
         for users, positives, negatives in epoch_batches(graph, edge_ids, batch_size,
                                                          world, rank, seed, epoch):
+            started = time.perf_counter()       # the step, as the JAX twin times it
             batch = [torch.from_numpy(ids).to(device) for ids in
                      (users, positives + graph.num_users, negatives + graph.num_users)]
             losses.append(train_step(ddp, optimizer, adj, batch))
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            now = time.perf_counter()
-            times.append(now - started)
-            started = now
+            times.append(time.perf_counter() - started)
             if progress and rank == 0:
                 print(f"step {len(losses)}/{steps}: {times[-1]:.3f} s", flush=True)
             if len(losses) == steps:
@@ -251,21 +260,156 @@ def _train(graph, edge_ids, rank, world, *, steps, epochs, batch_size, seed, lr,
             "world_size": world, "steps": steps, "batch_size": batch_size}
 
 
+# --------------------------------------------------------------------------------------------------
+# Row-sharded: the embedding table and the adjacency split by rows over the processes
+# --------------------------------------------------------------------------------------------------
+
+
+def sharded_propagate(x_local: torch.Tensor, senders: torch.Tensor, receivers: torch.Tensor,
+                      weights: torch.Tensor, group=None, num_chunks: int = 1
+                      ) -> torch.Tensor:
+    """On each process of ``group`` (the default group if ``None``): this process's rows of
+    ``A @ x``, where ``x_local`` ``[R, D]`` is its block of ``x`` (rows
+    ``r*R .. (r+1)*R-1`` of the whole table on rank ``r``) and ``senders``, ``receivers``,
+    ``weights`` ``[E_r]`` are the edges ending in its rows (senders as rows of the whole
+    table, receivers as rows of the block; padding edges weigh 0). Every process's block is
+    gathered first (PyTorch's functional all-gather, differentiable: its backward pass is a
+    reduce-scatter, which sums each block's gradient from every process and hands it to the
+    block's owner), then the weighted rows are added,
+    :func:`course_lib.pyg.nn.chunked_propagate` with ``num_chunks``. JAX twin (inside
+    ``shard_map``, ``axis_name`` for ``group``):
+    :func:`course_lib.jax.distributed.sharded_propagate`."""
+    x_all = collectives.all_gather_single_autograd(x_local, 0, group or dist.group.WORLD)
+    return chunked_propagate(x_all, senders, receivers, weights, x_local.shape[0],
+                             num_chunks)
+
+
+def gather_rows(x_local: torch.Tensor, rows: torch.Tensor, group=None) -> torch.Tensor:
+    """``[B, D]``, the rows ``rows`` (of the whole sharded table,
+    :func:`course_lib.distributed.row_of`) of the row-sharded ``x``, the same on every
+    process: each fills the rows it holds, zeros elsewhere, and a differentiable all-reduce
+    adds the parts. Only ``B`` rows travel, not the table."""
+    per_process = x_local.shape[0]
+    local = rows - dist.get_rank(group) * per_process
+    mine = (local >= 0) & (local < per_process)
+    part = torch.where(mine[:, None], x_local[local.clamp(0, per_process - 1)],
+                       x_local.new_zeros(()))
+    return collectives.all_reduce(part, "sum", group or dist.group.WORLD)
+
+
+def sharded_loss(table: torch.Tensor, block, rows, *, num_layers: int, num_chunks: int = 1,
+                 weight_decay: float = SETTINGS["weight_decay"], group=None,
+                 propagate=sharded_propagate) -> torch.Tensor:
+    """LightGCN's BPR loss of the whole batch, computed alike on every process from its
+    rows ``table`` ``[R, D]`` of the embedding table and its ``block`` of the adjacency
+    (``(senders, receivers, weights)``, :func:`course_lib.distributed.row_partition`);
+    ``rows`` are the batch's ``(users, positives, negatives)`` as rows of the sharded table
+    (:func:`course_lib.distributed.row_of`). The collectives' backward passes add up
+    every process's gradient, so each process calls ``backward()`` on this loss over the
+    number of processes."""
+    z = layer_mean(table, lambda x: propagate(x, *block, group, num_chunks), num_layers)
+    zu, zp, zn = (gather_rows(z, ids, group) for ids in rows)
+    ego = gather_rows(table, torch.cat(rows), group)
+    return bpr_loss((zu * zp).sum(-1), (zu * zn).sum(-1), ego, weight_decay)
+
+
+def fit_row_sharded(graph: BipartiteGraph, edge_ids, *, steps: int | None = None,
+                    epochs: int | None = None, batch_size: int = SETTINGS["batch_size"],
+                    seed: int = SETTINGS["seed"], lr: float = SETTINGS["lr"],
+                    embedding_dim: int = SETTINGS["embedding_dim"],
+                    num_layers: int = SETTINGS["num_layers"],
+                    weight_decay: float = SETTINGS["weight_decay"], num_chunks: int = 1,
+                    start: dict | None = None, progress: bool = False) -> dict:
+    """Train LightGCN with BPR with the embedding table, its Adam moments and the
+    normalised adjacency of ``edge_ids`` split by rows over the process group (:func:`setup`
+    is called, and the group left again, if none exists): rank ``r`` of ``W`` holds rows
+    ``r*R .. (r+1)*R-1`` of the table (:func:`course_lib.distributed.row_of`, nodes dealt
+    out in turn) and the edges that end in them. Every process sees each step's whole
+    batch (the triples of :func:`course_lib.distributed.epoch_batches`, as one process
+    draws them), so ``W`` processes follow one process step for step. The start is the
+    table of :func:`create_ddp` (seeded alike) or ``start``.
+
+    Returns, on every process, the dict of :func:`fit_data_parallel` (``params`` holds the
+    whole node-ordered table, gathered), plus ``rows_per_shard`` (``R``) and
+    ``edges_per_shard`` (the largest block, padding included). JAX twin (the shards are a
+    mesh's devices): :func:`course_lib.jax.distributed.fit_row_sharded`."""
+    owns_group = not dist.is_initialized()
+    rank, world = setup()
+    try:
+        device = process_device()
+        torch.manual_seed(seed)
+        model = build_lightgcn(graph.num_nodes, embedding_dim, num_layers)
+        if start is not None:
+            model.load_state_dict({k: torch.as_tensor(v) for k, v in start.items()})
+        per_process = rows_per_shard(graph.num_nodes, world)
+        mine = slice(rank * per_process, (rank + 1) * per_process)
+        table = to_rows(model.embedding.weight.detach().numpy(), world)[mine]
+        table = nn.Parameter(torch.from_numpy(table.copy()).to(device))
+        del model
+        s, r, w = normalized_adjacency(graph.edge_index[:, np.asarray(edge_ids)],
+                                       graph.num_users, graph.num_movies)
+        blocks = row_partition(s, r, w, graph.num_nodes, world)
+        block = tuple(torch.from_numpy(b[rank]).to(device, torch.int64 if i < 2 else None)
+                      for i, b in enumerate(blocks))
+        optimizer = torch.optim.Adam([table], lr=lr)
+        steps = count_steps(len(edge_ids), batch_size, steps, epochs)
+        losses, times, epoch = [], [], 0
+        while len(losses) < steps:
+            for users, positives, negatives in epoch_batches(graph, edge_ids, batch_size, 1,
+                                                             0, seed, epoch):
+                started = time.perf_counter()
+                nodes = (users, positives + graph.num_users, negatives + graph.num_users)
+                rows = tuple(torch.from_numpy(row_of(ids, graph.num_nodes, world)).to(device)
+                             for ids in nodes)
+                optimizer.zero_grad()
+                loss = sharded_loss(table, block, rows, num_layers=num_layers,
+                                    num_chunks=num_chunks, weight_decay=weight_decay)
+                (loss / world).backward()        # the collectives add the W processes' parts
+                optimizer.step()
+                losses.append(loss.detach())
+                times.append(time.perf_counter() - started)
+                if progress and rank == 0:
+                    print(f"step {len(losses)}/{steps}: {times[-1]:.3f} s", flush=True)
+                if len(losses) == steps:
+                    break
+            epoch += 1
+        whole = collectives.all_gather_single(table.detach(), 0, dist.group.WORLD)
+        per_step = float(np.median(times[1:] or times))
+        return {"params": {"embedding.weight": from_rows(whole.cpu().numpy(),
+                                                         graph.num_nodes, world)},
+                "losses": torch.stack(losses).cpu().numpy(), "seconds_per_step": per_step,
+                "interactions_per_second": batch_size / per_step, "world_size": world,
+                "steps": steps, "batch_size": batch_size, "rows_per_shard": per_process,
+                "edges_per_shard": int(blocks[0].shape[1])}
+    finally:
+        if owns_group:
+            teardown()
+
+
 def main(argv=None) -> dict:
     """The command line (see the module's docstring): trains, and rank 0 prints the progress
     and writes ``--out`` (:func:`course_lib.distributed.report`; also ``backend``,
     ``graph``, ``num_nodes``, ``num_interactions``)."""
     p = command_line("torchrun ... -m course_lib.pyg.distributed",
-                     "Data-parallel LightGCN (BPR) with DDP.")
+                     "Data-parallel LightGCN (BPR) with DDP, or with the table and the "
+                     "adjacency split by rows over the processes (--rows).")
     p.add_argument("--backend", choices=("gloo", "nccl"), default=None)
+    p.add_argument("--rows", action="store_true",
+                   help="split the table and the adjacency by rows (fit_row_sharded)")
+    p.add_argument("--chunks", type=int, default=1,
+                   help="with --rows: propagate the edges in this many slices")
     args = p.parse_args(argv)
     rank, world = setup(args.backend)
     try:
-        graph, edge_ids, result = train_from(args, fit_data_parallel)
+        fit = (partial(fit_row_sharded, num_chunks=args.chunks) if args.rows
+               else fit_data_parallel)
+        graph, edge_ids, result = train_from(args, fit)
         if rank == 0:
+            extra = ({k: result[k] for k in ("rows_per_shard", "edges_per_shard")}
+                     if args.rows else {})
             report(result, args, f"{world} process(es), {dist.get_backend()}: ",
                    backend=dist.get_backend(), graph=args.graph, num_nodes=graph.num_nodes,
-                   num_interactions=len(edge_ids))
+                   num_interactions=len(edge_ids), **extra)
         return result
     finally:
         teardown()
