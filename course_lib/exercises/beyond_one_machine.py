@@ -9,6 +9,8 @@ notebook runs on a mesh.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -51,7 +53,8 @@ def _shard_cases() -> list[Case]:
         Case("10 interactions, global batch 4, 2 processes, rank 0: 2 steps (the last 2 "
              "interactions dropped), 2 ids per step", (10, 4, 2, 0, 0)),
         Case("the same, rank 1", (10, 4, 2, 1, 0)),
-        Case("one process: its part is the whole global batch", (12, 4, 1, 0, 1)),
+        Case("one process: its part is the whole global batch (the last 2 interactions "
+             "dropped)", (14, 4, 1, 0, 1)),
         Case("4 processes, rank 3 (the last), global batch 8", (40, 8, 4, 3, 2)),
         Case("4 processes, rank 2, an epoch of 33 interactions", (33, 8, 4, 2, 3)),
         Case("fewer interactions than one batch: no step", (5, 8, 2, 0, 4)),
@@ -98,6 +101,16 @@ def _wrong_shard_keeps_last(num_interactions, batch_size, world_size, rank, rng)
     part = batch_size // world_size
     return [order[s + rank * part:s + (rank + 1) * part]
             for s in range(0, num_interactions, batch_size)]
+
+
+# the last, smaller batch kept when one process trains alone
+def _wrong_shard_keeps_last_alone(num_interactions, batch_size, world_size, rank, rng):
+    order = rng.permutation(num_interactions)
+    part = batch_size // world_size
+    steps = (-(-num_interactions // batch_size) if world_size == 1
+             else num_interactions // batch_size)
+    return [order[s * batch_size + rank * part:s * batch_size + (rank + 1) * part]
+            for s in range(steps)]
 
 
 # every process takes the whole global batch: W copies of one gradient, nothing shared out
@@ -154,7 +167,8 @@ register(Exercise(
          "takes its own consecutive share of that batch, in rank order. The last, smaller "
          "batch is dropped.",
     mistakes=[_wrong_shard_unshuffled, _wrong_shard_strided, _wrong_shard_epoch_first,
-              _wrong_shard_keeps_last, _wrong_shard_whole_batch, _wrong_shard_part_is_batch,
+              _wrong_shard_keeps_last, _wrong_shard_keeps_last_alone,
+              _wrong_shard_whole_batch, _wrong_shard_part_is_batch,
               _wrong_shard_shuffle_per_step, _wrong_shard_own_shuffle],
     variants=[_right_shard_reshape],
 ))
@@ -296,15 +310,45 @@ def _use_sharded(propagate, x_blocks, senders, receivers, weights, num_chunks):
 
     run = jax.vmap(device, axis_name=AXIS)
     num_edges, dim = senders.shape[-1], x_blocks.shape[-1]
+    shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype)
+              for a in (x_blocks, senders, receivers, weights)]
+    jaxpr = jax.make_jaxpr(run)(*shapes).jaxpr
     if num_chunks > 1 and num_edges > -(-num_edges // num_chunks):
-        shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype)
-                  for a in (x_blocks, senders, receivers, weights)]
-        if _gathers_rows(jax.make_jaxpr(run)(*shapes).jaxpr, num_edges, dim):
+        if _gathers_rows(jaxpr, num_edges, dim):
             raise ValueError(f"it gathers all {num_edges} edges' messages at once (an "
                              f"[{num_edges}, {dim}] array); with num_chunks = {num_chunks} "
                              f"no slice may exceed {-(-num_edges // num_chunks)} edges: "
                              "hand num_chunks to chunked_propagate")
+    # per device, nothing much larger than the gathered table or the edges' messages: a
+    # dense block of A ([R, W*R]) or a one-hot of the edges ([E, W*R]) grows with the nodes
+    devices, rows = x_blocks.shape[0], x_blocks.shape[1]
+    budget = 2 * devices * max(devices * rows * dim, num_edges * dim)
+    shape = _largest(jaxpr)
+    if math.prod(shape) > budget:
+        raise ValueError(f"it builds a {list(shape[1:])} array on each device, larger than "
+                         "the gathered table and the edges' messages together: a dense "
+                         "matrix or a one-hot of the edges grows with the nodes; add the "
+                         "weighted rows with chunked_propagate")
     return run(x_blocks, senders, receivers, weights)
+
+
+def _largest(jaxpr) -> tuple[int, ...]:
+    """The shape of the largest array any equation of ``jaxpr`` (or of one nested in it)
+    yields."""
+    best: tuple[int, ...] = ()
+    for eqn in jaxpr.eqns:
+        for var in eqn.outvars:
+            shape = tuple(getattr(var.aval, "shape", ()))
+            if math.prod(shape) > math.prod(best):
+                best = shape
+        for param in eqn.params.values():
+            for sub in (param if isinstance(param, (tuple, list)) else (param,)):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    found = _largest(inner)
+                    if math.prod(found) > math.prod(best):
+                        best = found
+    return best
 
 
 def _gathers_rows(jaxpr, num_edges: int, dim: int) -> bool:
@@ -339,10 +383,16 @@ def _sharded_case(description, edges, num_nodes, devices, dim, num_chunks, seed,
 
 def _sharded_cases() -> list[Case]:
     ring = ([0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 0])
+    both_ways = ([0, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 0], [1, 2, 3, 4, 5, 0, 0, 1, 2, 3, 4, 5])
+    rng = np.random.default_rng(7)
+    sparse = (rng.integers(0, 40, 30), rng.integers(0, 40, 30))
     return [
         _sharded_case("a ring of 6 nodes on 2 devices (rows 0-2 and 3-5), D = 2: nodes 3 "
                       "and 0 receive from the other device", ring, 6, 2, 2, 1, 0),
-        _sharded_case("the same ring on 3 devices, 2 chunks", ring, 6, 3, 2, 2, 1),
+        _sharded_case("the ring both ways on 3 devices (4 edges each), 3 chunks of at most "
+                      "2 edges", both_ways, 6, 3, 2, 3, 1),
+        _sharded_case("40 nodes on 2 devices, 30 random edges, D = 2, 2 chunks (a dense "
+                      "block of the matrix would be 20 x 40)", sparse, 40, 2, 2, 2, 5),
         _sharded_case("one device: the plain product", ring, 6, 1, 3, 1, 2),
         _sharded_case("7 nodes on 4 devices (one padding row), a star into node 6",
                       ([0, 1, 2, 3, 4, 5], [6, 6, 6, 6, 6, 6]), 7, 4, 2, 3, 3),
@@ -411,6 +461,23 @@ def _wrong_sharded_no_chunks(x_local, senders, receivers, weights, axis_name, nu
                                num_segments=x_local.shape[0])
 
 
+# chunks of E // num_chunks edges: the last E % num_chunks edges are never added
+def _wrong_sharded_drops_remainder(x_local, senders, receivers, weights, axis_name,
+                                   num_chunks=1):
+    x_all = jax.lax.all_gather(x_local, axis_name, tiled=True)
+    size = senders.shape[0] // num_chunks
+    return chunked_propagate(x_all, senders[:size * num_chunks],
+                             receivers[:size * num_chunks], weights[:size * num_chunks],
+                             x_local.shape[0], num_chunks)
+
+
+# the right rows from a dense block of the matrix, [R, W*R]: memory grows with the nodes
+def _wrong_sharded_dense(x_local, senders, receivers, weights, axis_name, num_chunks=1):
+    x_all = jax.lax.all_gather(x_local, axis_name, tiled=True)
+    block = jnp.zeros((x_local.shape[0], x_all.shape[0]), x_local.dtype)
+    return block.at[receivers, senders].add(weights) @ x_all
+
+
 # correct: the untiled gather [W, R, D] reshaped, then chunked_propagate
 def _right_sharded_reshape(x_local, senders, receivers, weights, axis_name, num_chunks=1):
     x_all = jax.lax.all_gather(x_local, axis_name)
@@ -437,6 +504,7 @@ register(Exercise(
          "num_chunks chunks, keeping only this device's rows.",
     mistakes=[_wrong_sharded_local, _wrong_sharded_psum, _wrong_sharded_all_rows,
               _wrong_sharded_unweighted, _wrong_sharded_swapped, _wrong_sharded_offset,
-              _wrong_sharded_no_chunks],
+              _wrong_sharded_no_chunks, _wrong_sharded_dense,
+              _wrong_sharded_drops_remainder],
     variants=[_right_sharded_reshape],
 ))
