@@ -12,7 +12,7 @@ runs; a process's peak memory is read from ``/proc/self/status`` after resetting
 * ``memory``: per dataset shape (:data:`course_lib.scale.MOVIELENS_SHAPES`), one training step
   of LightGCN (64 dimensions, 3 layers, BPR on 8,192 triples, Adam):
   - the sizes that follow from the shape: table, gradient, Adam moments, the edge list,
-    the layers kept for the backward pass;
+    the layers E(0)..E(L) (held until their mean is formed);
   - JAX, read from the compiled step (``memory_analysis``, nothing allocated, so exact at any
     size): the course's CSR product (:class:`course_lib.jax.data.Adjacency`), all edges'
     messages at once, and 64 chunks (:func:`course_lib.jax.nn.chunked_propagate`);
@@ -29,7 +29,14 @@ runs; a process's peak memory is read from ``/proc/self/status`` after resetting
 * ``devices``: memory per device of the row-sharded step on 1, 2, 4 and 8 simulated CPU
   devices at MovieLens-25M's shape (:func:`course_lib.jax.distributed.memory_per_device`);
 * ``processes``: data-parallel steps per second with 1 and 2 processes on this machine, for
-  ``torchrun`` + DDP (gloo) and ``jax.distributed`` (gloo), on 1 % of MovieLens-25M.
+  ``torchrun`` + DDP (gloo) and ``jax.distributed`` (gloo), on 1 % of MovieLens-25M;
+* ``rows_processes``: PyTorch's row-sharded step (``fit_row_sharded``) over 1, 2 and 4
+  processes on 10 % of MovieLens-25M, all edges at once and in 64 chunks: what each process
+  holds and how much its memory grows during a step.
+
+PyTorch's step on the real ``ml-latest-small`` (all its ratings) is measured too, not
+extrapolated: it is smaller than the synthetic graphs. ``--only-small`` measures just that
+and adds it to the stored record (with ``--write``).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ RECORD = ROOT / "course_lib" / "records" / "scale.json"
 FRACTIONS = (0.01, 0.03, 0.1)
 DIM, LAYERS, BATCH, CHUNKS = 64, 3, 8192, 64
 PROCESSES_FRACTION, PROCESSES_STEPS = 0.01, 20
+ROWS_FRACTION = 0.1
 
 
 def _status(key: str) -> int:
@@ -69,7 +77,9 @@ def _reset_peak() -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def child_torch_memory(fraction: float, mode: str) -> dict:
+def child_torch_memory(fraction: float | str, mode: str) -> dict:
+    """One PyTorch step's memory growth on a synthetic graph of ``fraction`` of ML-25M, or
+    on the real ``'ml-latest-small'`` (all its ratings)."""
     import ctypes
 
     import torch
@@ -89,7 +99,13 @@ def child_torch_memory(fraction: float, mode: str) -> dict:
     from course_lib.scale import synthetic_graph
 
     torch.set_num_threads(2)
-    graph = synthetic_graph("ml-25m", fraction, seed=0)
+    if fraction == "ml-latest-small":
+        from course_lib.data import load_movielens
+        from course_lib.graph import build_graph
+
+        graph = build_graph(load_movielens())
+    else:
+        graph = synthetic_graph("ml-25m", fraction, seed=0)
     edges = range(graph.num_edges)
     if mode == "csr":
         propagate = to_normalized_adjacency(graph, edges).propagate
@@ -221,6 +237,82 @@ def child_devices() -> list[dict]:
             for c in (1, CHUNKS) for d in (1, 2, 4, 8)]
 
 
+def rows_child(fraction: float, chunks: int) -> None:
+    """Run under ``torchrun``, one process per shard: one step of PyTorch's row-sharded
+    LightGCN (:func:`course_lib.pyg.distributed.fit_row_sharded`'s step) on a synthetic
+    graph; rank 0 prints, for every process, what it holds (its rows of the table, their
+    gradient and Adam moments, its block of the adjacency; from the tensors' sizes) and how
+    much its resident memory grew during a step (measured as in ``child_torch_memory``)."""
+    import ctypes
+    import gc
+
+    import torch
+    import torch.distributed as dist
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-3, 64 * 1024)             # M_MMAP_THRESHOLD, as in child_torch_memory
+
+    from course_lib.distributed import epoch_batches, load_graph, row_of
+    from course_lib.pyg.distributed import setup, shard_rows, sharded_loss, teardown
+
+    rank, world = setup("gloo")
+    graph, edges = load_graph("synthetic", fraction, 0)
+    table, block = shard_rows(graph, edges, rank, world, embedding_dim=DIM,
+                              num_layers=LAYERS)
+    users, pos, neg = next(epoch_batches(graph, edges, BATCH, 1, 0, 0, 0))
+    rows = tuple(torch.from_numpy(row_of(ids, graph.num_nodes, world)) for ids in
+                 (users, pos + graph.num_users, neg + graph.num_users))
+    optimizer = torch.optim.Adam([table], lr=0.01)
+
+    def step():
+        optimizer.zero_grad()
+        loss = sharded_loss(table, block, rows, num_layers=LAYERS, num_chunks=chunks,
+                            weight_decay=1e-4)
+        (loss / world).backward()
+        optimizer.step()
+
+    step()                                  # Adam's moments exist from here on
+    del graph, edges
+    gc.collect()
+    libc.malloc_trim(0)
+    dist.barrier()
+    before = _status("VmRSS")
+    _reset_peak()
+    step()
+    growth = _status("VmHWM") - before
+    held = 4 * table.numel() * 4 + sum(t.numel() * t.element_size() for t in block)
+    mine = {"rank": rank, "held_bytes": held, "step_growth_bytes": growth,
+            "rows": table.shape[0], "edges": len(block[0])}
+    every = [None] * world
+    dist.all_gather_object(every, mine)
+    teardown()
+    if rank == 0:
+        print(json.dumps(every))
+
+
+def rows_processes(fraction: float = ROWS_FRACTION) -> list[dict]:
+    """PyTorch's row-sharded step over 1, 2 and 4 processes (``torchrun``, gloo), all edges
+    at once and in chunks: per process, the largest of each measure over the processes."""
+    out = []
+    for chunks in (1, CHUNKS):
+        for procs in (1, 2, 4):
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "MASTER_ADDR": "127.0.0.1",
+                   "GLOO_SOCKET_IFNAME": "lo", "COURSE_NO_PROGRESS": "1"}
+            done = subprocess.run(
+                [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                 f"--nproc-per-node={procs}", str(ROOT / "benchmarks" / "scale.py"),
+                 "--rows-child", str(fraction), str(chunks)],
+                env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+            if done.returncode:
+                raise RuntimeError(f"rows {procs} processes failed:\n{done.stderr[-3000:]}")
+            every = json.loads(done.stdout.strip().splitlines()[-1])
+            out.append({"processes": procs, "chunks": chunks, "fraction": fraction,
+                        **{k: max(e[k] for e in every) for k in
+                           ("held_bytes", "step_growth_bytes", "rows", "edges")}})
+            print(out[-1], flush=True)
+    return out
+
+
 CHILDREN = {"torch_memory": child_torch_memory, "jax_memory": child_jax_memory,
             "time": child_time, "devices": child_devices}
 
@@ -301,6 +393,12 @@ def _fit(xs, ys):
     return float(a), float(b)
 
 
+def pyg_measured_small() -> dict:
+    """PyTorch's step on the real ml-latest-small graph, measured (not extrapolated)."""
+    return {mode: _child("torch_memory", "ml-latest-small", mode)["step_peak_bytes"]
+            for mode in ("csr", "at_once", "chunked")}
+
+
 def measure() -> dict:
     from course_lib.scale import MOVIELENS_SHAPES
 
@@ -308,6 +406,7 @@ def measure() -> dict:
     print("PyTorch memory ...", flush=True)
     torch_mem = [_child("torch_memory", f, mode) for f in FRACTIONS
                  for mode in ("csr", "at_once", "chunked")]
+    shapes["ml-latest-small"]["pyg_measured"] = pyg_measured_small()
     print("JAX memory ...", flush=True)
     for s in shapes.values():
         s["jax"] = _child("jax_memory", s["users"], s["movies"], s["ratings"])
@@ -317,6 +416,8 @@ def measure() -> dict:
     devices = _child("devices")
     print("processes ...", flush=True)
     procs = processes()
+    print("row-sharded PyTorch processes ...", flush=True)
+    rows_procs = rows_processes()
 
     fits = {}
     for mode in ("csr", "at_once", "chunked"):
@@ -337,9 +438,10 @@ def measure() -> dict:
                                  ((m, fits[f"torch_{m}"]) for m in
                                   ("csr", "at_once", "chunked"))}
         s["steps_per_epoch"] = s["ratings"] // BATCH
+        # only beyond the graphs measured (the line's intercept is not a small graph's time)
         s["epoch_seconds_extrapolated"] = {
             fw: round(s["steps_per_epoch"] * (fits[f"step_{fw}"][0] + fits[f"step_{fw}"][1] * e),
-                      1) for fw in ("pyg", "jax")}
+                      1) for fw in ("pyg", "jax")} if e > max(t["edges"] for t in times) else None
     return {
         "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, no GPU",
         "date": time.strftime("%Y-%m-%d"),
@@ -347,7 +449,7 @@ def measure() -> dict:
                      "chunks": CHUNKS, "optimizer": "Adam"},
         "fractions": list(FRACTIONS),
         "shapes": shapes, "torch_memory": torch_mem, "time": times, "fits": fits,
-        "devices": devices, "processes": procs,
+        "devices": devices, "processes": procs, "rows_processes": rows_procs,
         "processes_settings": {"graph": "synthetic_graph('ml-25m', fraction, seed=0)",
                                "fraction": PROCESSES_FRACTION, "steps": PROCESSES_STEPS,
                                "batch_size": BATCH, "embedding_dim": DIM},
@@ -357,7 +459,35 @@ def measure() -> dict:
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--write", action="store_true", help=f"store the record in {RECORD}")
+    p.add_argument("--rows-child", nargs=2, metavar=("FRACTION", "CHUNKS"),
+                   help=argparse.SUPPRESS)
+    p.add_argument("--only-rows", action="store_true",
+                   help="measure only PyTorch's row-sharded processes and add them to the "
+                        "stored record")
+    p.add_argument("--only-small", action="store_true",
+                   help="measure only PyTorch's step on ml-latest-small and add it to the "
+                        "stored record")
     args = p.parse_args(argv)
+    if args.rows_child:
+        rows_child(float(args.rows_child[0]), int(args.rows_child[1]))
+        return {}
+    if args.only_rows:
+        record = json.loads(RECORD.read_text())
+        record["rows_processes"] = rows_processes()
+        if args.write:
+            RECORD.write_text(json.dumps(record, indent=1) + "\n")
+            print("wrote", RECORD)
+        return record
+    if args.only_small:
+        record = json.loads(RECORD.read_text())
+        measured = pyg_measured_small()
+        record["shapes"]["ml-latest-small"]["pyg_measured"] = measured
+        print("PyG on ml-latest-small (GB):",
+              {mode: round(v / 1e9, 4) for mode, v in measured.items()})
+        if args.write:
+            RECORD.write_text(json.dumps(record, indent=1) + "\n")
+            print("wrote", RECORD)
+        return record
     record = measure()
     gb = 1e9
     print(f"{'shape':<16}{'table':>8}{'JAX csr':>9}{'at once':>9}{'chunked':>9}"
@@ -367,8 +497,8 @@ def main(argv=None) -> dict:
         print(f"{name:<16}{s['sizes']['table'] / gb:>8.3f}{j['csr']['temporaries'] / gb:>9.2f}"
               f"{j['at_once']['temporaries'] / gb:>9.2f}{j['chunked']['temporaries'] / gb:>9.2f}"
               f"{s['pyg_extrapolated']['csr'] / gb:>9.2f}"
-              f"{s['epoch_seconds_extrapolated']['pyg']:>9.0f}"
-              f"{s['epoch_seconds_extrapolated']['jax']:>9.0f}")
+              + "".join(f"{(s['epoch_seconds_extrapolated'] or {}).get(fw, float('nan')):>9.0f}"
+                        for fw in ("pyg", "jax")))
     print("(GB; * extrapolated from synthetic graphs of", record["fractions"], "of ML-25M)")
     for d in record["devices"]:
         print(f"{d['devices']} device(s), {d['chunks']} chunk(s): "

@@ -154,6 +154,10 @@ def row_partition(senders, receivers, weights, num_nodes: int, num_shards: int
     return out_s, out_r, out_w
 
 
+#: The graphs the command lines train on (:func:`load_graph`).
+GRAPHS = ("small", "synthetic", "ml-25m", "ml-32m")
+
+
 def load_graph(name: str = "small", fraction: float = 0.01, seed: int = 0
                ) -> tuple[BipartiteGraph, np.ndarray]:
     """``(graph, edge_ids)``: the graph the command lines of
@@ -161,7 +165,9 @@ def load_graph(name: str = "small", fraction: float = 0.01, seed: int = 0
     its training interactions. ``'small'``: ml-latest-small, the training interactions of
     the course's split (:func:`course_lib.graph.split_edges`, seed 42); ``'synthetic'``:
     :func:`course_lib.scale.synthetic_graph` of MovieLens-25M's shape, ``fraction`` of its
-    size, every interaction."""
+    size, every interaction; ``'ml-25m'`` or ``'ml-32m'``: the full release
+    (:func:`course_lib.data.load_movielens_release`: a download, or ``COURSE_DATA_DIR``),
+    every interaction."""
     if name == "small":
         from .cf import interaction_edges
         from .data import load_movielens
@@ -174,7 +180,12 @@ def load_graph(name: str = "small", fraction: float = 0.01, seed: int = 0
 
         graph = synthetic_graph("ml-25m", fraction=fraction, seed=seed)
         return graph, np.arange(graph.num_edges)
-    raise ValueError(f"graph must be 'small' or 'synthetic', got {name!r}")
+    if name in ("ml-25m", "ml-32m"):
+        from .data import load_movielens_release
+
+        graph = load_movielens_release(name)
+        return graph, np.arange(graph.num_edges)
+    raise ValueError(f"graph must be one of {GRAPHS}, got {name!r}")
 
 
 def launch(framework: str, processes: int, out, *, timeout: float = 600,
@@ -240,7 +251,7 @@ def command_line(prog: str, description: str):
     from .settings import DISTRIBUTED as s
 
     p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("--graph", choices=("small", "synthetic"), default="small")
+    p.add_argument("--graph", choices=GRAPHS, default="small")
     p.add_argument("--fraction", type=float, default=0.01,
                    help="size of the synthetic graph, a fraction of MovieLens-25M")
     p.add_argument("--steps", type=int, default=None)

@@ -20,10 +20,12 @@ import numpy as np
 
 from .graph import BipartiteGraph
 
-# The published sizes of each release: users who rated, movies in movies.csv, ratings.
+# The published sizes of each release: users who rated, movies in movies.csv (ML-1M:
+# movies.dat, of which 3,706 are rated), ratings. The course's graphs have a node for every
+# listed movie, rated or not.
 MOVIELENS_SHAPES: dict[str, dict[str, int]] = {
     "ml-latest-small": {"users": 610, "movies": 9742, "ratings": 100_836},
-    "ml-1m": {"users": 6040, "movies": 3706, "ratings": 1_000_209},
+    "ml-1m": {"users": 6040, "movies": 3883, "ratings": 1_000_209},
     "ml-25m": {"users": 162_541, "movies": 62_423, "ratings": 25_000_095},
     "ml-32m": {"users": 200_948, "movies": 87_585, "ratings": 32_000_204},
 }

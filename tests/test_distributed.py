@@ -74,8 +74,20 @@ def test_row_partition_holds_every_edge_once_in_its_block(num_nodes, shards):
     assert len(np.unique(order)) == num_nodes and order.max() < rows * shards
 
 
-def test_load_graph_names_its_choices():
-    with pytest.raises(ValueError, match="'small' or 'synthetic'"):
-        load_graph("ml-25m")
+def test_load_graph_names_its_choices(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="'small', 'synthetic', 'ml-25m', 'ml-32m'"):
+        load_graph("ml-20m")
+    # a full release from COURSE_DATA_DIR: every interaction
+    folder = tmp_path / "ml-25m"
+    folder.mkdir()
+    (folder / "movies.csv").write_text("movieId,title,genres\n1,A (1995),Comedy\n"
+                                       "7,B (1996),Drama\n")
+    (folder / "ratings.csv").write_text("userId,movieId,rating,timestamp\n"
+                                        "4,7,3.5,1\n2,1,4.0,2\n4,1,5.0,3\n")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    graph, edges = load_graph("ml-25m")
+    assert (graph.num_users, graph.num_movies) == (2, 2)
+    np.testing.assert_array_equal(edges, [0, 1, 2])
+    np.testing.assert_array_equal(graph.edge_index, [[1, 0, 1], [1, 0, 0]])
     graph, edges = load_graph("synthetic", fraction=0.01)
     assert len(edges) == graph.num_edges == 250_001

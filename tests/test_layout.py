@@ -93,6 +93,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     **{("distributed", name): "a mesh axis's name inside shard_map (JAX) or a process group "
                               "(PyTorch) says over what the collective runs"
        for name in ("gather_rows", "sharded_propagate")},
+    ("distributed", "shard_rows"): "one process's rows of the table and block of the "
+                                   "adjacency (PyTorch, a process per shard); JAX places "
+                                   "every block on the mesh (shard_state, shard_blocks)",
     ("distributed", "sharded_loss"): "PyTorch's loss on one process's rows, called by every "
                                      "process; JAX's is one function over the mesh "
                                      "(sharded_loss_fn)",

@@ -313,6 +313,32 @@ def sharded_loss(table: torch.Tensor, block, rows, *, num_layers: int, num_chunk
     return bpr_loss((zu * zp).sum(-1), (zu * zn).sum(-1), ego, weight_decay)
 
 
+def shard_rows(graph: BipartiteGraph, edge_ids, rank: int, world: int, *,
+               seed: int = SETTINGS["seed"], embedding_dim: int = SETTINGS["embedding_dim"],
+               num_layers: int = SETTINGS["num_layers"], start: dict | None = None,
+               device=None) -> tuple[nn.Parameter, tuple[torch.Tensor, ...]]:
+    """Rank ``rank``'s share of a row-sharded LightGCN over ``world`` processes:
+    ``(table, block)``, its rows ``[R, D]`` of the embedding table (initialised as by
+    :func:`create_ddp`, or from ``start``; :func:`course_lib.distributed.row_of`) as a
+    parameter, and its block ``(senders, receivers, weights)`` of the normalised adjacency
+    of ``edge_ids`` (:func:`course_lib.distributed.row_partition`)."""
+    device = device or process_device()
+    torch.manual_seed(seed)
+    model = build_lightgcn(graph.num_nodes, embedding_dim, num_layers)
+    if start is not None:
+        model.load_state_dict({k: torch.as_tensor(v) for k, v in start.items()})
+    per_process = rows_per_shard(graph.num_nodes, world)
+    mine = slice(rank * per_process, (rank + 1) * per_process)
+    table = to_rows(model.embedding.weight.detach().numpy(), world)[mine]
+    table = nn.Parameter(torch.from_numpy(table.copy()).to(device))
+    s, r, w = normalized_adjacency(graph.edge_index[:, np.asarray(edge_ids)],
+                                   graph.num_users, graph.num_movies)
+    blocks = row_partition(s, r, w, graph.num_nodes, world)
+    block = tuple(torch.from_numpy(b[rank]).to(device, torch.int64 if i < 2 else None)
+                  for i, b in enumerate(blocks))
+    return table, block
+
+
 def fit_row_sharded(graph: BipartiteGraph, edge_ids, *, steps: int | None = None,
                     epochs: int | None = None, batch_size: int = SETTINGS["batch_size"],
                     seed: int = SETTINGS["seed"], lr: float = SETTINGS["lr"],
@@ -337,20 +363,10 @@ def fit_row_sharded(graph: BipartiteGraph, edge_ids, *, steps: int | None = None
     rank, world = setup()
     try:
         device = process_device()
-        torch.manual_seed(seed)
-        model = build_lightgcn(graph.num_nodes, embedding_dim, num_layers)
-        if start is not None:
-            model.load_state_dict({k: torch.as_tensor(v) for k, v in start.items()})
-        per_process = rows_per_shard(graph.num_nodes, world)
-        mine = slice(rank * per_process, (rank + 1) * per_process)
-        table = to_rows(model.embedding.weight.detach().numpy(), world)[mine]
-        table = nn.Parameter(torch.from_numpy(table.copy()).to(device))
-        del model
-        s, r, w = normalized_adjacency(graph.edge_index[:, np.asarray(edge_ids)],
-                                       graph.num_users, graph.num_movies)
-        blocks = row_partition(s, r, w, graph.num_nodes, world)
-        block = tuple(torch.from_numpy(b[rank]).to(device, torch.int64 if i < 2 else None)
-                      for i, b in enumerate(blocks))
+        table, block = shard_rows(graph, edge_ids, rank, world, seed=seed,
+                                  embedding_dim=embedding_dim, num_layers=num_layers,
+                                  start=start, device=device)
+        per_process = table.shape[0]
         optimizer = torch.optim.Adam([table], lr=lr)
         steps = count_steps(len(edge_ids), batch_size, steps, epochs)
         losses, times, epoch = [], [], 0
@@ -380,7 +396,7 @@ def fit_row_sharded(graph: BipartiteGraph, edge_ids, *, steps: int | None = None
                 "losses": torch.stack(losses).cpu().numpy(), "seconds_per_step": per_step,
                 "interactions_per_second": batch_size / per_step, "world_size": world,
                 "steps": steps, "batch_size": batch_size, "rows_per_shard": per_process,
-                "edges_per_shard": int(blocks[0].shape[1])}
+                "edges_per_shard": len(block[0])}
     finally:
         if owns_group:
             teardown()
