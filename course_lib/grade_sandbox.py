@@ -68,6 +68,9 @@ def scrubbed_env(workdir: str, threads: int = 1) -> dict[str, str]:
         "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
         "OPENBLAS_NUM_THREADS": str(threads),
         "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
+        # four simulated CPU devices, as chapter 8's checker runs sharded_propagate under
+        # shard_map (each device's own gradient) where the devices exist
+        "JAX_NUM_CPU_DEVICES": "4",
     }
     if threads == 1:
         env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"

@@ -159,3 +159,44 @@ def test_gpu_mesh_data_parallel_equals_one_device():
     diff = np.abs(np.asarray(got.params["params"]["embedding"]) -
                   np.asarray(ref.params["params"]["embedding"])).max()
     assert diff <= TOL
+
+
+CUSTOM_GATHER = """
+import jax
+from course_lib.exercises import get
+from course_lib.jax.distributed import sharded_propagate
+from course_lib.jax.nn import chunked_propagate
+
+def forgets_the_others(x_local, senders, receivers, weights, axis_name, num_chunks=1):
+    # a hand-made differentiable all-gather whose backward pass keeps this device's slice
+    # of its own gradient, without the other devices' parts (no reduce-scatter)
+    rows = x_local.shape[0]
+
+    @jax.custom_vjp
+    def gather(x):
+        return jax.lax.all_gather(x, axis_name, tiled=True)
+
+    def backward(_, ct):
+        me = jax.lax.axis_index(axis_name) * rows
+        return (jax.lax.dynamic_slice_in_dim(ct, me, rows),)
+
+    gather.defvjp(lambda x: (gather(x), None), backward)
+    return chunked_propagate(gather(x_local), senders, receivers, weights, rows, num_chunks)
+
+exercise = get("sharded_propagate")
+print(jax.device_count(), exercise.run(sharded_propagate, seed=1).status)
+bad = exercise.run(forgets_the_others, seed=1)
+print(bad.status, "gradient" in bad.message)
+"""
+
+
+def test_sharded_propagate_checker_sees_each_devices_gradient():
+    """With the devices there (the chapter's eight, the grader's four), the checker runs
+    ``sharded_propagate`` under ``shard_map``: an all-gather whose backward pass forgets the
+    other devices' gradient fails (under ``vmap`` its gradient arrives already summed)."""
+    env = {**_env(2), "JAX_NUM_CPU_DEVICES": "4"}
+    done = subprocess.run([sys.executable, "-c", CUSTOM_GATHER], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["4", "passed", "failed", "True"], done.stdout
+
