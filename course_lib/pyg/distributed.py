@@ -265,21 +265,23 @@ def _train(graph, edge_ids, rank, world, *, steps, epochs, batch_size, seed, lr,
 # --------------------------------------------------------------------------------------------------
 
 
-def sharded_propagate(x_local: torch.Tensor, senders: torch.Tensor, receivers: torch.Tensor,
-                      weights: torch.Tensor, group=None, num_chunks: int = 1
-                      ) -> torch.Tensor:
-    """On each process of ``group`` (the default group if ``None``): this process's rows of
-    ``A @ x``, where ``x_local`` ``[R, D]`` is its block of ``x`` (rows
-    ``r*R .. (r+1)*R-1`` of the whole table on rank ``r``) and ``senders``, ``receivers``,
-    ``weights`` ``[E_r]`` are the edges ending in its rows (senders as rows of the whole
-    table, receivers as rows of the block; padding edges weigh 0). Every process's block is
-    gathered first (PyTorch's functional all-gather, differentiable: its backward pass is a
-    reduce-scatter, which sums each block's gradient from every process and hands it to the
-    block's owner), then the weighted rows are added,
-    :func:`course_lib.pyg.nn.chunked_propagate` with ``num_chunks``. JAX twin (inside
-    ``shard_map``, ``axis_name`` for ``group``):
+def sharded_propagate(x_local: torch.Tensor, senders: torch.Tensor,
+                      receivers: torch.Tensor, weights: torch.Tensor, group=None,
+                      num_chunks: int = 1) -> torch.Tensor:
+    """On each process of ``group`` (the default group if ``None``): this
+    process's rows of ``A @ x``, where ``x_local`` ``[R, D]`` is its block of
+    ``x`` (rows ``r*R .. (r+1)*R-1`` of the whole table on rank ``r``) and
+    ``senders``, ``receivers``, ``weights`` ``[E_r]`` are the edges ending in its
+    rows (senders as rows of the whole table, receivers as rows of the block;
+    padding edges weigh 0). Every process's block is gathered first (PyTorch's
+    functional all-gather, differentiable: its backward pass is a
+    reduce-scatter, which sums each block's gradient from every process and
+    hands it to the block's owner), then the weighted rows are added,
+    :func:`course_lib.pyg.nn.chunked_propagate` with ``num_chunks``. JAX twin
+    (inside ``shard_map``, ``axis_name`` for ``group``):
     :func:`course_lib.jax.distributed.sharded_propagate`."""
-    x_all = collectives.all_gather_single_autograd(x_local, 0, group or dist.group.WORLD)
+    x_all = collectives.all_gather_single_autograd(x_local, 0,
+                                                   group or dist.group.WORLD)
     return chunked_propagate(x_all, senders, receivers, weights, x_local.shape[0],
                              num_chunks)
 
@@ -297,17 +299,20 @@ def gather_rows(x_local: torch.Tensor, rows: torch.Tensor, group=None) -> torch.
     return collectives.all_reduce(part, "sum", group or dist.group.WORLD)
 
 
-def sharded_loss(table: torch.Tensor, block, rows, *, num_layers: int, num_chunks: int = 1,
+def sharded_loss(table: torch.Tensor, block, rows, *, num_layers: int,
+                 num_chunks: int = 1,
                  weight_decay: float = SETTINGS["weight_decay"], group=None,
                  propagate=sharded_propagate) -> torch.Tensor:
-    """LightGCN's BPR loss of the whole batch, computed alike on every process from its
-    rows ``table`` ``[R, D]`` of the embedding table and its ``block`` of the adjacency
-    (``(senders, receivers, weights)``, :func:`course_lib.distributed.row_partition`);
-    ``rows`` are the batch's ``(users, positives, negatives)`` as rows of the sharded table
-    (:func:`course_lib.distributed.row_of`). The collectives' backward passes add up
-    every process's gradient, so each process calls ``backward()`` on this loss over the
-    number of processes."""
-    z = layer_mean(table, lambda x: propagate(x, *block, group, num_chunks), num_layers)
+    """LightGCN's BPR loss of the whole batch, computed alike on every process
+    from its rows ``table`` ``[R, D]`` of the embedding table and its ``block``
+    of the adjacency (``(senders, receivers, weights)``,
+    :func:`course_lib.distributed.row_partition`); ``rows`` are the batch's
+    ``(users, positives, negatives)`` as rows of the sharded table
+    (:func:`course_lib.distributed.row_of`). The collectives' backward passes
+    add up every process's gradient, so each process calls ``backward()`` on
+    this loss over the number of processes."""
+    z = layer_mean(table, lambda x: propagate(x, *block, group, num_chunks),
+                   num_layers)
     zu, zp, zn = (gather_rows(z, ids, group) for ids in rows)
     ego = gather_rows(table, torch.cat(rows), group)
     return bpr_loss((zu * zp).sum(-1), (zu * zn).sum(-1), ego, weight_decay)
