@@ -18,6 +18,8 @@ processes follows training on one step for step.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .cf import draw_negatives
@@ -60,6 +62,30 @@ def count_steps(num_interactions: int, batch_size: int, steps: int | None,
     if steps is None:
         return (epochs or 1) * per_epoch
     return steps if epochs is None else min(steps, epochs * per_epoch)
+
+
+def run_steps(graph: BipartiteGraph, edge_ids, batch_size: int, world_size: int, rank: int,
+              seed: int, steps: int, step, progress: bool = False) -> tuple[list, float]:
+    """The loop of every ``fit_*`` of chapter 8: ``step(users, positives, negatives)`` (node
+    ids: movies offset by the users) on this process's part of each step's batch
+    (:func:`epoch_batches`), epoch after epoch, ``steps`` times. Returns the steps' losses
+    (what ``step`` returned) and the median seconds of a step after the first (which warms
+    up or compiles), timed from the moment its batch is drawn; ``progress``: process 0
+    prints each step's time."""
+    losses, times, epoch = [], [], 0
+    while len(losses) < steps:
+        for users, positives, negatives in epoch_batches(graph, edge_ids, batch_size,
+                                                         world_size, rank, seed, epoch):
+            started = time.perf_counter()
+            losses.append(step(users, positives + graph.num_users,
+                               negatives + graph.num_users))
+            times.append(time.perf_counter() - started)
+            if progress and rank == 0:
+                print(f"step {len(losses)}/{steps}: {times[-1]:.3f} s", flush=True)
+            if len(losses) == steps:
+                break
+        epoch += 1
+    return losses, float(np.median(times[1:] or times))
 
 
 def epoch_batches(graph: BipartiteGraph, edge_ids, batch_size: int, world_size: int,

@@ -33,7 +33,6 @@ address); CPU collectives between processes go over gloo.
 
 from __future__ import annotations
 
-import time
 from functools import partial
 
 import jax
@@ -44,8 +43,8 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from .. import settings
 from ..cf import normalized_adjacency
-from ..distributed import (command_line, count_steps, epoch_batches, from_rows, report,
-                           row_partition, rows_per_shard, to_rows, train_from)
+from ..distributed import (command_line, count_steps, from_rows, report, row_partition,
+                           rows_per_shard, run_steps, to_rows, train_from)
 from ..graph import BipartiteGraph
 from ..training import settings_for
 from .bpr import batch_ego, bpr_loss
@@ -277,35 +276,25 @@ def fit_row_sharded(graph: BipartiteGraph, edge_ids, *, steps: int | None = None
     of :func:`fit_data_parallel` (``params``: the node-ordered table) plus
     ``rows_per_shard`` and ``edges_per_shard`` (the largest block, padding included)."""
     mesh = make_mesh(None, "rows")
-    adj = to_normalized_adjacency(graph, edge_ids)
-    state = create_state(graph.num_nodes, adj, seed=seed, lr=lr, embedding_dim=embedding_dim,
-                         num_layers=num_layers)
-    if start is not None:
-        state = state.replace(params={"params": {"embedding": jnp.asarray(
-            start["embedding.weight"])}})
+    state = _starting_state(graph, edge_ids, start, seed=seed, lr=lr,
+                            embedding_dim=embedding_dim, num_layers=num_layers)
     senders, receivers, weights = normalized_adjacency(
         graph.edge_index[:, np.asarray(edge_ids)], graph.num_users, graph.num_movies)
     blocks = shard_blocks(senders, receivers, weights, graph.num_nodes, mesh)
     state = shard_state(state, graph.num_nodes, mesh)
     steps = count_steps(len(edge_ids), batch_size, steps, epochs)
-    losses, times, epoch = [], [], 0
-    while len(losses) < steps:
-        for users, pos, neg in epoch_batches(graph, edge_ids, batch_size, 1, 0, seed, epoch):
-            start_time = time.perf_counter()
-            batch = tuple(jnp.asarray(x, jnp.int32) for x in
-                          (users, pos + graph.num_users, neg + graph.num_users))
-            state, loss = sharded_train_step(state, blocks, batch, mesh, num_layers,
-                                             num_chunks, weight_decay)
-            losses.append(float(loss))
-            times.append(time.perf_counter() - start_time)
-            if progress:
-                print(f"step {len(losses)}/{steps}: {times[-1]:.3f} s", flush=True)
-            if len(losses) == steps:
-                break
-        epoch += 1
+
+    def step(*ids):
+        nonlocal state
+        batch = tuple(jnp.asarray(x, jnp.int32) for x in ids)
+        state, loss = sharded_train_step(state, blocks, batch, mesh, num_layers,
+                                         num_chunks, weight_decay)
+        return float(loss)
+
+    losses, per_step = run_steps(graph, edge_ids, batch_size, 1, 0, seed, steps, step,
+                                 progress)
     table = from_rows(jax.device_get(state.params["params"]["embedding"]), graph.num_nodes,
                       mesh.size)
-    per_step = float(np.median(times[1:] or times))
     return {"params": {"embedding.weight": table}, "losses": np.array(losses),
             "seconds_per_step": per_step, "interactions_per_second": batch_size / per_step,
             "world_size": jax.process_count(), "steps": steps, "batch_size": batch_size,
@@ -342,6 +331,17 @@ def create_state(num_nodes: int, adj: Adjacency, **overrides) -> TrainState:
                              key=key)
 
 
+def _starting_state(graph, edge_ids, start, adj=None, **settings) -> TrainState:
+    """:func:`create_state` for ``graph``, or from ``start``'s weights (numpy, PyG's names)
+    with a fresh Adam state."""
+    adj = adj if adj is not None else to_normalized_adjacency(graph, edge_ids)
+    state = create_state(graph.num_nodes, adj, **settings)
+    if start is None:
+        return state
+    params = {"params": {"embedding": jnp.asarray(start["embedding.weight"])}}
+    return state.replace(params=params, opt_state=state.tx.init(params))
+
+
 def fit_data_parallel(graph: BipartiteGraph, edge_ids, *, steps: int | None = None,
                       epochs: int | None = None, batch_size: int = SETTINGS["batch_size"],
                       seed: int = SETTINGS["seed"], lr: float = SETTINGS["lr"],
@@ -360,33 +360,22 @@ def fit_data_parallel(graph: BipartiteGraph, edge_ids, *, steps: int | None = No
     ``steps`` and ``batch_size``."""
     mesh = make_mesh()
     adj = to_normalized_adjacency(graph, edge_ids)
-    state = create_state(graph.num_nodes, adj, seed=seed, lr=lr, embedding_dim=embedding_dim,
-                         num_layers=num_layers)
-    if start is not None:
-        state = state.replace(params={"params": {"embedding": jnp.asarray(
-            start["embedding.weight"])}})
-        state = state.replace(opt_state=state.tx.init(state.params))
+    state = _starting_state(graph, edge_ids, start, adj=adj, seed=seed, lr=lr,
+                            embedding_dim=embedding_dim, num_layers=num_layers)
     sharding = NamedSharding(mesh, P(mesh.axis_names[0]))
     rank, world = jax.process_index(), jax.process_count()
     steps = count_steps(len(edge_ids), batch_size, steps, epochs)
-    losses, times, epoch = [], [], 0
-    while len(losses) < steps:
-        for users, pos, neg in epoch_batches(graph, edge_ids, batch_size, world, rank, seed,
-                                             epoch):
-            start_time = time.perf_counter()
-            local = (users, pos + graph.num_users, neg + graph.num_users)
-            batch = tuple(jax.make_array_from_process_local_data(sharding, x.astype(np.int32))
-                          for x in local)
-            state, loss = train_step(state, adj, batch, mesh, weight_decay)
-            losses.append(float(loss))
-            times.append(time.perf_counter() - start_time)
-            if progress and rank == 0:
-                print(f"step {len(losses)}/{steps}: {times[-1]:.3f} s", flush=True)
-            if len(losses) == steps:
-                break
-        epoch += 1
+
+    def step(*local):
+        nonlocal state
+        batch = tuple(jax.make_array_from_process_local_data(sharding, x.astype(np.int32))
+                      for x in local)
+        state, loss = train_step(state, adj, batch, mesh, weight_decay)
+        return float(loss)
+
+    losses, per_step = run_steps(graph, edge_ids, batch_size, world, rank, seed, steps,
+                                 step, progress)
     table = np.asarray(jax.device_get(state.params["params"]["embedding"]))
-    per_step = float(np.median(times[1:] or times))
     return {"params": {"embedding.weight": table}, "losses": np.array(losses),
             "seconds_per_step": per_step, "interactions_per_second": batch_size / per_step,
             "world_size": world, "steps": steps, "batch_size": batch_size}

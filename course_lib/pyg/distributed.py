@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import time
 from functools import partial
 
 import numpy as np
@@ -68,8 +67,8 @@ import torch.distributed._functional_collectives as collectives
 
 from .. import settings
 from ..cf import normalized_adjacency
-from ..distributed import (command_line, count_steps, epoch_batches, from_rows, report,
-                           row_of, row_partition, rows_per_shard, to_rows, train_from)
+from ..distributed import (command_line, count_steps, from_rows, report, row_of,
+                           row_partition, rows_per_shard, run_steps, to_rows, train_from)
 from ..graph import BipartiteGraph
 from .bpr import batch_ego, bpr_loss
 from .data import Adjacency, to_normalized_adjacency
@@ -234,27 +233,18 @@ def _train(graph, edge_ids, rank, world, *, steps, epochs, batch_size, seed, lr,
                      weight_decay=weight_decay, start=start, device=device)
     optimizer = torch.optim.Adam(ddp.parameters(), lr=lr)
     steps = count_steps(len(edge_ids), batch_size, steps, epochs)
-    losses, times, epoch = [], [], 0
-    while len(losses) < steps:
-        for users, positives, negatives in epoch_batches(graph, edge_ids, batch_size,
-                                                         world, rank, seed, epoch):
-            started = time.perf_counter()       # the step, as the JAX twin times it
-            batch = [torch.from_numpy(ids).to(device) for ids in
-                     (users, positives + graph.num_users, negatives + graph.num_users)]
-            losses.append(train_step(ddp, optimizer, adj, batch))
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            times.append(time.perf_counter() - started)
-            if progress and rank == 0:
-                print(f"step {len(losses)}/{steps}: {times[-1]:.3f} s", flush=True)
-            if len(losses) == steps:
-                break
-        epoch += 1
+
+    def step(*ids):
+        loss = train_step(ddp, optimizer, adj, [torch.from_numpy(i).to(device) for i in ids])
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return loss
+
+    losses, per_step = run_steps(graph, edge_ids, batch_size, world, rank, seed, steps,
+                                 step, progress)
     losses = torch.stack(losses)
     dist.all_reduce(losses)                 # one all-reduce for every step's loss
     losses = (losses / world).cpu().numpy()
-    timed = times[1:] or times
-    per_step = float(np.median(timed))
     return {"params": numpy_weights(ddp.module.model), "losses": losses,
             "seconds_per_step": per_step, "interactions_per_second": batch_size / per_step,
             "world_size": world, "steps": steps, "batch_size": batch_size}
@@ -374,28 +364,21 @@ def fit_row_sharded(graph: BipartiteGraph, edge_ids, *, steps: int | None = None
         per_process = table.shape[0]
         optimizer = torch.optim.Adam([table], lr=lr)
         steps = count_steps(len(edge_ids), batch_size, steps, epochs)
-        losses, times, epoch = [], [], 0
-        while len(losses) < steps:
-            for users, positives, negatives in epoch_batches(graph, edge_ids, batch_size, 1,
-                                                             0, seed, epoch):
-                started = time.perf_counter()
-                nodes = (users, positives + graph.num_users, negatives + graph.num_users)
-                rows = tuple(torch.from_numpy(row_of(ids, graph.num_nodes, world)).to(device)
-                             for ids in nodes)
-                optimizer.zero_grad()
-                loss = sharded_loss(table, block, rows, num_layers=num_layers,
-                                    num_chunks=num_chunks, weight_decay=weight_decay)
-                (loss / world).backward()        # the collectives add the W processes' parts
-                optimizer.step()
-                losses.append(loss.detach())
-                times.append(time.perf_counter() - started)
-                if progress and rank == 0:
-                    print(f"step {len(losses)}/{steps}: {times[-1]:.3f} s", flush=True)
-                if len(losses) == steps:
-                    break
-            epoch += 1
+
+        def step(*nodes):
+            rows = tuple(torch.from_numpy(row_of(ids, graph.num_nodes, world)).to(device)
+                         for ids in nodes)
+            optimizer.zero_grad()
+            loss = sharded_loss(table, block, rows, num_layers=num_layers,
+                                num_chunks=num_chunks, weight_decay=weight_decay)
+            (loss / world).backward()        # the collectives add the W processes' parts
+            optimizer.step()
+            return loss.detach()
+
+        # every process takes the whole batch, as one process draws it
+        losses, per_step = run_steps(graph, edge_ids, batch_size, 1, 0, seed, steps, step,
+                                     progress and rank == 0)
         whole = collectives.all_gather_single(table.detach(), 0, dist.group.WORLD)
-        per_step = float(np.median(times[1:] or times))
         return {"params": {"embedding.weight": from_rows(whole.cpu().numpy(),
                                                          graph.num_nodes, world)},
                 "losses": torch.stack(losses).cpu().numpy(), "seconds_per_step": per_step,
