@@ -144,3 +144,8 @@ def test_two_gpus_nccl_follow_one(tmp_path):
     assert int(two["world_size"]) == 2 and str(two["backend"]) == "nccl"
     np.testing.assert_allclose(two["losses"], one["losses"], rtol=0, atol=TOL)
     assert np.abs(two["embedding"] - one["embedding"]).max() <= TOL
+    # the row-sharded run on the GPUs too (nccl's all-gather and reduce-scatter)
+    rows = launch("pyg", 2, tmp_path / "rows.npz", graph="small", timeout=180, rows=True,
+                  chunks=3, **RUN)
+    assert str(rows["backend"]) == "nccl"
+    assert np.abs(rows["embedding"] - one["embedding"]).max() <= TOL

@@ -371,12 +371,15 @@ def _largest(jaxpr) -> tuple[int, ...]:
 
 
 def _gathers_rows(jaxpr, num_edges: int, dim: int) -> bool:
-    """Whether a gather in ``jaxpr`` (or in one nested in it) yields ``[..., num_edges,
-    dim]``: one message per edge, all at once."""
+    """Whether an equation of ``jaxpr`` (or of one nested in it) yields ``[..., num_edges,
+    dim]`` or ``[..., num_edges, 1, dim]``, or a flat ``[num_edges * dim]``: one message
+    per edge, all at once (the cases keep the edges' count apart from the rows')."""
     for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "gather" and tuple(eqn.outvars[0].aval.shape[-2:]) == (
-                num_edges, dim):
-            return True
+        for var in eqn.outvars:
+            shape = tuple(getattr(var.aval, "shape", ()))
+            squeezed = tuple(n for n in shape if n != 1)
+            if squeezed[-2:] == (num_edges, dim) or squeezed[-1:] == (num_edges * dim,):
+                return True
         for param in eqn.params.values():
             for sub in (param if isinstance(param, (tuple, list)) else (param,)):
                 inner = getattr(sub, "jaxpr", sub)
@@ -490,6 +493,15 @@ def _wrong_sharded_drops_remainder(x_local, senders, receivers, weights, axis_na
                              x_local.shape[0], num_chunks)
 
 
+# every edge's message at once, one row per edge taken under vmap: num_chunks ignored
+def _wrong_sharded_vmapped_messages(x_local, senders, receivers, weights, axis_name,
+                                    num_chunks=1):
+    x_all = jax.lax.all_gather(x_local, axis_name, tiled=True)
+    messages = jax.vmap(lambda s: jax.lax.dynamic_index_in_dim(x_all, s, keepdims=False))(
+        senders)
+    return jnp.zeros_like(x_local).at[receivers].add(messages * weights[:, None])
+
+
 # the right rows from a dense block of the matrix, [R, W*R]: memory grows with the nodes
 def _wrong_sharded_dense(x_local, senders, receivers, weights, axis_name, num_chunks=1):
     x_all = jax.lax.all_gather(x_local, axis_name, tiled=True)
@@ -524,6 +536,6 @@ register(Exercise(
     mistakes=[_wrong_sharded_local, _wrong_sharded_psum, _wrong_sharded_all_rows,
               _wrong_sharded_unweighted, _wrong_sharded_swapped, _wrong_sharded_offset,
               _wrong_sharded_no_chunks, _wrong_sharded_dense,
-              _wrong_sharded_drops_remainder],
+              _wrong_sharded_drops_remainder, _wrong_sharded_vmapped_messages],
     variants=[_right_sharded_reshape],
 ))
